@@ -1,0 +1,128 @@
+"""The one driver: `python -m reproduce NAME --preset PRESET [...]`.
+
+Trains the paper NAME's model with a preset under `tf.distribute`, evaluates the
+test split, writes the run record, the sample figure and the learning curve, and
+regenerates the results table. `python -m reproduce --list` lists papers and presets.
+"""
+
+import argparse
+import importlib
+import os
+import sys
+import time
+
+PAPERS = ["arm"]
+
+
+def paper_module(name):
+    if name not in PAPERS:
+        raise SystemExit(f"error: unknown paper {name!r}; expected one of {PAPERS}.")
+    return importlib.import_module(f"reproduce.{name}")
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="python -m reproduce", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("paper", nargs="?", help=f"one of {PAPERS}")
+    p.add_argument("--list", action="store_true", help="list papers, presets and datasets")
+    p.add_argument("--preset", default="cpu", help="smoke | cpu | paper presets of the paper file")
+    p.add_argument("--dataset", help="dataset name (default: the paper file's DATASET)")
+    p.add_argument("--data-dir", help="TFDS data directory (default: $TFDS_DATA_DIR, then TFDS's)")
+    p.add_argument("--epochs", type=int, help="override the preset's epochs")
+    p.add_argument("--batch-size", type=int, help="override the preset's global batch size")
+    p.add_argument("--out", default="results", help="results folder (default: results/)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--publish", action="store_true",
+                   help="ship the trained weights as pretrained NAME-DATASET in zoo/pretrained/")
+    args = p.parse_args(argv)
+    if not args.list and not args.paper:
+        p.error("name a paper, or pass --list")
+    return args
+
+
+def list_papers():
+    for name in PAPERS:
+        m = paper_module(name)
+        print(f"{name}: model {m.MODEL}, default dataset {m.DATASET}, presets {sorted(m.PRESETS)}")
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.list:
+        return list_papers()
+    paper = paper_module(args.paper)
+    if args.preset not in paper.PRESETS:
+        raise SystemExit(f"error: unknown preset {args.preset!r} for {args.paper}; "
+                         f"expected one of {sorted(paper.PRESETS)}.")
+    if args.data_dir and not os.path.isdir(args.data_dir):
+        raise SystemExit(f"error: --data-dir {args.data_dir!r} does not exist.")
+    preset = paper.PRESETS[args.preset]
+    dataset = args.dataset or preset.get("dataset", paper.DATASET)
+    run(args, paper, preset, dataset)
+
+
+def run(args, paper, preset, dataset):
+    import numpy as np
+
+    from reproduce import records
+    from zoo import data, figures, hub, training
+    from zoo.models import MODELS
+
+    spec = data.spec(dataset)
+    train_cfg = dict(preset["train"])
+    epochs = args.epochs or train_cfg.pop("epochs")
+    batch_size = args.batch_size or train_cfg.pop("batch_size")
+    train_cfg.pop("epochs", None), train_cfg.pop("batch_size", None)
+    name = f"{args.paper}-{records.slug(dataset)}"
+    run_dir = os.path.join(args.out, "work", args.paper, f"{args.preset}-{records.slug(dataset)}")
+
+    def build_model():
+        return MODELS[paper.MODEL](image_shape=spec.image_shape, num_levels=spec.num_levels,
+                                   **preset["model"])
+
+    start = time.time()
+    model, history = training.train(
+        build_model,
+        data.load(dataset, "train", args.data_dir),
+        data.load(dataset, "validation", args.data_dir),
+        num_train=data.num_examples(dataset, "train", args.data_dir),
+        run_dir=run_dir, epochs=epochs, batch_size=batch_size, seed=args.seed,
+        resume=args.resume, **train_cfg)
+    test = training.evaluate(model, data.load(dataset, "test", args.data_dir), batch_size)
+    wall = time.time() - start
+    print(f"{name} ({args.preset}): test {test['nats']:.2f} nats/image, "
+          f"{test['bits_per_dim']:.4f} bits/dim over {test['images']} images, {wall / 60:.1f} min")
+
+    stem = f"{args.paper}-{args.preset}-{records.slug(dataset)}"
+    samples = model.sample(64, temperature=1.0, seed=args.seed)
+    figures.sample_grid(samples, spec.num_levels, os.path.join(args.out, "figures", f"{stem}.png"),
+                        title=f"{name} ({args.preset}): {test['bits_per_dim']:.3f} bits/dim")
+    figures.learning_curve(history, os.path.join(args.out, "figures", f"{stem}-curve.png"),
+                           title=f"{name} ({args.preset})")
+    record = {
+        "paper": args.paper, "model": paper.MODEL, "dataset": dataset, "preset": args.preset,
+        "split": "test", "test_images": test["images"], "test_nats": test["nats"],
+        "test_bits_per_dim": test["bits_per_dim"],
+        "published": paper.PUBLISHED.get(dataset),
+        "parameters": int(sum(np.prod(v.shape) for v in model.trainable_weights)),
+        "config": model.get_config(), "train": {**preset["train"], "epochs": epochs,
+                                                "batch_size": batch_size, "seed": args.seed},
+        "epochs": len(history), "steps": len(history) * (
+            data.num_examples(dataset, "train", args.data_dir) // batch_size),
+        "wall_seconds": round(wall, 1), "hardware": records.hardware(),
+        "git_commit": records.git_commit(), "date": records.now(),
+        "history": [{"epoch": int(r["epoch"]) + 1, "train_bits_per_dim": r["loss"],
+                     "val_bits_per_dim": r.get("val_loss")} for r in history],
+    }
+    path = records.write_record(args.out, record)
+    records.regenerate_table(args.out)
+    print(f"wrote {path}")
+    if args.publish:
+        entry = hub.publish(name, model, record)
+        print(f"published pretrained {entry['name']} (sha256 {entry['sha256'][:12]}...)")
+    return record
+
+
+if __name__ == "__main__":
+    main()

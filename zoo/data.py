@@ -1,0 +1,179 @@
+"""Datasets by name, as `tf.data` of uint8 images `[H, W, C]` (and labels).
+
+Every dataset comes through TFDS: the stock builders for MNIST, CIFAR-10,
+downsampled ImageNet and CelebA, and a small builder (`SklearnDigits`) that
+serves scikit-learn's bundled 8x8 digits. Nothing here downloads unless asked:
+`load(..., download=False)` on data that is not prepared is a `FileNotFoundError`
+that says where it looked and how to prepare it.
+"""
+
+import dataclasses
+import os
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+BINARIZE_TEST_SEED = 20160125  # fixed draw for binarized MNIST's evaluation splits
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+    """What a model needs to know about a dataset before it sees any image."""
+
+    name: str
+    tfds_name: str
+    image_shape: tuple  # (H, W, C)
+    num_levels: int
+    num_classes: int
+    splits: dict  # our split name -> TFDS split string
+    crop: tuple = None  # (offset_h, offset_w, size) central square crop before resizing
+
+
+def _held_out(train="train", test="test", fraction=10):
+    """Splits with a validation set cut from the end of TFDS's train split."""
+    return {
+        "train": f"{train}[:{100 - fraction}%]",
+        "validation": f"{train}[{100 - fraction}%:]",
+        "test": test,
+    }
+
+
+SPECS = {
+    s.name: s
+    for s in [
+        DatasetSpec("digits", "sklearn_digits", (8, 8, 1), 17, 10,
+                    {"train": "train", "validation": "validation", "test": "test"}),
+        DatasetSpec("binarized_mnist", "mnist", (28, 28, 1), 2, 10, _held_out()),
+        DatasetSpec("mnist", "mnist", (28, 28, 1), 256, 10, _held_out()),
+        DatasetSpec("fashion_mnist", "fashion_mnist", (28, 28, 1), 256, 10, _held_out()),
+        DatasetSpec("cifar10", "cifar10", (32, 32, 3), 256, 10, _held_out()),
+        # Downsampled ImageNet has no test split: the papers report its validation split.
+        DatasetSpec("downsampled_imagenet/32x32", "downsampled_imagenet/32x32", (32, 32, 3),
+                    256, 0, _held_out(test="validation", fraction=1)),
+        DatasetSpec("downsampled_imagenet/64x64", "downsampled_imagenet/64x64", (64, 64, 3),
+                    256, 0, _held_out(test="validation", fraction=1)),
+        DatasetSpec("celeb_a", "celeb_a", (64, 64, 3), 256, 0,
+                    {"train": "train", "validation": "validation", "test": "test"},
+                    crop=(35, 15, 148)),  # RealNVP, appendix: central 148x148 crop, resized to 64
+    ]
+}
+
+
+def spec(name):
+    """The `DatasetSpec` of a dataset name; a `ValueError` lists the known names."""
+    if name not in SPECS:
+        raise ValueError(f"Unknown dataset {name!r}; expected one of {sorted(SPECS)}.")
+    return SPECS[name]
+
+
+class SklearnDigits(tfds.core.GeneratorBasedBuilder):
+    """scikit-learn's 1797 bundled 8x8 digits, 17 grey levels (0..16).
+
+    Split by index as the lecture's companion code (jmtomczak/intro_dgm):
+    train [0, 1000), validation [1000, 1350), test [1350, 1797).
+    """
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "Index split 1000 / 350 / 447."}
+    BOUNDS = {"train": (0, 1000), "validation": (1000, 1350), "test": (1350, 1797)}
+
+    def _info(self):
+        return self.dataset_info_from_configs(
+            features=tfds.features.FeaturesDict({
+                "image": tfds.features.Image(shape=(8, 8, 1), dtype=np.uint8),
+                "label": tfds.features.ClassLabel(num_classes=10),
+            }),
+            supervised_keys=("image", "label"),
+            homepage="https://scikit-learn.org/stable/datasets/toy_dataset.html",
+        )
+
+    def _split_generators(self, dl_manager):
+        del dl_manager  # bundled with scikit-learn: nothing to download
+        return {split: self._generate_examples(*b) for split, b in self.BOUNDS.items()}
+
+    def _generate_examples(self, start, stop):
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        for i in range(start, stop):
+            image = digits.images[i].astype(np.uint8)[..., None]
+            yield i, {"image": image, "label": int(digits.target[i])}
+
+
+def _data_dir(data_dir):
+    data_dir = data_dir or os.environ.get("TFDS_DATA_DIR") or tfds.core.constants.DATA_DIR
+    return os.path.expanduser(data_dir)
+
+
+def _builder(s, data_dir, download):
+    if data_dir is not None and not os.path.isdir(os.path.expanduser(data_dir)) and not download:
+        raise FileNotFoundError(f"--data-dir {data_dir!r} does not exist (looking for {s.name!r}).")
+    data_dir = _data_dir(data_dir)
+    builder = tfds.builder(s.tfds_name, data_dir=data_dir)
+    if not builder.is_prepared():
+        if s.tfds_name == "sklearn_digits" or download:
+            # digits is bundled with scikit-learn: preparing it reads no network.
+            builder.download_and_prepare()
+        else:
+            raise FileNotFoundError(
+                f"Dataset {s.name!r} (TFDS {s.tfds_name!r}) is not prepared under {data_dir!r} "
+                f"(looked for {builder.data_dir!r}). Prepare it on a machine with network: "
+                f"`tfds build {s.tfds_name} --data_dir {data_dir}`, or call "
+                f"zoo.data.load({s.name!r}, ..., download=True); then pass data_dir=... "
+                f"(or set TFDS_DATA_DIR)."
+            )
+    return builder
+
+
+def _binarize(image, index, training):
+    """Dynamic binarization: each pixel is Bernoulli(intensity / 255).
+
+    Training draws afresh every pass; evaluation splits use a fixed seed per image.
+    """
+    p = tf.cast(image, tf.float32) / 255.0
+    if training:
+        u = tf.random.uniform(tf.shape(p))
+    else:
+        u = tf.random.stateless_uniform(tf.shape(p), seed=tf.stack([BINARIZE_TEST_SEED, index]))
+    return tf.cast(u < p, tf.uint8)
+
+
+def load(name, split, data_dir=None, with_labels=False, download=False):
+    """`tf.data.Dataset` of uint8 images `[H, W, C]` (or `(image, label)` pairs).
+
+    Args:
+      name: a key of `SPECS` (e.g. "digits", "binarized_mnist", "cifar10").
+      split: "train", "validation" or "test".
+      data_dir: TFDS data directory; falls back to `TFDS_DATA_DIR`, then TFDS's default.
+      with_labels: also yield the class label (int64).
+      download: let TFDS download and prepare missing data.
+    """
+    s = spec(name)
+    if split not in s.splits:
+        raise ValueError(f"Unknown split {split!r} for {name!r}; expected one of {sorted(s.splits)}.")
+    builder = _builder(s, data_dir, download)
+    ds = builder.as_dataset(split=s.splits[split], shuffle_files=False)
+
+    def convert(index, example):
+        image = example["image"]
+        if s.crop is not None:
+            top, left, size = s.crop
+            image = tf.image.crop_to_bounding_box(image, top, left, size, size)
+            image = tf.image.resize(image, s.image_shape[:2], antialias=True)
+            image = tf.cast(tf.round(tf.clip_by_value(image, 0.0, 255.0)), tf.uint8)
+        if name == "binarized_mnist":
+            image = _binarize(image, index, training=split == "train")
+        label = example.get("label", tf.constant(-1, tf.int64))
+        return (image, tf.cast(label, tf.int64)) if with_labels else image
+
+    return ds.enumerate().map(convert, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def num_examples(name, split, data_dir=None):
+    """How many images a split holds, from TFDS's metadata (no pass over the data)."""
+    s = spec(name)
+    if split not in s.splits:
+        raise ValueError(f"Unknown split {split!r} for {name!r}; expected one of {sorted(s.splits)}.")
+    builder = _builder(s, data_dir, download=False)
+    return builder.info.splits[s.splits[split]].num_examples

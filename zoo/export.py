@@ -1,0 +1,37 @@
+"""SavedModel export: serving signatures that need only TensorFlow.
+
+Signatures, all with a dynamic batch: `log_prob(images)` and
+`bits_per_dim(images)` on uint8 `[batch, H, W, C]`; `sample(n, temperature, seed)`
+-> uint8 `[n, H, W, C]`. Built with Keras' own `ExportArchive`, which tracks the
+model's variables.
+"""
+
+import keras
+import tensorflow as tf
+
+
+def _sample_signature(model):
+    def sample(n, temperature, seed):
+        checks = [tf.debugging.assert_positive(n, message="n must be > 0"),
+                  tf.debugging.assert_non_negative(temperature, message="temperature must be >= 0")]
+        with tf.control_dependencies(checks):
+            seeds = tf.stack([seed, tf.zeros_like(seed)])
+            return {"images": tf.cast(model._sample(n, temperature, seeds), tf.uint8)}
+    return sample
+
+
+def export(model, path):
+    """Writes `model` as a SavedModel at `path`; returns `path`."""
+    model.build_for_images()
+    images = tf.TensorSpec([None, *model.image_shape], tf.uint8, name="images")
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("log_prob", lambda images: {"log_prob": model.log_prob(images)},
+                         input_signature=[images])
+    archive.add_endpoint("bits_per_dim", lambda images: {"bits_per_dim": model.bits_per_dim(images)},
+                         input_signature=[images])
+    archive.add_endpoint("sample", _sample_signature(model), input_signature=[
+        tf.TensorSpec([], tf.int32, name="n"), tf.TensorSpec([], tf.float32, name="temperature"),
+        tf.TensorSpec([], tf.int64, name="seed")])
+    archive.write_out(str(path), verbose=False)
+    return path

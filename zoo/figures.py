@@ -1,0 +1,59 @@
+"""PNG figures: sample grids and learning curves (matplotlib, Agg backend)."""
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from zoo.files import atomic_write  # noqa: E402
+
+
+def _save(fig, path):
+    """Writes the PNG atomically (no half-written file) and closes the figure."""
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight"))
+    finally:
+        plt.close(fig)
+
+
+def image_grid(images, num_levels, columns=None):
+    """uint8 `[n, H, W, C]` in [0, num_levels) -> one float `[rows*H, cols*W, C]` in [0, 1]."""
+    images = np.asarray(images, np.float32) / (num_levels - 1)
+    n, h, w, c = images.shape
+    columns = columns or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / columns)
+    grid = np.ones((rows * (h + 1) - 1, columns * (w + 1) - 1, c), np.float32)
+    for i, image in enumerate(images):
+        r, k = divmod(i, columns)
+        grid[r * (h + 1):r * (h + 1) + h, k * (w + 1):k * (w + 1) + w] = image
+    return grid
+
+
+def sample_grid(images, num_levels, path, title=None):
+    """Saves a grid of sampled images as a PNG at `path`."""
+    grid = image_grid(images, num_levels)
+    fig, ax = plt.subplots(figsize=(5, 5 * grid.shape[0] / grid.shape[1]))
+    ax.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1,
+              interpolation="nearest")
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return _save(fig, path)
+
+
+def learning_curve(history, path, title=None):
+    """Train and validation bits/dim per epoch, from `zoo.training.read_history` rows."""
+    epochs = [int(r["epoch"]) + 1 for r in history]
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot(epochs, [r["loss"] for r in history], label="train")
+    if history and "val_loss" in history[0]:
+        ax.plot(epochs, [r["val_loss"] for r in history], label="validation")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("bits/dim")
+    ax.legend()
+    if title:
+        ax.set_title(title, fontsize=9)
+    return _save(fig, path)

@@ -1,0 +1,32 @@
+"""Atomic file writes: write to a temporary name beside the target, then rename."""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+
+def atomic_write(path, write):
+    """Calls `write(tmp_path)`, then renames tmp_path to `path`.
+
+    A crash leaves either the old file or the new one, never half of one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix="".join(path.suffixes[-2:]))
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def write_json(path, data):
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=2) + "\n"))
+
+
+def write_text(path, text):
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text))

@@ -1,0 +1,203 @@
+"""Training and evaluation through Keras: strategy, compile/fit, resume, evaluation.
+
+`train` builds the model inside the chosen `tf.distribute` strategy, compiles it
+with loss = mean bits/dim, and fits with Keras' own callbacks: `BackupAndRestore`
+(resume), `EarlyStopping` on validation bits/dim, `ModelCheckpoint` of the best
+weights, `TerminateOnNaN`, `CSVLogger` (the learning curve) and `TensorBoard`.
+"""
+
+import csv
+import json
+import math
+import os
+import shutil
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+def get_strategy(devices=None):
+    """The `tf.distribute` strategy for this process.
+
+    `devices` given: a `MirroredStrategy` over them (tests pass two logical CPUs).
+    Else a `MultiWorkerMirroredStrategy` when `TF_CONFIG` names several workers, a
+    `MirroredStrategy` over all local GPUs when there is one, else the default.
+    """
+    if devices:
+        return tf.distribute.MirroredStrategy(devices)
+    cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+    if len(cluster.get("worker", [])) > 1:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = tf.config.list_logical_devices("GPU")
+    if gpus:
+        return tf.distribute.MirroredStrategy([d.name for d in gpus])
+    return tf.distribute.get_strategy()
+
+
+IN_MEMORY_BYTES = 2**30  # training sets up to this size are held in memory
+
+
+def epoch_batches(images, batch_size, seed, first_epoch=0, shuffle_buffer=20_000):
+    """An endless stream of full batches, epoch after epoch.
+
+    A training set of at most `IN_MEMORY_BYTES` is held in memory and epoch e is
+    the permutation drawn by a stateless shuffle with seed (seed, e): a run resumed
+    at epoch e sees exactly the batches an uninterrupted run would. A larger one is
+    streamed through a `shuffle_buffer` reshuffled each pass (resume then restores
+    weights and optimizer, but not the data order). Batches are full
+    (`drop_remainder`) so every step has the global batch size.
+    """
+    size = images.cardinality()
+    spec = images.element_spec
+    nbytes = int(size) * int(np.prod(spec.shape)) * spec.dtype.size if size >= 0 else -1
+    if not 0 <= nbytes <= IN_MEMORY_BYTES:
+        return (images.shuffle(shuffle_buffer, seed=seed).repeat()
+                .batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
+    array = np.concatenate(list(images.batch(8192).as_numpy_iterator()))
+    pool = tf.data.Dataset.from_tensors(array).cache()
+
+    def one_epoch(epoch, pool):
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(array.shape[0], dtype=tf.int64), seed=tf.stack([tf.cast(seed, tf.int64), epoch]))
+        return tf.data.Dataset.from_tensor_slices(tf.gather(pool, order)).batch(
+            batch_size, drop_remainder=True)
+
+    epochs = tf.data.Dataset.range(first_epoch, 2**62)
+    return (tf.data.Dataset.zip(epochs, pool.repeat()).flat_map(one_epoch)
+            .prefetch(tf.data.AUTOTUNE))
+
+
+def read_history(path):
+    """Rows of a `CSVLogger` file as dicts of floats, one per epoch (last write wins)."""
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        rows = {int(r["epoch"]): {k: float(v) for k, v in r.items()} for r in csv.DictReader(f)}
+    return [rows[e] for e in sorted(rows)]
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras' `EarlyStopping` whose best value and patience counter are rebuilt from
+    the run's history when training resumes, so `--resume` stops where an
+    uninterrupted run would."""
+
+    def __init__(self, history, **kwargs):
+        super().__init__(**kwargs)
+        self.history_rows = history
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self.history_rows and self.monitor_op is None:
+            self._set_monitor_op()
+        for row in self.history_rows:
+            self.wait += 1
+            if self.monitor in row and self._is_improvement(row[self.monitor], self.best):
+                self.best, self.best_epoch, self.wait = row[self.monitor], int(row["epoch"]), 0
+
+
+def _backup_epoch(backup_dir):
+    """The epoch `BackupAndRestore` will resume at (0 when there is no backup)."""
+    path = os.path.join(backup_dir, "training_metadata.json")
+    if not os.path.exists(path):
+        return 0
+    with open(path) as f:
+        return int(json.load(f)["epoch"])
+
+
+def make_optimizer(name="adam", learning_rate=1e-3, decay=None, ema=None, clipnorm=None):
+    """A Keras optimizer by name; `decay` is a per-step exponential learning-rate
+    decay, `ema` the momentum of Polyak averaging through the optimizer's `use_ema`."""
+    optimizers = {"adam": keras.optimizers.Adam, "adamax": keras.optimizers.Adamax,
+                  "adamw": keras.optimizers.AdamW, "rmsprop": keras.optimizers.RMSprop}
+    if name not in optimizers:
+        raise ValueError(f"Unknown optimizer {name!r}; expected one of {sorted(optimizers)}.")
+    lr = learning_rate
+    if decay is not None:
+        lr = keras.optimizers.schedules.ExponentialDecay(learning_rate, 1, decay)
+    kwargs = {"use_ema": ema is not None, "ema_momentum": ema if ema is not None else 0.99}
+    if clipnorm is not None:
+        kwargs["clipnorm"] = clipnorm
+    return optimizers[name](learning_rate=lr, **kwargs)
+
+
+def train(build_model, train_images, val_images, *, num_train, run_dir, epochs, batch_size,
+          optimizer=None, patience=None, seed=0, resume=False, strategy=None,
+          jit_compile="auto", verbose="auto", callbacks=()):
+    """Fits `build_model()` on `train_images` (a dataset of single uint8 images).
+
+    Args:
+      build_model: zero-argument callable returning an unbuilt `DensityModel`;
+        called inside the strategy's scope.
+      train_images, val_images: unbatched datasets of images.
+      num_train: images in `train_images` (sets the steps per epoch).
+      run_dir: folder for the backup, best weights, history CSV and TensorBoard logs.
+      epochs, batch_size: the global batch, split across replicas.
+      optimizer: kwargs of `make_optimizer`.
+      patience: epochs without a better validation loss before stopping (None: never).
+      resume: continue from `run_dir`'s backup; otherwise `run_dir` starts empty.
+    Returns:
+      (model with the best validation weights, list of per-epoch history rows).
+    """
+    strategy = strategy or get_strategy()
+    if not resume and os.path.exists(run_dir):
+        shutil.rmtree(run_dir)
+    os.makedirs(run_dir, exist_ok=True)
+    backup_dir = os.path.join(run_dir, "backup")
+    history_path = os.path.join(run_dir, "history.csv")
+    best_path = os.path.join(run_dir, "best.weights.h5")
+    steps = num_train // batch_size
+    if steps < 1:
+        raise ValueError(f"batch_size {batch_size} exceeds the {num_train} training images.")
+
+    keras.utils.set_random_seed(seed)
+    with strategy.scope():
+        model = build_model().build_for_images()
+        model.compile(optimizer=make_optimizer(**(optimizer or {})), jit_compile=jit_compile)
+
+    history = read_history(history_path) if resume else []
+    first_epoch = _backup_epoch(backup_dir) if resume else 0
+    history = [r for r in history if r["epoch"] < first_epoch]
+    best = min((r["val_loss"] for r in history if "val_loss" in r), default=None)
+    use_ema = model.optimizer.use_ema
+    cbs = [
+        keras.callbacks.CSVLogger(history_path, append=bool(history)),
+        keras.callbacks.TerminateOnNaN(),
+        *([keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if use_ema else []),
+        keras.callbacks.ModelCheckpoint(best_path, monitor="val_loss", save_best_only=True,
+                                        save_weights_only=True, initial_value_threshold=best),
+        *([ResumableEarlyStopping(history, monitor="val_loss", patience=patience)] if patience else []),
+        keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), profile_batch=0),
+        *callbacks,
+        keras.callbacks.BackupAndRestore(backup_dir),  # last: it saves after all others
+    ]
+    model.fit(
+        epoch_batches(train_images, batch_size, seed, first_epoch),
+        steps_per_epoch=steps, epochs=epochs,
+        validation_data=val_images.batch(batch_size).cache(),
+        callbacks=cbs, verbose=verbose, shuffle=False,
+    )
+    history = read_history(history_path)
+    bad = [int(r["epoch"]) + 1 for r in history if not math.isfinite(r.get("loss", 0.0))]
+    if bad:
+        raise FloatingPointError(
+            f"Training loss became non-finite in epoch {bad[0]}; the best finite weights "
+            f"stay in {best_path}, no record or pretrained weights were written.")
+    if os.path.exists(best_path):
+        model.load_weights(best_path)
+    return model, history
+
+
+def evaluate(model, images, batch_size):
+    """Test log-likelihood over every image of `images` exactly once.
+
+    Returns a dict: `images` (count), `nats` and `bits_per_dim` (means per image).
+    Runs `model.predict`, which splits batches across the strategy's replicas and
+    keeps a final partial batch.
+    """
+    bpd = model.predict(images.batch(batch_size), verbose=0)
+    bpd = np.asarray(bpd, np.float64).reshape(-1)
+    if not np.all(np.isfinite(bpd)):
+        raise FloatingPointError(f"{int(np.sum(~np.isfinite(bpd)))} test images have non-finite bits/dim.")
+    nats = bpd * model.num_dims * math.log(2.0)
+    return {"images": int(bpd.size), "nats": float(nats.mean()), "bits_per_dim": float(bpd.mean())}
