@@ -59,7 +59,7 @@ def main(argv=None):
         raise SystemExit(f"error: --data-dir {args.data_dir!r} does not exist.")
     preset = paper.PRESETS[args.preset]
     dataset = args.dataset or preset.get("dataset", paper.DATASET)
-    run(args, paper, preset, dataset)
+    return run(args, paper, preset, dataset)
 
 
 def run(args, paper, preset, dataset):

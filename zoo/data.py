@@ -74,8 +74,9 @@ class SklearnDigits(tfds.core.GeneratorBasedBuilder):
     train [0, 1000), validation [1000, 1350), test [1350, 1797).
     """
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Index split 1000 / 350 / 447."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {"1.0.0": "Index split 1000 / 350 / 447.",
+                     "1.1.0": "Examples kept in index order within each split."}
     BOUNDS = {"train": (0, 1000), "validation": (1000, 1350), "test": (1350, 1797)}
 
     def _info(self):
@@ -85,6 +86,7 @@ class SklearnDigits(tfds.core.GeneratorBasedBuilder):
                 "label": tfds.features.ClassLabel(num_classes=10),
             }),
             supervised_keys=("image", "label"),
+            disable_shuffling=True,  # keep index order within each split
             homepage="https://scikit-learn.org/stable/datasets/toy_dataset.html",
         )
 
@@ -109,21 +111,34 @@ def _data_dir(data_dir):
 def _builder(s, data_dir, download):
     if data_dir is not None and not os.path.isdir(os.path.expanduser(data_dir)) and not download:
         raise FileNotFoundError(f"--data-dir {data_dir!r} does not exist (looking for {s.name!r}).")
-    data_dir = _data_dir(data_dir)
-    builder = tfds.builder(s.tfds_name, data_dir=data_dir)
-    if not builder.is_prepared():
-        if s.tfds_name == "sklearn_digits" or download:
-            # digits is bundled with scikit-learn: preparing it reads no network.
+    builder = tfds.builder(s.tfds_name, data_dir=_data_dir(data_dir))
+    if s.tfds_name == "sklearn_digits" or download:
+        # digits is bundled with scikit-learn: preparing it reads no network.
+        try:
             builder.download_and_prepare()
-        else:
-            raise FileNotFoundError(
-                f"Dataset {s.name!r} (TFDS {s.tfds_name!r}) is not prepared under {data_dir!r} "
-                f"(looked for {builder.data_dir!r}). Prepare it on a machine with network: "
-                f"`tfds build {s.tfds_name} --data_dir {data_dir}`, or call "
-                f"zoo.data.load({s.name!r}, ..., download=True); then pass data_dir=... "
-                f"(or set TFDS_DATA_DIR)."
-            )
+        except FileExistsError:  # another process prepared it at the same moment
+            builder = tfds.builder(s.tfds_name, data_dir=_data_dir(data_dir))
     return builder
+
+
+def _not_prepared(s, builder, data_dir):
+    data_dir = _data_dir(data_dir)
+    return FileNotFoundError(
+        f"Dataset {s.name!r} (TFDS {s.tfds_name!r}) is not prepared under {data_dir!r} "
+        f"(looked for {builder.data_dir!r}). Prepare it on a machine with network: "
+        f"`tfds build {s.tfds_name} --data_dir {data_dir}`, or call "
+        f"zoo.data.load({s.name!r}, ..., download=True); then pass data_dir=... "
+        f"(or set TFDS_DATA_DIR).")
+
+
+def _as_dataset(s, split, data_dir, download):
+    builder = _builder(s, data_dir, download)
+    try:
+        return builder, builder.as_dataset(split=s.splits[split], shuffle_files=False)
+    except AssertionError as e:  # TFDS's way of saying "no data here"
+        if "could not find data" not in str(e):
+            raise
+        raise _not_prepared(s, builder, data_dir) from None
 
 
 def _binarize(image, index, training):
@@ -152,8 +167,7 @@ def load(name, split, data_dir=None, with_labels=False, download=False):
     s = spec(name)
     if split not in s.splits:
         raise ValueError(f"Unknown split {split!r} for {name!r}; expected one of {sorted(s.splits)}.")
-    builder = _builder(s, data_dir, download)
-    ds = builder.as_dataset(split=s.splits[split], shuffle_files=False)
+    _, ds = _as_dataset(s, split, data_dir, download)
 
     def convert(index, example):
         image = example["image"]
@@ -175,5 +189,5 @@ def num_examples(name, split, data_dir=None):
     s = spec(name)
     if split not in s.splits:
         raise ValueError(f"Unknown split {split!r} for {name!r}; expected one of {sorted(s.splits)}.")
-    builder = _builder(s, data_dir, download=False)
+    builder, _ = _as_dataset(s, split, data_dir, download=False)
     return builder.info.splits[s.splits[split]].num_examples

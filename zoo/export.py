@@ -2,8 +2,9 @@
 
 Signatures, all with a dynamic batch: `log_prob(images)` and
 `bits_per_dim(images)` on uint8 `[batch, H, W, C]`; `sample(n, temperature, seed)`
--> uint8 `[n, H, W, C]`. Built with Keras' own `ExportArchive`, which tracks the
-model's variables.
+-> uint8 `[n, H, W, C]`. Built with Keras' own `ExportArchive`, which saves the variables
+the endpoints read (the model itself is not tracked: its `call` is not a serving
+function).
 """
 
 import keras
@@ -25,7 +26,6 @@ def export(model, path):
     model.build_for_images()
     images = tf.TensorSpec([None, *model.image_shape], tf.uint8, name="images")
     archive = keras.export.ExportArchive()
-    archive.track(model)
     archive.add_endpoint("log_prob", lambda images: {"log_prob": model.log_prob(images)},
                          input_signature=[images])
     archive.add_endpoint("bits_per_dim", lambda images: {"bits_per_dim": model.bits_per_dim(images)},

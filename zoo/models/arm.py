@@ -13,7 +13,7 @@ sees x_d.
 import keras
 import tensorflow as tf
 
-from zoo.layers import CausalConv1D
+from zoo.layers import CausalConv1D, ResumableDropout
 from zoo.models.base import DensityModel, sample_categorical
 
 
@@ -49,7 +49,7 @@ class ARM(DensityModel):
                          name=f"causal_conv_{i}")
             for i, d in enumerate(self.dilations)
         ]
-        self.drop = keras.layers.Dropout(self.dropout)
+        self.drop = ResumableDropout(self.dropout)
         self.head = CausalConv1D(self.num_levels, 1, mask_type="B", name="logits")
 
     def build(self, input_shape):

@@ -1,0 +1,105 @@
+import json
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import zoo
+from zoo import hub
+from zoo.models import ARM
+
+
+@pytest.fixture
+def registry(tmp_path, monkeypatch):
+    """An empty registry in a temp folder, with one small published model."""
+    monkeypatch.setattr(hub, "PRETRAINED", tmp_path)
+    model = ARM(image_shape=(4, 4, 1), num_levels=3, filters=8, kernel_size=3, dilations=[1, 2],
+                dropout=0.1, position_embedding=True).build_for_images()
+    record = {"dataset": "tiny", "preset": "smoke", "test_nats": 1.0, "test_bits_per_dim": 0.1,
+              "git_commit": "abc"}
+    hub.publish("arm-tiny", model, record, directory=tmp_path)
+    return tmp_path, model
+
+
+def images(n=5):
+    return np.random.default_rng(0).integers(0, 3, (n, 4, 4, 1)).astype(np.uint8)
+
+
+def test_publish_then_load_gives_the_same_model(registry):
+    folder, model = registry
+    assert hub.list_models() == ["arm-tiny"]
+    loaded = hub.load("arm-tiny")
+    np.testing.assert_array_equal(loaded.log_prob(images()), model.log_prob(images()))
+    entry = json.loads((folder / "arm-tiny.json").read_text())
+    assert entry["sha256"] == hub.sha256(folder / "arm-tiny.weights.h5")
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")], "temp files left"
+
+
+def test_tampered_or_truncated_weights_are_refused(registry):
+    folder, _ = registry
+    weights = folder / "arm-tiny.weights.h5"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(hub.IntegrityError, match="arm-tiny.weights.h5 has sha256"):
+        hub.load("arm-tiny")
+    weights.write_bytes(bytes(data[: len(data) // 3]))
+    with pytest.raises(hub.IntegrityError, match="refusing to load"):
+        hub.load("arm-tiny")
+    weights.unlink()
+    with pytest.raises(hub.IntegrityError, match="missing"):
+        hub.load("arm-tiny")
+
+
+def test_unknown_model_name_is_a_clear_error(registry):
+    with pytest.raises(ValueError, match=r"Unknown pretrained model 'glow-mars'.*arm-tiny"):
+        zoo.load("glow-mars")
+
+
+def test_shipped_arm_digits_loads_verified_and_fast():
+    assert "arm-digits" in zoo.list_models()
+    start = time.time()
+    model = zoo.load("arm-digits")
+    assert time.time() - start < 10
+    entry = hub.entry("arm-digits")
+    assert entry["dataset"] == "digits" and entry["test_nats"] <= 80.0
+    digits = np.random.default_rng(1).integers(0, 17, (3, 8, 8, 1)).astype(np.uint8)
+    assert model.bits_per_dim(digits).shape == (3,)
+    samples = model.sample(16, temperature=0.8, seed=1)
+    assert samples.shape == (16, 8, 8, 1) and samples.dtype == np.uint8
+
+
+SERVE = """
+import sys
+sys.modules["zoo"] = None  # serving must need TensorFlow alone
+import numpy as np, tensorflow as tf
+m = tf.saved_model.load(sys.argv[1])
+x = np.load(sys.argv[2])
+out = {
+    "log_prob": m.signatures["log_prob"](images=tf.constant(x))["log_prob"].numpy().tolist(),
+    "bits_per_dim": m.signatures["bits_per_dim"](images=tf.constant(x[:2]))["bits_per_dim"].numpy().tolist(),
+    "sample": m.signatures["sample"](n=tf.constant(7), temperature=tf.constant(0.8),
+                                     seed=tf.constant(3, tf.int64))["images"].numpy().tolist(),
+}
+print(__import__("json").dumps(out))
+"""
+
+
+def test_saved_model_serves_without_zoo_with_a_dynamic_batch(registry, tmp_path):
+    _, model = registry
+    path = zoo.export(model, tmp_path / "saved")
+    x = images(5)
+    np.save(tmp_path / "x.npy", x)
+    proc = subprocess.run([sys.executable, "-c", SERVE, str(path), str(tmp_path / "x.npy")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    np.testing.assert_allclose(out["log_prob"], model.log_prob(x), rtol=1e-5)
+    np.testing.assert_allclose(out["bits_per_dim"], model.bits_per_dim(x[:2]), rtol=1e-5)
+    sample = np.array(out["sample"])
+    assert sample.shape == (7, 4, 4, 1) and 0 <= sample.min() and sample.max() < 3
+    np.testing.assert_array_equal(sample, model.sample(7, temperature=0.8, seed=3))
+    shutil.rmtree(path)

@@ -1,0 +1,108 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from zoo import training
+from zoo.models import ARM
+
+
+def small_arm(dropout=0.0):
+    return ARM(image_shape=(4, 4, 1), num_levels=3, filters=8, kernel_size=3, dilations=[1, 2],
+               residual=True, dropout=dropout, position_embedding=True)
+
+
+def images(n, seed=0):
+    return np.random.default_rng(seed).integers(0, 3, (n, 4, 4, 1)).astype(np.uint8)
+
+
+def one_step(strategy, weights, batch):
+    with strategy.scope():
+        model = small_arm().build_for_images()
+        model.set_weights(weights)
+        model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    ds = tf.data.Dataset.from_tensor_slices(batch).batch(len(batch))
+    logs = model.fit(ds, epochs=1, verbose=0, shuffle=False)
+    return logs.history["loss"][0], model.get_weights()
+
+
+def test_mirrored_step_on_two_devices_equals_one_device(two_cpus):
+    init = small_arm().build_for_images().get_weights()
+    batch = images(16)
+    loss_1, weights_1 = one_step(tf.distribute.get_strategy(), init, batch)
+    mirrored = training.get_strategy(devices=two_cpus)
+    assert mirrored.num_replicas_in_sync == 2
+    loss_2, weights_2 = one_step(mirrored, init, batch)
+    assert abs(loss_1 - loss_2) < 1e-5
+    for a, b in zip(weights_1, weights_2):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    assert any(not np.allclose(a, b) for a, b in zip(init, weights_1)), "the step changed nothing"
+
+
+def test_evaluation_sees_every_image_once_under_mirrored(two_cpus):
+    with training.get_strategy(devices=two_cpus).scope():
+        model = small_arm().build_for_images()
+    data = images(447, seed=3)  # digits' test size: batch 64 does not divide it
+    result = training.evaluate(model, tf.data.Dataset.from_tensor_slices(data), batch_size=64)
+    assert result["images"] == 447
+    expected = model.bits_per_dim(data).numpy().mean()
+    assert abs(result["bits_per_dim"] - expected) < 1e-5
+    assert abs(result["nats"] - expected * 16 * np.log(2)) < 1e-3
+
+
+def test_epoch_batches_order_depends_only_on_seed_and_epoch():
+    data = tf.data.Dataset.from_tensor_slices(np.arange(10, dtype=np.int32))
+    stream = training.epoch_batches(data, 5, seed=7)
+    first_three = [b.numpy().tolist() for b in stream.take(6)]
+    resumed = [b.numpy().tolist() for b in training.epoch_batches(data, 5, seed=7, first_epoch=2).take(2)]
+    assert resumed == first_three[4:6]
+    epochs = [sorted(first_three[i] + first_three[i + 1]) for i in (0, 2, 4)]
+    assert all(e == list(range(10)) for e in epochs), "each epoch is a permutation"
+    assert first_three[0:2] != first_three[2:4]
+
+
+class Interrupt(keras.callbacks.Callback):
+    """Raises mid-epoch, as a killed process would stop: no on_train_end, no cleanup."""
+
+    def __init__(self, epoch, step):
+        super().__init__()
+        self.at, self.epoch = (epoch, step), 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if (self.epoch, batch) == self.at:
+            raise KeyboardInterrupt("simulated interruption")
+
+
+def test_resumed_run_ends_with_the_same_weights(tmp_path):
+    train = tf.data.Dataset.from_tensor_slices(images(96, seed=1))
+    val = tf.data.Dataset.from_tensor_slices(images(32, seed=2))
+    kwargs = dict(num_train=96, epochs=4, batch_size=16, optimizer={"learning_rate": 1e-2},
+                  patience=3, seed=5, verbose=0)
+    build = lambda: small_arm(dropout=0.3)  # noqa: E731  (dropout: its RNG state must resume too)
+    reference, ref_history = training.train(build, train, val, run_dir=str(tmp_path / "a"), **kwargs)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(build, train, val, run_dir=str(tmp_path / "b"),
+                       callbacks=[Interrupt(epoch=2, step=3)], **kwargs)
+    resumed, history = training.train(build, train, val, run_dir=str(tmp_path / "b"), resume=True, **kwargs)
+    assert [r["epoch"] for r in history] == [0, 1, 2, 3]
+    np.testing.assert_allclose([r["val_loss"] for r in history], [r["val_loss"] for r in ref_history],
+                               rtol=1e-6)
+    for a, b in zip(reference.get_weights(), resumed.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_strategy_choice_reads_tf_config(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    assert training.get_strategy().num_replicas_in_sync == 1
+    assert isinstance(training.get_strategy(devices=["/cpu:0", "/cpu:1"]), tf.distribute.MirroredStrategy)
+
+
+def test_unknown_optimizer_and_oversized_batch_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="Unknown optimizer 'sgdd'"):
+        training.make_optimizer("sgdd")
+    data = tf.data.Dataset.from_tensor_slices(images(8))
+    with pytest.raises(ValueError, match="batch_size 16 exceeds the 8 training images"):
+        training.train(small_arm, data, data, num_train=8, run_dir=str(tmp_path), epochs=1, batch_size=16)
