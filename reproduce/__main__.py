@@ -57,9 +57,16 @@ def main(argv=None):
                          f"expected one of {sorted(paper.PRESETS)}.")
     if args.data_dir and not os.path.isdir(args.data_dir):
         raise SystemExit(f"error: --data-dir {args.data_dir!r} does not exist.")
-    preset = paper.PRESETS[args.preset]
-    dataset = args.dataset or preset.get("dataset", paper.DATASET)
-    return run(args, paper, preset, dataset)
+    dataset = args.dataset or paper.PRESETS[args.preset].get("dataset", paper.DATASET)
+    return run(args, paper, resolve_preset(paper, args.preset, dataset), dataset)
+
+
+def resolve_preset(paper, name, dataset):
+    """A preset's `model` and `train` dicts, with its `per_dataset` overrides for `dataset`
+    merged in (e.g. the paper's CIFAR-10 and ImageNet settings under one `paper` preset)."""
+    preset = paper.PRESETS[name]
+    override = preset.get("per_dataset", {}).get(dataset, {})
+    return {part: {**preset.get(part, {}), **override.get(part, {})} for part in ("model", "train")}
 
 
 def run(args, paper, preset, dataset):

@@ -3,6 +3,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +11,8 @@ import pytest
 import zoo
 from zoo import hub
 from zoo.models import ARM
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
 
 
 @pytest.fixture
@@ -59,17 +62,27 @@ def test_unknown_model_name_is_a_clear_error(registry):
         zoo.load("glow-mars")
 
 
-def test_shipped_arm_digits_loads_verified_and_fast():
+def test_arm_digits_is_shipped():
     assert "arm-digits" in zoo.list_models()
+
+
+@pytest.mark.parametrize("name", zoo.list_models())
+def test_shipped_model_loads_verified_fast_and_matches_its_run_record(name):
     start = time.time()
-    model = zoo.load("arm-digits")
+    model = zoo.load(name)
     assert time.time() - start < 10
-    entry = hub.entry("arm-digits")
-    assert entry["dataset"] == "digits" and entry["test_nats"] <= 80.0
-    digits = np.random.default_rng(1).integers(0, 17, (3, 8, 8, 1)).astype(np.uint8)
-    assert model.bits_per_dim(digits).shape == (3,)
-    samples = model.sample(16, temperature=0.8, seed=1)
-    assert samples.shape == (16, 8, 8, 1) and samples.dtype == np.uint8
+    entry = hub.entry(name)
+    paper, dataset = entry["name"].split("-", 1)
+    record = json.loads((RESULTS / "runs" / paper / f"{entry['preset']}-{dataset}.json").read_text())
+    assert record["dataset"].replace("/", "-") == dataset
+    assert entry["test_bits_per_dim"] == record["test_bits_per_dim"]
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, model.num_levels, (3, *model.image_shape)).astype(np.uint8)
+    bpd = model.bits_per_dim(images).numpy()
+    assert bpd.shape == (3,) and np.all(np.isfinite(bpd))
+    samples = model.sample(4, temperature=0.8, seed=1).numpy()
+    assert samples.shape == (4, *model.image_shape) and samples.dtype == np.uint8
+    assert samples.max() < model.num_levels
 
 
 SERVE = """
