@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-PAPERS = ["arm"]
+PAPERS = ["arm", "pixelcnn"]
 
 
 def paper_module(name):
@@ -33,6 +33,8 @@ def parse_args(argv):
     p.add_argument("--out", default="results", help="results folder (default: results/)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16", "mixed_float16"],
+                   help="Keras dtype policy: convolutions in 16 bits, likelihoods stay float32")
     p.add_argument("--publish", action="store_true",
                    help="ship the trained weights as pretrained NAME-DATASET in zoo/pretrained/")
     args = p.parse_args(argv)
@@ -76,6 +78,9 @@ def run(args, paper, preset, dataset):
     from zoo import data, figures, hub, training
     from zoo.models import MODELS
 
+    import keras
+
+    keras.mixed_precision.set_global_policy(args.precision)
     spec = data.spec(dataset)
     train_cfg = dict(preset["train"])
     epochs = args.epochs or train_cfg.pop("epochs")
@@ -84,9 +89,12 @@ def run(args, paper, preset, dataset):
     name = f"{args.paper}-{records.slug(dataset)}"
     run_dir = os.path.join(args.out, "work", args.paper, f"{args.preset}-{records.slug(dataset)}")
 
+    model_cfg = dict(preset["model"])
+    model_class = model_cfg.pop("class", paper.MODEL)  # a preset may pick another class of the paper
+
     def build_model():
-        return MODELS[paper.MODEL](image_shape=spec.image_shape, num_levels=spec.num_levels,
-                                   **preset["model"])
+        return MODELS[model_class](image_shape=spec.image_shape, num_levels=spec.num_levels,
+                                   **model_cfg)
 
     start = time.time()
     model, history = training.train(
@@ -108,13 +116,14 @@ def run(args, paper, preset, dataset):
     figures.learning_curve(history, os.path.join(args.out, "figures", f"{stem}-curve.png"),
                            title=f"{name} ({args.preset})")
     record = {
-        "paper": args.paper, "model": paper.MODEL, "dataset": dataset, "preset": args.preset,
+        "paper": args.paper, "model": model_class, "dataset": dataset, "preset": args.preset,
         "split": "test", "test_images": test["images"], "test_nats": test["nats"],
         "test_bits_per_dim": test["bits_per_dim"],
         "published": paper.PUBLISHED.get(dataset),
         "parameters": int(sum(np.prod(v.shape) for v in model.trainable_weights)),
         "config": model.get_config(), "train": {**preset["train"], "epochs": epochs,
-                                                "batch_size": batch_size, "seed": args.seed},
+                                                "batch_size": batch_size, "seed": args.seed,
+                                                "precision": args.precision},
         "epochs": len(history), "steps": len(history) * (
             data.num_examples(dataset, "train", args.data_dir) // batch_size),
         "wall_seconds": round(wall, 1), "hardware": records.hardware(),

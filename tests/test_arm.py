@@ -86,3 +86,18 @@ def test_keras_file_round_trip_in_safe_mode(tmp_path):
     loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
     assert isinstance(loaded, ARM) and loaded.get_config() == model.get_config()
     np.testing.assert_array_equal(loaded.log_prob(images), model.log_prob(images))
+
+
+def test_mixed_precision_keeps_likelihoods_float32():
+    reference = tiny_arm()
+    images = np.random.default_rng(3).integers(0, 5, (4, 3, 3, 2)).astype(np.uint8)
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        mixed = tiny_arm()
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    mixed.set_weights(reference.get_weights())
+    assert mixed.hidden[0].compute_dtype == "bfloat16"
+    log_prob = mixed.log_prob(images)
+    assert log_prob.dtype == tf.float32
+    np.testing.assert_allclose(log_prob, reference.log_prob(images), rtol=2e-2)
