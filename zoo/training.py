@@ -3,7 +3,8 @@
 `train` builds the model inside the chosen `tf.distribute` strategy, compiles it
 with loss = mean bits/dim, and fits with Keras' own callbacks: `BackupAndRestore`
 (resume), `EarlyStopping` on validation bits/dim, `ModelCheckpoint` of the best
-weights, `TerminateOnNaN`, `CSVLogger` (the learning curve) and `TensorBoard`.
+weights, `CSVLogger` (the learning curve) and `TensorBoard`; a non-finite loss stops
+the run at once (`StopOnNonFiniteLoss`) with the last good backup kept.
 """
 
 import csv
@@ -96,6 +97,36 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
                 self.best, self.best_epoch, self.wait = row[self.monitor], int(row["epoch"]), 0
 
 
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or Inf."""
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Raises `NonFiniteLossError` on the first batch whose loss is NaN or Inf.
+
+    Unlike Keras' `TerminateOnNaN`, which lets the epoch end (and so lets
+    `BackupAndRestore` and `CSVLogger` record the bad state), raising here aborts
+    `fit` before any epoch-end callback runs: the backup, the history and the best
+    checkpoint all stay at the last good epoch.
+    """
+
+    def __init__(self, run_dir):
+        super().__init__()
+        self.run_dir, self.epoch = run_dir, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            step = int(self.model.optimizer.iterations.numpy())
+            raise NonFiniteLossError(
+                f"Training loss became {float(loss)} at step {step} (epoch {self.epoch + 1}, "
+                f"batch {batch + 1}); stopped. The last good backup and best weights stay in "
+                f"{self.run_dir}: no record or pretrained weights were written.")
+
+
 def _backup_epoch(backup_dir):
     """The epoch `BackupAndRestore` will resume at (0 when there is no backup)."""
     path = os.path.join(backup_dir, "training_metadata.json")
@@ -162,7 +193,7 @@ def train(build_model, train_images, val_images, *, num_train, run_dir, epochs, 
     use_ema = model.optimizer.use_ema
     cbs = [
         keras.callbacks.CSVLogger(history_path, append=bool(history)),
-        keras.callbacks.TerminateOnNaN(),
+        StopOnNonFiniteLoss(run_dir),
         *([keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if use_ema else []),
         keras.callbacks.ModelCheckpoint(best_path, monitor="val_loss", save_best_only=True,
                                         save_weights_only=True, initial_value_threshold=best),
@@ -178,11 +209,6 @@ def train(build_model, train_images, val_images, *, num_train, run_dir, epochs, 
         callbacks=cbs, verbose=verbose, shuffle=False,
     )
     history = read_history(history_path)
-    bad = [int(r["epoch"]) + 1 for r in history if not math.isfinite(r.get("loss", 0.0))]
-    if bad:
-        raise FloatingPointError(
-            f"Training loss became non-finite in epoch {bad[0]}; the best finite weights "
-            f"stay in {best_path}, no record or pretrained weights were written.")
     if os.path.exists(best_path):
         model.load_weights(best_path)
     return model, history
