@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-PAPERS = ["arm", "pixelcnn"]
+PAPERS = ["arm", "pixelcnn", "realnvp"]
 
 
 def paper_module(name):

@@ -1,6 +1,9 @@
 """Keras 3 layers. They own every variable of the zoo."""
 
 from zoo.layers.causal_conv1d import CausalConv1D
+from zoo.layers.coupling_resnet import CouplingResNet
 from zoo.layers.dropout import ResumableDropout
+from zoo.layers.moving_moments import MovingMoments
 
 __all__ = ["CausalConv1D", "ResumableDropout"]
+__all__ += ["CouplingResNet", "MovingMoments"]

@@ -1,0 +1,59 @@
+"""RealNVP (Dinh, Sohl-Dickstein and Bengio, "Density estimation using Real NVP",
+ICLR 2017): presets and published numbers."""
+
+MODEL = "RealNVP"
+DATASET = "mnist"
+
+PRESETS = {
+    # Seconds: what the tests run.
+    "smoke": {
+        "dataset": "digits",
+        "model": {"num_scales": 2, "num_blocks": 1, "num_filters": 8, "norm": "none",
+                  "flow_batch_norm": False, "eval_draws": 2},
+        "train": {"epochs": 2, "batch_size": 64, "optimizer": {"name": "adam", "learning_rate": 1e-3}},
+    },
+    # Two shared CPU cores, about an hour on 8-bit MNIST: the paper's multi-scale
+    # architecture at CPU width (2 blocks of 32 filters instead of 8 of 64). The paper's
+    # batch norms (in the s/t nets and between couplings) are off: they double the step
+    # time on a CPU; the zero-initialized last convolution keeps training stable
+    # without them. bfloat16 convolutions (the flow's math stays float32). Adam 1e-3 as
+    # the paper (appendix), L2 1e-4 omitted.
+    "cpu": {
+        "model": {"num_scales": 3, "num_blocks": 2, "num_filters": 32, "norm": "none",
+                  "flow_batch_norm": False, "mixed_precision": "bfloat16", "eval_draws": 2},
+        "train": {"epochs": 7, "batch_size": 64,
+                  "optimizer": {"name": "adam", "learning_rate": 1e-3}},
+        "per_dataset": {
+            # 8x8 digits: two scales (8 -> 4), more epochs over 1000 images, early stopping.
+            "digits": {"model": {"num_scales": 2, "num_blocks": 2, "num_filters": 64,
+                                 "mixed_precision": None, "eval_draws": 4},
+                       "train": {"epochs": 300, "patience": 30, "batch_size": 64}},
+        },
+    },
+    # The paper's settings (section 4.1 and appendix A): couplings with 8 residual blocks
+    # of 64 feature maps for CIFAR-10 (2 blocks for the 64x64 datasets), batch
+    # normalization and weight normalization in s and t, batch norm between couplings;
+    # scales until the tensor is 4x4 (CIFAR-10: 3 scales); Adam, lr 1e-3, batch 64;
+    # alpha = 0.05 for the logit.
+    "paper": {
+        "model": {"num_scales": 3, "num_blocks": 8, "num_filters": 64, "norm": "batch",
+                  "flow_batch_norm": True, "alpha": 0.05},
+        "train": {"epochs": 200, "batch_size": 64, "patience": 20,
+                  "optimizer": {"name": "adam", "learning_rate": 1e-3}},
+        "per_dataset": {
+            "downsampled_imagenet/32x32": {"model": {"num_scales": 4, "num_blocks": 4}},
+            "downsampled_imagenet/64x64": {"model": {"num_scales": 5, "num_blocks": 2}},
+            "celeb_a": {"model": {"num_scales": 5, "num_blocks": 2}},
+        },
+    },
+}
+
+PUBLISHED = {
+    "cifar10": {"bits_per_dim": 3.49, "source": "Dinh et al. 2017, Table 1"},
+    "downsampled_imagenet/32x32": {"bits_per_dim": 4.28, "source": "Dinh et al. 2017, Table 1"},
+    "downsampled_imagenet/64x64": {"bits_per_dim": 3.98, "source": "Dinh et al. 2017, Table 1"},
+    "celeb_a": {"bits_per_dim": 3.02, "source": "Dinh et al. 2017, Table 1"},
+    "mnist": {"bits_per_dim": 1.06, "source": "FFJORD, Grathwohl et al. 2019, Table 2 (RealNVP)"},
+    "digits": {"bits_per_dim": 3.80, "source": "jmtomczak/intro_dgm (lecture companion code), "
+                                               "RealNVP with MLP couplings, about 3.80"},
+}

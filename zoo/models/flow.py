@@ -1,0 +1,121 @@
+"""`FlowModel`: the plumbing every normalizing flow of the zoo shares.
+
+A flow is a bijector `f` from dequantized pixels `v = x + u` (u uniform in [0, 1)^D)
+to a latent `z` of the image's shape, with a base density over z:
+
+    log p(x) >= E_u[ log p_Z(f(x + u)) + log|det df/dv| ]
+
+(`f` includes the scaling by 1/L and the logit, whose log-det is counted, so this is
+the paper's bound on the original pixel scale). Training draws one u per image;
+evaluation averages `eval_draws` fixed draws, so log_prob is deterministic.
+`encode` uses the midpoints u = 1/2; `decode` rounds down, so
+`decode(encode(x)) == x`.
+
+Subclasses implement `bijector(training)` (a TFP bijector built from their layers)
+and may override `base_log_prob(z)` / `base_sample(n, temperature, seed)`
+(default: a standard normal over every dimension).
+"""
+
+import math
+import random
+
+import tensorflow as tf
+
+from zoo.models.base import DensityModel
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+class FlowModel(DensityModel):
+    """Base of flows. `eval_draws`: dequantization draws averaged when not training;
+    `seed`: seeds the training noise (a saved counter makes resumed runs draw the same)."""
+
+    def __init__(self, image_shape, num_levels, eval_draws=4, seed=None, **kwargs):
+        super().__init__(image_shape, num_levels, **kwargs)
+        if int(eval_draws) < 1:
+            raise ValueError(f"eval_draws must be >= 1, got {eval_draws}.")
+        self.eval_draws = int(eval_draws)
+        self.seed = int(seed) if seed is not None else random.randrange(2**31)
+
+    def build(self, input_shape=None):
+        self.noise_step = self.add_weight(name="noise_step", shape=(), dtype="int64",
+                                          initializer="zeros", trainable=False,
+                                          aggregation="only_first_replica")
+        super().build(input_shape)
+
+    # ---- what subclasses implement -----------------------------------------
+
+    def bijector(self, training=False):
+        """The TFP bijector `v = x + u -> z`, events `[H, W, C]`."""
+        raise NotImplementedError
+
+    def base_log_prob(self, z):
+        """`log p_Z(z)`, `[batch]`; a standard normal."""
+        return -0.5 * tf.reduce_sum(tf.square(z) + LOG_2PI, axis=[1, 2, 3])
+
+    def base_sample(self, n, temperature, seed):
+        """`[n, H, W, C]` latents from the base at `temperature` (std scaled by it)."""
+        return temperature * tf.random.stateless_normal([n, *self.image_shape], seed=seed)
+
+    # ---- the DensityModel contract ------------------------------------------
+
+    def _noise(self, batch, training):
+        """Dequantization noise: `[1, b, H, W, C]` fresh draws when training, else
+        `[eval_draws, 1, H, W, C]` fixed draws shared by every image."""
+        if training:
+            replica = tf.distribute.get_replica_context()
+            replica_id = tf.cast(replica.replica_id_in_sync_group if replica else 0, tf.int64)
+            self.noise_step.assign_add(1)
+            seed = tf.stack([tf.constant(self.seed, tf.int64), self.noise_step.value * 1024 + replica_id])
+            return tf.random.stateless_uniform([1, batch, *self.image_shape], seed=seed)
+        return tf.random.stateless_uniform([self.eval_draws, 1, *self.image_shape],
+                                           seed=tf.constant([self.seed, -1], tf.int64))
+
+    def _log_prob(self, images, training):
+        x = tf.cast(images, tf.float32)
+        batch = tf.shape(x)[0]
+        v = x[None] + self._noise(batch, training)
+        draws = tf.shape(v)[0]
+        v = tf.reshape(v, [-1, *self.image_shape])
+        flow = self.bijector(training)
+        z = flow.forward(v)
+        log_p = self.base_log_prob(z) + flow.forward_log_det_jacobian(v, event_ndims=3)
+        return tf.reduce_mean(tf.reshape(log_p, [draws, batch]), axis=0)
+
+    def _decode(self, z):
+        v = self.bijector(training=False).inverse(z)
+        return tf.cast(tf.clip_by_value(tf.floor(v), 0.0, self.num_levels - 1.0), tf.int32)
+
+    def _sample(self, n, temperature, seed):
+        return self._decode(self.base_sample(n, temperature, seed))
+
+    def encode(self, images):
+        """uint8/int images `[batch, H, W, C]` -> latents float32 `[batch, H, W, C]`
+        (all scales, each factored-out part where the flow put it), at u = 1/2."""
+        self.build_for_images()
+        x = tf.cast(self.check_images(images), tf.float32)
+        return self.bijector(training=False).forward(x + 0.5)
+
+    def check_latents(self, z):
+        """Validates float latents `[batch, H, W, C]`; returns float32."""
+        z = tf.convert_to_tensor(z)
+        if not z.dtype.is_floating:
+            raise ValueError(f"Expected float latents, got dtype {z.dtype.name}.")
+        shape = ", ".join(map(str, self.image_shape))
+        if z.shape.rank != 4 or tuple(z.shape[1:]) != self.image_shape:
+            raise ValueError(f"Expected latents of shape [batch, {shape}], got {z.shape}.")
+        z = tf.cast(z, tf.float32)
+        if tf.executing_eagerly():
+            if not bool(tf.reduce_all(tf.math.is_finite(z))):
+                raise ValueError("Expected finite latents, got NaN or Inf.")
+            return z
+        return tf.debugging.assert_all_finite(z, "latents must be finite")
+
+    def decode(self, z):
+        """Latents `[batch, H, W, C]` -> uint8 images: the flow's inverse, rounded down
+        to a pixel level (values outside [0, L) are set to the nearest level)."""
+        self.build_for_images()
+        return tf.cast(self._decode(self.check_latents(z)), tf.uint8)
+
+    def get_config(self):
+        return {**super().get_config(), "eval_draws": self.eval_draws, "seed": self.seed}
