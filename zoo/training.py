@@ -69,6 +69,45 @@ def epoch_batches(images, batch_size, seed, first_epoch=0, shuffle_buffer=20_000
             .prefetch(tf.data.AUTOTUNE))
 
 
+def distributed_batches(strategy, images, batch_size, seed, first_epoch=0):
+    """`epoch_batches` split across the strategy's workers and replicas.
+
+    Every worker builds the same stream of global batches and keeps its own slice,
+    which its replicas split again: the update is that of the global batch on one
+    device, for one process, one machine's GPUs or several machines alike.
+    """
+    replicas = strategy.num_replicas_in_sync
+    if replicas == 1:
+        return epoch_batches(images, batch_size, seed, first_epoch)
+    if batch_size % replicas:
+        raise ValueError(f"The global batch_size {batch_size} must be divisible by the {replicas} replicas.")
+
+    def pipeline(context):
+        share = batch_size // context.num_input_pipelines
+        start = context.input_pipeline_id * share
+        stream = epoch_batches(images, batch_size, seed, first_epoch).map(lambda b: b[start:start + share])
+        return stream.unbatch().batch(context.get_per_replica_batch_size(batch_size), drop_remainder=True)
+
+    return strategy.distribute_datasets_from_function(pipeline)
+
+
+def _with_shard_policy(dataset, policy):
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = policy
+    return dataset.with_options(options)
+
+
+def worker(strategy):
+    """(is_chief, task_id) of this process in a multi-worker cluster; (True, 0) otherwise."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True, 0
+    chief = resolver.task_type == "chief" or (
+        resolver.task_type == "worker" and resolver.task_id == 0
+        and "chief" not in resolver.cluster_spec().as_dict())
+    return chief, resolver.task_id
+
+
 def read_history(path):
     """Rows of a `CSVLogger` file as dicts of floats, one per epoch (last write wins)."""
     if not os.path.exists(path):
@@ -167,10 +206,16 @@ def train(build_model, train_images, val_images, *, num_train, run_dir, epochs, 
       optimizer: kwargs of `make_optimizer`.
       patience: epochs without a better validation loss before stopping (None: never).
       resume: continue from `run_dir`'s backup; otherwise `run_dir` starts empty.
+      strategy: the `tf.distribute` strategy (default `get_strategy()`); in a
+        multi-worker cluster, workers other than the chief keep their backup and logs
+        in `run_dir-worker<id>`.
     Returns:
       (model with the best validation weights, list of per-epoch history rows).
     """
     strategy = strategy or get_strategy()
+    chief, task_id = worker(strategy)
+    if not chief:
+        run_dir = f"{run_dir}-worker{task_id}"
     if not resume and os.path.exists(run_dir):
         shutil.rmtree(run_dir)
     os.makedirs(run_dir, exist_ok=True)
@@ -203,9 +248,10 @@ def train(build_model, train_images, val_images, *, num_train, run_dir, epochs, 
         keras.callbacks.BackupAndRestore(backup_dir),  # last: it saves after all others
     ]
     model.fit(
-        epoch_batches(train_images, batch_size, seed, first_epoch),
+        distributed_batches(strategy, train_images, batch_size, seed, first_epoch),
         steps_per_epoch=steps, epochs=epochs,
-        validation_data=val_images.batch(batch_size).cache(),
+        validation_data=_with_shard_policy(val_images.batch(batch_size).cache(),
+                                           tf.data.experimental.AutoShardPolicy.DATA),
         callbacks=cbs, verbose=verbose, shuffle=False,
     )
     history = read_history(history_path)
@@ -219,9 +265,11 @@ def evaluate(model, images, batch_size):
 
     Returns a dict: `images` (count), `nats` and `bits_per_dim` (means per image).
     Runs `model.predict`, which splits batches across the strategy's replicas and
-    keeps a final partial batch.
+    keeps a final partial batch; in a multi-worker cluster every worker evaluates
+    the whole split (no sharding), so each sees the same complete result.
     """
-    bpd = model.predict(images.batch(batch_size), verbose=0)
+    images = _with_shard_policy(images.batch(batch_size), tf.data.experimental.AutoShardPolicy.OFF)
+    bpd = model.predict(images, verbose=0)
     bpd = np.asarray(bpd, np.float64).reshape(-1)
     if not np.all(np.isfinite(bpd)):
         raise FloatingPointError(f"{int(np.sum(~np.isfinite(bpd)))} test images have non-finite bits/dim.")
