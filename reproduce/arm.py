@@ -24,7 +24,7 @@ PRESETS = {
     "cpu": {
         "model": {"filters": 128, "kernel_size": 5, "dilations": [1, 2, 4, 8, 1, 2],
                   "residual": True, "dropout": 0.5, "position_embedding": True},
-        "train": {"epochs": 600, "batch_size": 64, "patience": 60,
+        "train": {"epochs": 500, "batch_size": 64, "patience": 60,
                   "optimizer": {"name": "adamax", "learning_rate": 2e-3}},
     },
 }
