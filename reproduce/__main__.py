@@ -80,6 +80,8 @@ def run(args, paper, preset, dataset):
 
     import keras
 
+    strategy = training.get_strategy()  # first: a multi-worker strategy must precede other TF work
+    chief, _ = training.worker(strategy)
     keras.mixed_precision.set_global_policy(args.precision)
     spec = data.spec(dataset)
     train_cfg = dict(preset["train"])
@@ -103,11 +105,13 @@ def run(args, paper, preset, dataset):
         data.load(dataset, "validation", args.data_dir),
         num_train=data.num_examples(dataset, "train", args.data_dir),
         run_dir=run_dir, epochs=epochs, batch_size=batch_size, seed=args.seed,
-        resume=args.resume, **train_cfg)
+        resume=args.resume, strategy=strategy, **train_cfg)
     test = training.evaluate(model, data.load(dataset, "test", args.data_dir), batch_size)
     wall = time.time() - start
     print(f"{name} ({args.preset}): test {test['nats']:.2f} nats/image, "
           f"{test['bits_per_dim']:.4f} bits/dim over {test['images']} images, {wall / 60:.1f} min")
+    if not chief:
+        return None  # the chief writes the record, figures and pretrained weights
 
     stem = f"{args.paper}-{args.preset}-{records.slug(dataset)}"
     samples = model.sample(64, temperature=1.0, seed=args.seed)

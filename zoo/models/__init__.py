@@ -4,9 +4,10 @@ from zoo.models.arm import ARM
 from zoo.models.base import DensityModel
 from zoo.models.flow import FlowModel
 from zoo.models.realnvp import RealNVP
+from zoo.models.pixelcnn import GatedPixelCNN, PixelCNN
 
-MODELS = {cls.__name__: cls for cls in [ARM]}
+MODELS = {cls.__name__: cls for cls in [ARM, PixelCNN, GatedPixelCNN]}
 MODELS["RealNVP"] = RealNVP
 
-__all__ = ["ARM", "DensityModel", "MODELS"]
+__all__ = ["ARM", "DensityModel", "MODELS", "PixelCNN", "GatedPixelCNN"]
 __all__ += ["FlowModel", "RealNVP"]

@@ -1,0 +1,247 @@
+"""PixelCNN (van den Oord et al. 2016a) and Gated PixelCNN (van den Oord et al. 2016b).
+
+Both factorize the image in raster order, and within a pixel over its colours
+(R, then G given R, then B given R and G):
+
+    log p(x) = sum_{i, c} log Categorical(x_{i,c} | softmax(f_{i,c}(x_{<i}, x_{i,<c}))),
+
+with f a stack of masked convolutions that outputs `num_levels` logits per pixel and
+colour. PixelCNN stacks square masked convs, whose receptive field has a blind spot
+(pixels up and to the right that no path reaches); the Gated PixelCNN's vertical and
+horizontal stacks reach every earlier pixel within their extent.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from zoo.layers import GatedPixelCNNLayer, MaskedConv2D, ResumableDropout
+from zoo.models.base import MAX_SEED, DensityModel, sample_categorical
+
+
+class _PixelModel(DensityModel):
+    """What both PixelCNNs share: input scaling, the per-(pixel, colour) softmax
+    likelihood, and the plain sampling loop. Subclasses implement
+    `features(x, cond, training) -> [b, H, W, F]`; heads are built here."""
+
+    def __init__(self, image_shape, num_levels, head_filters, **kwargs):
+        super().__init__(image_shape, num_levels, **kwargs)
+        c = self.image_shape[-1]
+        self.head_filters = int(head_filters)
+        self.head = [MaskedConv2D(self.head_filters, 1, "B", c, name="head_0"),
+                     MaskedConv2D(c * self.num_levels, 1, "B", c, name="logits")]
+
+    num_classes = None
+
+    def scale(self, images):
+        """int32 `[b, H, W, C]` -> float in [-1, 1]."""
+        return tf.cast(images, self.compute_dtype) * (2.0 / (self.num_levels - 1)) - 1.0
+
+    def logits_from_inputs(self, x, labels=None, training=False):
+        """Scaled images `[b, H, W, C]` -> logits `[b, H, W, C, num_levels]` float32.
+
+        Differentiable in `x`: the causality tests take gradients through it. Logit map
+        j is colour j mod C (see `MaskedConv2D`), level j // C.
+        """
+        cond = None
+        if self.num_classes:
+            cond = tf.one_hot(labels, self.num_classes, dtype=x.dtype)
+        h = self.features(x, cond, training)
+        h = self.head[1](tf.nn.relu(self.head[0](tf.nn.relu(h))))
+        height, width, c = self.image_shape
+        logits = tf.reshape(tf.cast(h, tf.float32), [-1, height, width, self.num_levels, c])
+        return tf.transpose(logits, [0, 1, 2, 4, 3])
+
+    def _log_prob(self, images, training, labels=None):
+        if self.num_classes and labels is None:  # `build` runs on zeros without labels
+            labels = tf.zeros(tf.shape(images)[:1], tf.int32)
+        logits = self.logits_from_inputs(self.scale(images), labels, training=training)
+        nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=images, logits=logits)
+        return -tf.reduce_sum(nll, axis=[1, 2, 3])
+
+    def _sample(self, n, temperature, seed, labels=None):
+        """The plain loop: H * W * C passes of the whole network, one new value each.
+
+        A class-conditional model draws uniform labels from `seed` when none are given.
+        """
+        d_total = self.num_dims
+        if self.num_classes and labels is None:
+            labels = tf.random.stateless_uniform([n], tf.random.experimental.stateless_fold_in(seed, -1),
+                                                 0, self.num_classes, dtype=tf.int32)
+
+        def step(d, flat):
+            images = tf.reshape(flat, [n, *self.image_shape])
+            logits = tf.reshape(self.logits_from_inputs(self.scale(images), labels),
+                                [n, d_total, self.num_levels])[:, d]
+            value = sample_categorical(logits, temperature, tf.random.experimental.stateless_fold_in(seed, d))
+            return d + 1, flat + tf.one_hot(d, d_total, dtype=tf.int32)[None] * value[:, None]
+
+        _, flat = tf.while_loop(lambda d, _: d < d_total, step,
+                                (tf.constant(0), tf.zeros([n, d_total], tf.int32)))
+        return tf.reshape(flat, [n, *self.image_shape])
+
+    def get_config(self):
+        return {**super().get_config(), "head_filters": self.head_filters}
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class PixelCNN(_PixelModel):
+    """PixelCNN of van den Oord et al. 2016a (section 3.4, Figure 5, Table 1):
+
+        7x7 conv mask A (2h maps)
+        num_blocks x residual block: ReLU-1x1(h)-ReLU-kxk mask B(h)-ReLU-1x1(2h), + input
+        ReLU-1x1 mask B (head_filters)-ReLU-1x1 mask B (C * num_levels logits)
+
+    Args:
+      image_shape, num_levels: see `DensityModel`.
+      filters: h, the maps inside a residual block (the stream has 2h).
+      num_blocks: residual blocks.
+      kernel_size: the blocks' masked conv (3 in the paper); `first_kernel_size` (7).
+      head_filters: maps of the first output 1x1 conv.
+      dropout: rate on each block's output while training.
+    """
+
+    def __init__(self, image_shape, num_levels, filters=64, num_blocks=6, kernel_size=3,
+                 first_kernel_size=7, head_filters=128, dropout=0.0, **kwargs):
+        super().__init__(image_shape, num_levels, head_filters, **kwargs)
+        if num_blocks < 0:
+            raise ValueError(f"num_blocks must be >= 0, got {num_blocks}.")
+        c = self.image_shape[-1]
+        if filters % c:
+            raise ValueError(f"filters ({filters}) must be a multiple of the image's {c} channels.")
+        self.filters, self.num_blocks = int(filters), int(num_blocks)
+        self.kernel_size, self.first_kernel_size = int(kernel_size), int(first_kernel_size)
+        self.dropout = float(dropout)
+        f = self.filters
+        self.first = MaskedConv2D(2 * f, self.first_kernel_size, "A", c, name="conv_a")
+        self.blocks = [[MaskedConv2D(f, 1, "B", c, name=f"block_{i}_in"),
+                        MaskedConv2D(f, self.kernel_size, "B", c, name=f"block_{i}_conv"),
+                        MaskedConv2D(2 * f, 1, "B", c, name=f"block_{i}_out")]
+                       for i in range(self.num_blocks)]
+        self.drop = ResumableDropout(self.dropout)
+
+    def features(self, x, cond, training):
+        h = self.first(x)
+        for conv_in, conv, conv_out in self.blocks:
+            r = conv_out(tf.nn.relu(conv(tf.nn.relu(conv_in(tf.nn.relu(h))))))
+            h = h + self.drop(r, training=training)
+        return h
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "num_blocks": self.num_blocks,
+                "kernel_size": self.kernel_size, "first_kernel_size": self.first_kernel_size,
+                "dropout": self.dropout}
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class GatedPixelCNN(_PixelModel):
+    """Gated PixelCNN of van den Oord et al. 2016b (section 2.2, Figure 2):
+
+        v, h = image, image
+        layer 0: `GatedPixelCNNLayer` with a `first_kernel_size` kernel, mask A, no residual
+        layers 1..num_layers-1: `kernel_size`, mask B, residual
+        ReLU-1x1 mask B (head_filters)-ReLU-1x1 mask B (C * num_levels logits) on h
+
+    Class-conditional when `num_classes` is set (eq. 4: a one-hot label inside every
+    gate): `log_prob(images, labels)`, `sample(n, labels=...)`.
+
+    Args:
+      image_shape, num_levels: see `DensityModel`.
+      filters: maps p of both stacks (a multiple of the image's channels).
+      num_layers: gated layers.
+      kernel_size, first_kernel_size: odd widths of the stacks' convolutions.
+      head_filters: maps of the first output 1x1 conv.
+      num_classes: classes of the condition (None: unconditional).
+      dropout: rate on each layer's horizontal output while training.
+    """
+
+    def __init__(self, image_shape, num_levels, filters=32, num_layers=8, kernel_size=3,
+                 first_kernel_size=7, head_filters=128, num_classes=None, dropout=0.0, **kwargs):
+        super().__init__(image_shape, num_levels, head_filters, **kwargs)
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1, got {num_layers}.")
+        if num_classes is not None and int(num_classes) < 1:
+            raise ValueError(f"num_classes must be None or >= 1, got {num_classes}.")
+        self.filters, self.num_layers = int(filters), int(num_layers)
+        self.kernel_size, self.first_kernel_size = int(kernel_size), int(first_kernel_size)
+        self.num_classes = int(num_classes) if num_classes is not None else None
+        self.dropout = float(dropout)
+        c = self.image_shape[-1]
+        self.layers_ = [
+            GatedPixelCNNLayer(self.filters, self.first_kernel_size if i == 0 else self.kernel_size,
+                               "A" if i == 0 else "B", c, residual=i > 0, dropout=self.dropout,
+                               name=f"gated_{i}")
+            for i in range(self.num_layers)]
+
+    def features(self, x, cond, training):
+        v = h = x
+        for layer in self.layers_:
+            v, h = layer(v, h, cond, training=training)
+        return h
+
+    # ---- labels --------------------------------------------------------------
+
+    def check_labels(self, labels, batch):
+        """Validates class labels `[batch]` in `[0, num_classes)`; returns int32."""
+        if not self.num_classes:
+            if labels is not None:
+                raise ValueError("This GatedPixelCNN is unconditional (num_classes=None): pass no labels.")
+            return None
+        if labels is None:
+            raise ValueError(f"This GatedPixelCNN is class-conditional: pass labels, integers in "
+                             f"[0, {self.num_classes}) of shape [batch].")
+        labels = tf.convert_to_tensor(labels)
+        if not (labels.dtype.is_integer and labels.dtype != tf.bool):
+            raise ValueError(f"Expected integer labels in [0, {self.num_classes}), got dtype {labels.dtype.name}.")
+        if labels.shape.rank != 1 or (batch is not None and labels.shape[0] != batch):
+            raise ValueError(f"Expected labels of shape [{batch if batch is not None else 'batch'}], "
+                             f"got {labels.shape}.")
+        labels = tf.cast(labels, tf.int32)
+        if tf.executing_eagerly() and tf.size(labels) > 0:
+            lo, hi = int(tf.reduce_min(labels)), int(tf.reduce_max(labels))
+            if lo < 0 or hi >= self.num_classes:
+                raise ValueError(f"Expected labels in [0, {self.num_classes}), got values in [{lo}, {hi}].")
+        return labels
+
+    def log_prob(self, images, labels=None, training=False):
+        """Natural log-likelihood per image `[batch]`; `labels [batch]` when conditional."""
+        self.build_for_images()
+        images = self.check_images(images)
+        labels = self.check_labels(labels, images.shape[0])
+        return self._log_prob(images, training=training, labels=labels)
+
+    def bits_per_dim(self, images, labels=None, training=False):
+        return -self.log_prob(images, labels, training=training) / (self.num_dims * np.log(2.0))
+
+    def call(self, inputs, training=False):
+        """`images` or `(images, labels)` -> bits/dim per image."""
+        if isinstance(inputs, (tuple, list)):
+            return self.bits_per_dim(*inputs, training=training)
+        return self.bits_per_dim(inputs, training=training)
+
+    def sample(self, n, temperature=1.0, seed=None, labels=None):
+        """`n` images uint8 `[n, H, W, C]`; a conditional model draws class `labels[i]` for
+        image i (an int is every image's class; None draws classes uniformly)."""
+        if labels is None:
+            return super().sample(n, temperature, seed)
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
+            raise ValueError(f"n must be a positive integer, got {n!r}.")
+        if isinstance(labels, (int, np.integer)) and not isinstance(labels, bool):
+            labels = np.full([n], labels, np.int64)
+        labels = self.check_labels(labels, n)
+        if not isinstance(temperature, (int, float, np.floating, np.integer)) or not temperature >= 0:
+            raise ValueError(f"temperature must be a number >= 0, got {temperature!r}.")
+        if seed is None:
+            seed = np.random.randint(MAX_SEED)
+        if not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+            raise ValueError(f"seed must be an integer in [0, {MAX_SEED}] or None, got {seed!r}.")
+        self.build_for_images()
+        images = self._sample_graph(tf.constant(n, tf.int32), tf.constant(temperature, tf.float32),
+                                    tf.constant([seed, 0], tf.int64), labels)
+        return tf.cast(images, tf.uint8)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "num_layers": self.num_layers,
+                "kernel_size": self.kernel_size, "first_kernel_size": self.first_kernel_size,
+                "num_classes": self.num_classes, "dropout": self.dropout}
+
