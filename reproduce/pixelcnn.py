@@ -21,8 +21,8 @@ PRESETS = {
     "cpu": {
         "model": {"class": "GatedPixelCNN", "filters": 32, "num_layers": 8, "kernel_size": 3,
                   "first_kernel_size": 7, "head_filters": 64},
-        "train": {"epochs": 4, "batch_size": 32, "jit_compile": False,
-                  "optimizer": {"name": "adam", "learning_rate": 1e-3, "decay": 0.99985}},
+        "train": {"epochs": 3, "batch_size": 32, "jit_compile": False,
+                  "optimizer": {"name": "adam", "learning_rate": 1e-3, "decay": 0.9998}},
         "per_dataset": {
             # 1000 training images of 8x8 with 17 levels: dropout, early stopping.
             "digits": {
