@@ -106,3 +106,17 @@ def test_unknown_optimizer_and_oversized_batch_are_refused(tmp_path):
     data = tf.data.Dataset.from_tensor_slices(images(8))
     with pytest.raises(ValueError, match="batch_size 16 exceeds the 8 training images"):
         training.train(small_arm, data, data, num_train=8, run_dir=str(tmp_path), epochs=1, batch_size=16)
+
+
+def test_training_on_two_replicas_follows_the_one_device_run(tmp_path, two_cpus):
+    train = tf.data.Dataset.from_tensor_slices(images(64, seed=1))
+    val = tf.data.Dataset.from_tensor_slices(images(20, seed=2))
+    kwargs = dict(num_train=64, epochs=2, batch_size=16, optimizer={"learning_rate": 1e-2}, seed=3,
+                  verbose=0)
+    one, h1 = training.train(small_arm, train, val, run_dir=str(tmp_path / "one"), **kwargs)
+    two, h2 = training.train(small_arm, train, val, run_dir=str(tmp_path / "two"),
+                             strategy=training.get_strategy(devices=two_cpus), **kwargs)
+    for key in ("loss", "val_loss"):
+        np.testing.assert_allclose([r[key] for r in h1], [r[key] for r in h2], rtol=1e-5)
+    for a, b in zip(one.get_weights(), two.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

@@ -264,12 +264,17 @@ def evaluate(model, images, batch_size):
     """Test log-likelihood over every image of `images` exactly once.
 
     Returns a dict: `images` (count), `nats` and `bits_per_dim` (means per image).
-    Runs `model.predict`, which splits batches across the strategy's replicas and
-    keeps a final partial batch; in a multi-worker cluster every worker evaluates
-    the whole split (no sharding), so each sees the same complete result.
+    Runs `model.predict`, which splits batches across a `MirroredStrategy`'s
+    replicas and keeps a final partial batch. Across workers Keras' gather pads
+    partial batches, so there each worker evaluates the whole split on its own
+    device (reading its local copy of the mirrored variables) and all agree.
     """
-    images = _with_shard_policy(images.batch(batch_size), tf.data.experimental.AutoShardPolicy.OFF)
-    bpd = model.predict(images, verbose=0)
+    batches = images.batch(batch_size)
+    if isinstance(model.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        step = tf.function(lambda batch: model.bits_per_dim(batch))
+        bpd = np.concatenate([step(b).numpy() for b in batches])
+    else:
+        bpd = model.predict(batches, verbose=0)
     bpd = np.asarray(bpd, np.float64).reshape(-1)
     if not np.all(np.isfinite(bpd)):
         raise FloatingPointError(f"{int(np.sum(~np.isfinite(bpd)))} test images have non-finite bits/dim.")

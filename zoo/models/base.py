@@ -130,6 +130,30 @@ class DensityModel(keras.Model):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         return loss / replicas if replicas > 1 else loss
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Builds from a zero batch, never from the training data.
+
+        Under a distribution strategy Keras' TF trainer (3.x) pulls one batch from the
+        training iterator to build symbolically, and all-reduces it: the pulled batch
+        is lost to training (the run no longer matches one device), and integer
+        images cannot be all-reduced across workers. Our models know their input.
+        """
+        del iterator, data_batch
+        return super()._maybe_symbolic_build(data_batch=(tf.zeros((1, *self.image_shape), tf.uint8),))
+
+    def get_metrics_result(self):
+        """Keras' metric results; `[1]`-shaped inside a multi-worker replica.
+
+        Keras (3.x) averages per-replica logs across workers with
+        `strategy.reduce("MEAN", v, axis=0)`, which fails on scalars; a `[1]` vector
+        per replica reduces to the global mean (equal per-replica batches).
+        """
+        results = super().get_metrics_result()
+        context = tf.distribute.get_replica_context()
+        if context is not None and isinstance(context.strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            results = {k: tf.reshape(v, [1]) for k, v in results.items()}
+        return results
+
     def build(self, input_shape=None):
         """Creates every variable by one pass over a zero batch.
 
