@@ -60,7 +60,15 @@ def main(argv=None):
     if args.data_dir and not os.path.isdir(args.data_dir):
         raise SystemExit(f"error: --data-dir {args.data_dir!r} does not exist.")
     dataset = args.dataset or paper.PRESETS[args.preset].get("dataset", paper.DATASET)
-    return run(args, paper, resolve_preset(paper, args.preset, dataset), dataset)
+    import tensorflow as tf
+
+    try:
+        return run(args, paper, resolve_preset(paper, args.preset, dataset), dataset)
+    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as e:
+        raise SystemExit(
+            f"error: a worker of the cluster stopped responding ({type(e).__name__}). Restart every "
+            f"worker with the same command plus --resume: each continues from its last epoch's "
+            f"backup under {args.out}/work/.") from e
 
 
 def resolve_preset(paper, name, dataset):
@@ -119,6 +127,11 @@ def run(args, paper, preset, dataset):
                         title=f"{name} ({args.preset}): {test['bits_per_dim']:.3f} bits/dim")
     figures.learning_curve(history, os.path.join(args.out, "figures", f"{stem}-curve.png"),
                            title=f"{name} ({args.preset})")
+    if getattr(paper, "TEMPERATURES", None):  # a paper file may ask for a temperature sweep
+        figures.temperature_sweep(
+            {t: model.sample(10, temperature=t, seed=args.seed) for t in paper.TEMPERATURES},
+            spec.num_levels, os.path.join(args.out, "figures", f"{stem}-temperatures.png"),
+            title=f"{name} ({args.preset}): samples by temperature")
     record = {
         "paper": args.paper, "model": model_class, "dataset": dataset, "preset": args.preset,
         "split": "test", "test_images": test["images"], "test_nats": test["nats"],
