@@ -8,7 +8,7 @@ PRESETS = {
     # Seconds: what the tests run.
     "smoke": {
         "dataset": "digits",
-        "model": {"num_scales": 2, "num_blocks": 1, "num_filters": 8, "norm": "none",
+        "model": {"num_scales": 2, "num_blocks": 0, "num_filters": 8, "norm": "none",
                   "flow_batch_norm": False, "eval_draws": 2},
         "train": {"epochs": 2, "batch_size": 64, "optimizer": {"name": "adam", "learning_rate": 1e-3}},
     },
@@ -57,3 +57,7 @@ PUBLISHED = {
     "digits": {"bits_per_dim": 3.80, "source": "jmtomczak/intro_dgm (lecture companion code), "
                                                "RealNVP with MLP couplings, about 3.80"},
 }
+
+# The driver writes a figure with one row of samples per temperature (section 4 of the
+# paper shows samples at T = 1; lower temperatures trade diversity for quality).
+TEMPERATURES = [0.5, 0.7, 1.0]

@@ -2,9 +2,10 @@
 
 Signatures, all with a dynamic batch: `log_prob(images)` and
 `bits_per_dim(images)` on uint8 `[batch, H, W, C]`; `sample(n, temperature, seed)`
--> uint8 `[n, H, W, C]`. Built with Keras' own `ExportArchive`, which saves the variables
-the endpoints read (the model itself is not tracked: its `call` is not a serving
-function).
+-> uint8 `[n, H, W, C]`; for flows (models with `encode`/`decode`) also
+`encode(images)` -> float32 `z [batch, H, W, C]` and `decode(z)` -> uint8 images.
+Built with Keras' own `ExportArchive`, which saves the variables the endpoints
+read (the model itself is not tracked: its `call` is not a serving function).
 """
 
 import keras
@@ -33,5 +34,10 @@ def export(model, path):
     archive.add_endpoint("sample", _sample_signature(model), input_signature=[
         tf.TensorSpec([], tf.int32, name="n"), tf.TensorSpec([], tf.float32, name="temperature"),
         tf.TensorSpec([], tf.int64, name="seed")])
+    if hasattr(model, "encode") and hasattr(model, "decode"):
+        archive.add_endpoint("encode", lambda images: {"z": model.encode(images)},
+                             input_signature=[images])
+        archive.add_endpoint("decode", lambda z: {"images": model.decode(z)}, input_signature=[
+            tf.TensorSpec([None, *model.image_shape], tf.float32, name="z")])
     archive.write_out(str(path), verbose=False)
     return path

@@ -57,3 +57,22 @@ def learning_curve(history, path, title=None):
     if title:
         ax.set_title(title, fontsize=9)
     return _save(fig, path)
+
+
+def temperature_sweep(rows, num_levels, path, title=None):
+    """One row of samples per temperature: `rows` maps temperature -> uint8
+    `[n, H, W, C]` images (the same n for every row); rows labelled `T = ...`."""
+    temps = list(rows)
+    grids = [image_grid(rows[t], num_levels, columns=len(rows[t])) for t in temps]
+    height, width = grids[0].shape[:2]
+    fig, axes = plt.subplots(len(temps), 1, figsize=(6, 6 * len(temps) * height / width + 0.4),
+                             squeeze=False)
+    for ax, t, grid in zip(axes[:, 0], temps, grids):
+        ax.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1,
+                  interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(f"T = {t:g}", fontsize=9)
+    if title:
+        axes[0, 0].set_title(title, fontsize=9)
+    return _save(fig, path)

@@ -28,7 +28,8 @@ class RealNVP(FlowModel):
 
     Args:
       image_shape, num_levels: see `DensityModel`.
-      num_scales: scales; H and W must be divisible by 2^(num_scales - 1).
+      num_scales: scales; H and W must be divisible by 2^(num_scales - 1), and the
+        last scale at least 2x2.
       num_blocks, num_filters, norm: each coupling's `CouplingResNet`.
       flow_batch_norm: a batch-norm bijector after every coupling.
       momentum: of the flow batch norms' running averages.
@@ -44,9 +45,11 @@ class RealNVP(FlowModel):
         super().__init__(image_shape, num_levels, eval_draws=eval_draws, seed=seed, **kwargs)
         h, w, c = self.image_shape
         self.num_scales = int(num_scales)
-        if self.num_scales < 1 or h % 2 ** (self.num_scales - 1) or w % 2 ** (self.num_scales - 1):
-            raise ValueError(f"num_scales={num_scales} needs H and W divisible by "
-                             f"2^(num_scales - 1), got image_shape {self.image_shape}.")
+        f = 2 ** (self.num_scales - 1) if self.num_scales >= 1 else 0
+        if not f or h % f or w % f or min(h, w) < 2 * f:
+            raise ValueError(f"num_scales={num_scales} needs num_scales >= 1 and H and W divisible "
+                             f"by 2^(num_scales - 1), the last scale at least 2x2; got image_shape "
+                             f"{self.image_shape}.")
         self.num_blocks, self.num_filters, self.norm = int(num_blocks), int(num_filters), norm
         self.flow_batch_norm, self.momentum = bool(flow_batch_norm), float(momentum)
         self.alpha = float(alpha)
