@@ -1,0 +1,211 @@
+import itertools
+import json
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import zoo
+from zoo.models import GatedPixelCNN, PixelCNN
+
+TINY = {
+    PixelCNN: dict(filters=6, num_blocks=2, kernel_size=3, first_kernel_size=3, head_filters=48),
+    GatedPixelCNN: dict(filters=6, num_layers=3, kernel_size=3, first_kernel_size=3, head_filters=48),
+}
+
+
+def tiny(cls, image_shape=(4, 4, 3), num_levels=4, **kwargs):
+    keras.utils.set_random_seed(0)  # the same Glorot draws every run
+    model = cls(image_shape=image_shape, num_levels=num_levels, **{**TINY[cls], **kwargs})
+    model.build_for_images()
+    # Non-zero weights everywhere (Glorot kernels plus noise; biases and label
+    # embeddings start at zero), so a zero gradient means no path at all. Small enough
+    # that no tanh saturates to exactly 1 in float32, which would cut a path.
+    for v in model.trainable_variables:
+        v.assign(v + tf.random.normal(v.shape, seed=3) * 0.1)
+    return model
+
+
+def jacobian(model, labels=None):
+    """|d logits(pixel i, colour c) / d input(pixel j, colour k)| summed over levels and a
+    batch: `[D, D]` with D = H * W * C in raster-then-colour order. A batch of 16 random
+    inputs, so that no path is zero only because its ReLUs happen to be inactive."""
+    x = tf.random.uniform([16, *model.image_shape], -2, 2, seed=2)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        logits = model.logits_from_inputs(x, labels)
+    jac = np.abs(tape.batch_jacobian(logits, x).numpy()).sum(axis=(0, 4))
+    return jac.reshape(model.num_dims, model.num_dims)
+
+
+@pytest.mark.parametrize("image_shape", [(5, 5, 1), (4, 4, 3)], ids=["grey", "rgb"])
+@pytest.mark.parametrize("cls", [PixelCNN, GatedPixelCNN])
+def test_outputs_depend_only_on_earlier_pixels_and_colours(cls, image_shape):
+    model = tiny(cls, image_shape, filters=12)
+    jac = jacobian(model)
+    d = np.arange(model.num_dims)
+    assert np.all(jac[d[:, None] <= d[None, :]] == 0), "an output sees its own or a later input"
+    # Within a pixel: G sees R, B sees R and G (RGB), through the type-A first layer.
+    if image_shape[-1] == 3:
+        assert jac[1, 0] > 0 and jac[2, 0] > 0 and jac[2, 1] > 0
+
+
+def test_pixelcnn_has_the_blind_spot_and_gated_pixelcnn_does_not():
+    shape = (6, 6, 1)
+    pixel = jacobian(tiny(PixelCNN, shape, num_blocks=3)).reshape(6, 6, 6, 6)
+    # 3x3 masks: output (r, c) never reaches (r - 1, c + 2), though it reaches (r - 2, c + 2).
+    assert pixel[3, 2, 2, 4] == 0 and pixel[3, 2, 1, 4] > 0
+    gated = jacobian(tiny(GatedPixelCNN, shape, num_layers=4, first_kernel_size=5))
+    d = np.arange(36)
+    assert np.all(gated[d[:, None] > d[None, :]] > 0), "every earlier pixel is in the receptive field"
+
+
+def test_gated_rgb_sees_every_earlier_pixel_and_colour():
+    gated = jacobian(tiny(GatedPixelCNN, (3, 3, 3), filters=12, num_layers=3,
+                                first_kernel_size=5))
+    d = np.arange(27)
+    assert np.all(gated[d[:, None] > d[None, :]] > 0)
+
+
+@pytest.mark.parametrize("cls", [PixelCNN, GatedPixelCNN])
+def test_probabilities_of_all_2x2_binary_images_sum_to_one(cls):
+    model = tiny(cls, (2, 2, 1), num_levels=2)
+    images = np.array(list(itertools.product([0, 1], repeat=4)), np.uint8).reshape(16, 2, 2, 1)
+    total = np.exp(model.log_prob(images).numpy().astype(np.float64)).sum()
+    assert abs(total - 1.0) < 1e-5
+
+
+def test_conditional_probabilities_sum_to_one_for_every_label():
+    model = tiny(GatedPixelCNN, (1, 2, 2), num_levels=2, filters=4, num_classes=3)
+    images = np.array(list(itertools.product([0, 1], repeat=4)), np.uint8).reshape(16, 1, 2, 2)
+    for label in range(3):
+        logp = model.log_prob(images, np.full([16], label)).numpy().astype(np.float64)
+        assert abs(np.exp(logp).sum() - 1.0) < 1e-5
+
+
+def test_label_changes_log_prob_and_sampling_honours_labels():
+    model = tiny(GatedPixelCNN, (3, 3, 1), num_levels=3, num_classes=4)
+    images = np.random.default_rng(0).integers(0, 3, (2, 3, 3, 1)).astype(np.uint8)
+    a, b = model.log_prob(images, [0, 0]).numpy(), model.log_prob(images, [3, 3]).numpy()
+    assert np.all(np.abs(a - b) > 1e-3)
+    np.testing.assert_allclose(model.bits_per_dim(images, [0, 0]), -a / (9 * np.log(2.0)), rtol=1e-6)
+    np.testing.assert_allclose(model((images, np.array([3, 3]))), model.bits_per_dim(images, [3, 3]))
+    s = model.sample(3, temperature=1.0, seed=4, labels=[0, 1, 3]).numpy()
+    assert s.shape == (3, 3, 3, 1) and s.dtype == np.uint8 and s.max() < 3
+    np.testing.assert_array_equal(s, model.sample(3, temperature=1.0, seed=4, labels=[0, 1, 3]))
+    # Greedy samples follow the label: each value is the argmax given the label.
+    for label in (0, 3):
+        g = model.sample(2, temperature=0.0, seed=1, labels=label).numpy()
+        logits = model.logits_from_inputs(model.scale(tf.constant(g, tf.int32)), tf.constant([label] * 2))
+        np.testing.assert_array_equal(g, np.argmax(logits, -1))
+    assert model.sample(5, seed=2).shape == (5, 3, 3, 1)  # no labels: classes drawn uniformly
+
+
+@pytest.mark.parametrize("labels,match", [
+    ([0, 4], r"labels in \[0, 4\)"),
+    ([-1, 0], r"labels in \[0, 4\)"),
+    ([0, 1, 2], r"labels of shape \[2\]"),
+    ([[0, 1]], r"labels of shape \[2\]"),
+    ([0.5, 1.0], "integer labels"),
+    (7, r"labels in \[0, 4\)"),
+])
+def test_bad_labels_are_refused(labels, match):
+    model = tiny(GatedPixelCNN, (2, 2, 1), num_levels=3, num_classes=4)
+    with pytest.raises(ValueError, match=match):
+        model.sample(2, labels=labels)
+    if not isinstance(labels, int):
+        with pytest.raises(ValueError, match=match):
+            model.log_prob(np.zeros((2, 2, 2, 1), np.uint8), labels)
+
+
+def test_labels_are_required_exactly_when_conditional():
+    conditional = tiny(GatedPixelCNN, (2, 2, 1), num_levels=3, num_classes=4)
+    with pytest.raises(ValueError, match="class-conditional: pass labels"):
+        conditional.log_prob(np.zeros((2, 2, 2, 1), np.uint8))
+    plain = tiny(GatedPixelCNN, (2, 2, 1), num_levels=3)
+    with pytest.raises(ValueError, match="unconditional"):
+        plain.log_prob(np.zeros((2, 2, 2, 1), np.uint8), [0, 1])
+    with pytest.raises(ValueError, match="unconditional"):
+        plain.sample(2, labels=[0, 1])
+
+
+@pytest.mark.parametrize("cls", [PixelCNN, GatedPixelCNN])
+def test_sampling_is_seeded_and_temperature_zero_is_the_mode(cls):
+    model = tiny(cls, (3, 3, 3), num_levels=4)
+    a = model.sample(4, temperature=1.0, seed=11).numpy()
+    np.testing.assert_array_equal(a, model.sample(4, temperature=1.0, seed=11))
+    assert not np.array_equal(a, model.sample(4, temperature=1.0, seed=12))
+    greedy = model.sample(2, temperature=0.0, seed=1).numpy()
+    logits = model.logits_from_inputs(model.scale(tf.constant(greedy, tf.int32)))
+    np.testing.assert_array_equal(greedy, np.argmax(logits, -1))
+
+
+@pytest.mark.parametrize("images,match", [
+    (np.zeros((2, 3, 3, 3), np.float32), "integer images"),
+    (np.full((2, 3, 3, 3), 4, np.uint8), r"\[0, 4\)"),
+    (np.zeros((3, 3, 3), np.uint8), "rank 4"),
+    (np.zeros((2, 3, 3, 1), np.uint8), r"shape \[batch, 3, 3, 3\]"),
+])
+@pytest.mark.parametrize("cls", [PixelCNN, GatedPixelCNN])
+def test_bad_images_and_sample_arguments_are_refused(cls, images, match):
+    model = tiny(cls, (3, 3, 3), num_levels=4)
+    with pytest.raises(ValueError, match=match):
+        model.bits_per_dim(images)
+    with pytest.raises(ValueError, match="positive integer"):
+        model.sample(0)
+    with pytest.raises(ValueError, match="temperature"):
+        model.sample(2, temperature=-1.0)
+
+
+@pytest.mark.parametrize("cls,kwargs,match", [
+    (PixelCNN, {"filters": 4}, "multiple of the image's 3 channels"),
+    (PixelCNN, {"num_blocks": -1}, "num_blocks"),
+    (GatedPixelCNN, {"filters": 4}, "multiple of color_channels"),
+    (GatedPixelCNN, {"num_layers": 0}, "num_layers"),
+    (GatedPixelCNN, {"num_classes": 0}, "num_classes"),
+    (GatedPixelCNN, {"filters": 6, "kernel_size": 4}, "odd"),
+])
+def test_bad_configs_are_refused(cls, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        cls(image_shape=(4, 4, 3), num_levels=4, **kwargs).build_for_images()
+
+
+@pytest.mark.parametrize("cls,kwargs", [(PixelCNN, {"dropout": 0.2}),
+                                        (GatedPixelCNN, {"dropout": 0.2, "num_classes": 3})])
+def test_keras_file_round_trip_in_safe_mode(tmp_path, cls, kwargs):
+    model = tiny(cls, (3, 3, 3), num_levels=4, **kwargs)
+    images = np.random.default_rng(2).integers(0, 4, (2, 3, 3, 3)).astype(np.uint8)
+    args = (images, [1, 2]) if kwargs.get("num_classes") else (images,)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    assert type(loaded) is cls and loaded.get_config() == model.get_config()
+    np.testing.assert_array_equal(loaded.log_prob(*args), model.log_prob(*args))
+
+
+SERVE = """
+import sys, json
+sys.modules["zoo"] = None  # serving must need TensorFlow alone
+import numpy as np, tensorflow as tf
+m = tf.saved_model.load(sys.argv[1])
+x = tf.constant(np.load(sys.argv[2]))
+print(json.dumps({
+    "bits_per_dim": m.signatures["bits_per_dim"](images=x)["bits_per_dim"].numpy().tolist(),
+    "sample": m.signatures["sample"](n=tf.constant(3), temperature=tf.constant(1.0),
+                                     seed=tf.constant(5, tf.int64))["images"].numpy().tolist()}))
+"""
+
+
+def test_saved_model_serves_without_zoo(tmp_path):
+    model = tiny(GatedPixelCNN, (3, 3, 3), num_levels=4)
+    path = zoo.export(model, tmp_path / "saved")
+    x = np.random.default_rng(3).integers(0, 4, (5, 3, 3, 3)).astype(np.uint8)
+    np.save(tmp_path / "x.npy", x)
+    proc = subprocess.run([sys.executable, "-c", SERVE, str(path), str(tmp_path / "x.npy")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    np.testing.assert_allclose(out["bits_per_dim"], model.bits_per_dim(x), rtol=1e-5)
+    np.testing.assert_array_equal(out["sample"], model.sample(3, temperature=1.0, seed=5))
