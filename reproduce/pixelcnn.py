@@ -33,6 +33,37 @@ PRESETS = {
             },
         },
     },
+    # The papers' configurations (the papers' h is our `filters`). "paper" is PixelCNN
+    # (2016a); "gated_paper" is Gated PixelCNN (2016b). 2016a, Table 1 and Figure 5: a
+    # 7x7 mask-A conv, residual blocks of 3x3 mask-B convs, two ReLU-1x1 mask-B convs, a
+    # softmax per colour (a sigmoid on MNIST; our 2-level softmax is the same family);
+    # RMSProp (2016a section 5.1). Layer counts and batch sizes of 2016a are our reading
+    # of its sections 4-5, not re-checked against the PDF here (no network); values
+    # marked "ours" are not stated in the papers.
+    "paper": {
+        "model": {"class": "PixelCNN", "filters": 128, "num_blocks": 15, "kernel_size": 3,
+                  "first_kernel_size": 7, "head_filters": 1024},  # CIFAR-10 (3.14): 15 layers, h = 128
+        "train": {"epochs": 100, "batch_size": 16, "patience": 10,  # batch 16; epochs, patience ours
+                  "optimizer": {"name": "rmsprop", "learning_rate": 1e-4}},  # RMSProp; lr ours
+        "per_dataset": {
+            # Table 4: PixelCNN 81.30 nats; a smaller stack for 28x28 binary (ours: 7 blocks, h = 32).
+            "binarized_mnist": {"model": {"filters": 32, "num_blocks": 7, "head_filters": 64}},
+        },
+    },
+    # 2016b section 3.1 (Table 1, CIFAR-10 3.03 bits/dim): 20 gated layers of 384 maps with
+    # 5x5 filters, 200K synchronous updates over 32 GPUs with a total batch of 128; the same
+    # stack for ImageNet 32x32 / 64x64 (Table 2: 3.83 / 3.57). Optimizer and lr: ours.
+    "gated_paper": {
+        "dataset": "cifar10",
+        "model": {"class": "GatedPixelCNN", "filters": 384, "num_layers": 20, "kernel_size": 5,
+                  "first_kernel_size": 7, "head_filters": 1024},
+        "train": {"epochs": 570, "batch_size": 128,  # 200K steps x 128 / 45K training images
+                  "optimizer": {"name": "rmsprop", "learning_rate": 1e-4}},
+        "per_dataset": {
+            "downsampled_imagenet/32x32": {"train": {"epochs": 20}},  # ours: 1.27M images per epoch
+            "downsampled_imagenet/64x64": {"train": {"epochs": 20}},
+        },
+    },
 }
 
 PUBLISHED = {

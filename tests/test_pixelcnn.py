@@ -161,7 +161,6 @@ def test_bad_images_and_sample_arguments_are_refused(cls, images, match):
 
 
 @pytest.mark.parametrize("cls,kwargs,match", [
-    (PixelCNN, {"filters": 4}, "multiple of the image's 3 channels"),
     (PixelCNN, {"num_blocks": -1}, "num_blocks"),
     (GatedPixelCNN, {"filters": 4}, "multiple of color_channels"),
     (GatedPixelCNN, {"num_layers": 0}, "num_layers"),
@@ -209,3 +208,27 @@ def test_saved_model_serves_without_zoo(tmp_path):
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     np.testing.assert_allclose(out["bits_per_dim"], model.bits_per_dim(x), rtol=1e-5)
     np.testing.assert_array_equal(out["sample"], model.sample(3, temperature=1.0, seed=5))
+
+
+def test_every_preset_names_a_model_its_datasets_can_build():
+    from reproduce import pixelcnn
+    from reproduce.__main__ import resolve_preset
+    from zoo import data
+    from zoo.models import MODELS
+
+    for name, preset in pixelcnn.PRESETS.items():
+        for dataset in {preset.get("dataset", pixelcnn.DATASET), *preset.get("per_dataset", {})}:
+            model = dict(resolve_preset(pixelcnn, name, dataset)["model"])
+            cls = MODELS[model.pop("class", pixelcnn.MODEL)]
+            spec = data.spec(dataset)
+            assert cls(image_shape=spec.image_shape, num_levels=spec.num_levels, **model).num_dims > 0
+
+
+def test_smoke_run_records_the_presets_model_class(tmp_path):
+    from reproduce.__main__ import main
+
+    record = main(["pixelcnn", "--preset", "smoke", "--out", str(tmp_path), "--epochs", "1"])
+    saved = json.loads((tmp_path / "runs" / "pixelcnn" / "smoke-digits.json").read_text())
+    assert saved["model"] == record["model"] == "GatedPixelCNN" and "class" not in saved["config"]
+    assert saved["test_images"] == 447 and np.isfinite(saved["test_nats"])
+    assert (tmp_path / "figures" / "pixelcnn-smoke-digits.png").read_bytes()[:4] == b"\x89PNG"

@@ -107,8 +107,6 @@ class PixelCNN(_PixelModel):
         if num_blocks < 0:
             raise ValueError(f"num_blocks must be >= 0, got {num_blocks}.")
         c = self.image_shape[-1]
-        if filters % c:
-            raise ValueError(f"filters ({filters}) must be a multiple of the image's {c} channels.")
         self.filters, self.num_blocks = int(filters), int(num_blocks)
         self.kernel_size, self.first_kernel_size = int(kernel_size), int(first_kernel_size)
         self.dropout = float(dropout)
