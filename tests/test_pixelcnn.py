@@ -232,3 +232,16 @@ def test_smoke_run_records_the_presets_model_class(tmp_path):
     assert saved["model"] == record["model"] == "GatedPixelCNN" and "class" not in saved["config"]
     assert saved["test_images"] == 447 and np.isfinite(saved["test_nats"])
     assert (tmp_path / "figures" / "pixelcnn-smoke-digits.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_conditional_model_fits_through_keras_on_image_label_pairs():
+    model = tiny(GatedPixelCNN, (3, 3, 1), num_levels=3, num_classes=2)
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 2, 64)
+    images = np.where(labels[:, None, None, None] == 1, 2, 0) * np.ones((64, 3, 3, 1), np.int64)
+    pairs = tf.data.Dataset.from_tensor_slices(((images.astype(np.uint8), labels),)).batch(16)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=False)
+    before = float(np.mean(model.bits_per_dim(images.astype(np.uint8), labels)))
+    model.fit(pairs, epochs=5, verbose=0)
+    after = float(np.mean(model.bits_per_dim(images.astype(np.uint8), labels)))
+    assert after < 0.5 * before  # the label tells the model which constant image it is

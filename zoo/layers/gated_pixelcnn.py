@@ -101,8 +101,9 @@ class GatedPixelCNNLayer(keras.layers.Layer):
         f_v = self.vconv(v)
         f_h = self.hconv(h) + self.link(shift_down(f_v))
         if cond is not None:
-            f_v = f_v + ops.cast(ops.matmul(cond, self.v_cond), f_v.dtype)[:, None, None]
-            f_h = f_h + ops.cast(ops.matmul(cond, self.h_cond), f_h.dtype)[:, None, None]
+            cond = ops.cast(cond, f_v.dtype)
+            f_v = f_v + ops.matmul(cond, ops.cast(self.v_cond, cond.dtype))[:, None, None]
+            f_h = f_h + ops.matmul(cond, ops.cast(self.h_cond, cond.dtype))[:, None, None]
         out = self.drop(self.hout(gate(f_h)), training=training)
         return gate(f_v), (h + out if self.residual else out)
 

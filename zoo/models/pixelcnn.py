@@ -24,14 +24,14 @@ class _PixelModel(DensityModel):
     likelihood, and the plain sampling loop. Subclasses implement
     `features(x, cond, training) -> [b, H, W, F]`; heads are built here."""
 
+    num_classes = None  # unconditional unless a subclass says otherwise
+
     def __init__(self, image_shape, num_levels, head_filters, **kwargs):
         super().__init__(image_shape, num_levels, **kwargs)
         c = self.image_shape[-1]
         self.head_filters = int(head_filters)
         self.head = [MaskedConv2D(self.head_filters, 1, "B", c, name="head_0"),
                      MaskedConv2D(c * self.num_levels, 1, "B", c, name="logits")]
-
-    num_classes = None
 
     def scale(self, images):
         """int32 `[b, H, W, C]` -> float in [-1, 1]."""
