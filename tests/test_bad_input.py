@@ -1,8 +1,12 @@
-"""The DensityModel contract's refusals: clear ValueErrors that name what was expected."""
+"""Bad input, collected: each refused with a clear error that names what was expected."""
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
+import zoo
+from reproduce.__main__ import main
+from zoo import data
 from zoo.models import ARM
 
 
@@ -49,3 +53,47 @@ def test_bad_sample_arguments_are_refused(model, kwargs, match):
 def test_bad_configs_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ARM(**kwargs)
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["nope"], "unknown paper 'nope'"),
+    (["arm", "--preset", "huge"], "unknown preset 'huge'"),
+    (["arm", "--preset", "smoke", "--data-dir", "/no/such/dir"], "does not exist"),
+])
+def test_bad_command_lines_are_clear_errors(argv, match):
+    with pytest.raises(SystemExit, match=match):
+        main(argv)
+
+
+def test_unknown_dataset_model_and_split_are_clear_errors(tmp_path):
+    with pytest.raises(ValueError, match="Unknown dataset 'digitz'"):
+        main(["arm", "--preset", "smoke", "--dataset", "digitz", "--out", str(tmp_path)])
+    with pytest.raises(ValueError, match="Unknown pretrained model 'glow-mars'"):
+        zoo.load("glow-mars")
+    with pytest.raises(ValueError, match="Unknown split 'dev'"):
+        data.load("digits", "dev")
+
+
+@pytest.fixture(scope="module")
+def served(model, tmp_path_factory):
+    return tf.saved_model.load(str(zoo.export(model, tmp_path_factory.mktemp("saved") / "m")))
+
+
+@pytest.mark.parametrize("signature", ["log_prob", "bits_per_dim"])
+def test_saved_model_refuses_bad_images(served, signature):
+    fn = served.signatures[signature]
+    refused = (TypeError, ValueError, tf.errors.InvalidArgumentError)
+    with pytest.raises(refused, match="uint8"):
+        fn(images=tf.zeros((2, 4, 4, 1), tf.float32))  # wrong dtype
+    with pytest.raises(refused, match=r"shape \[batch, 4, 4, 1\]"):
+        fn(images=tf.zeros((2, 5, 4, 1), tf.uint8))  # wrong image size
+    with pytest.raises(tf.errors.InvalidArgumentError, match="num_levels=3"):
+        fn(images=tf.fill((2, 4, 4, 1), tf.constant(3, tf.uint8)))  # value out of range
+
+
+def test_saved_model_refuses_bad_sample_arguments(served):
+    fn = served.signatures["sample"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="n must be > 0"):
+        fn(n=tf.constant(0), temperature=tf.constant(1.0), seed=tf.constant(1, tf.int64))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="temperature must be >= 0"):
+        fn(n=tf.constant(2), temperature=tf.constant(-1.0), seed=tf.constant(1, tf.int64))

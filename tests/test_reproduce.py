@@ -1,7 +1,5 @@
 import json
 
-import pytest
-
 from reproduce.__main__ import main
 
 
@@ -23,18 +21,3 @@ def test_list_names_papers_and_presets(capsys):
     main(["--list"])
     out = capsys.readouterr().out
     assert "arm:" in out and "smoke" in out and "cpu" in out
-
-
-@pytest.mark.parametrize("argv,match", [
-    (["nope"], "unknown paper 'nope'"),
-    (["arm", "--preset", "huge"], "unknown preset 'huge'"),
-    (["arm", "--preset", "smoke", "--data-dir", "/no/such/dir"], "does not exist"),
-])
-def test_bad_arguments_are_clear_errors(argv, match):
-    with pytest.raises(SystemExit, match=match):
-        main(argv)
-
-
-def test_unknown_dataset_is_a_clear_error(tmp_path):
-    with pytest.raises(ValueError, match="Unknown dataset 'digitz'"):
-        main(["arm", "--preset", "smoke", "--dataset", "digitz", "--out", str(tmp_path)])

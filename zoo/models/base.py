@@ -78,7 +78,10 @@ class DensityModel(keras.Model):
                     raise ValueError(f"Expected pixel values in [0, {self.num_levels}), got values in "
                                      f"[{lo}, {hi}].")
             return images
+        expected = ", ".join(map(str, self.image_shape))
         with tf.control_dependencies([
+            tf.debugging.assert_equal(tf.shape(images)[1:], self.image_shape,
+                                      message=f"images must have shape [batch, {expected}]"),
             tf.debugging.assert_non_negative(images, message="pixel values must be >= 0"),
             tf.debugging.assert_less(images, self.num_levels,
                                      message=f"pixel values must be < num_levels={self.num_levels}"),
