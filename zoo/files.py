@@ -17,6 +17,7 @@ def atomic_write(path, write):
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a shipped file is world-readable
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
