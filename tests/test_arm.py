@@ -101,3 +101,17 @@ def test_mixed_precision_keeps_likelihoods_float32():
     log_prob = mixed.log_prob(images)
     assert log_prob.dtype == tf.float32
     np.testing.assert_allclose(log_prob, reference.log_prob(images), rtol=2e-2)
+
+
+@pytest.mark.parametrize("image_shape", [(3, 3, 1), (3, 3, 3)])
+@pytest.mark.parametrize("temperature", [1.0, 0.7, 0.0])
+def test_cached_sampler_draws_exactly_the_naive_samples(image_shape, temperature):
+    model = ARM(image_shape=image_shape, num_levels=5, filters=8, kernel_size=3, dilations=[2, 1, 3],
+                residual=True, position_embedding=True).build_for_images()
+    for v in model.trainable_variables:
+        v.assign(tf.random.normal(v.shape, seed=7))
+    cached = model.sample(8, temperature=temperature, seed=21).numpy()
+    naive = model.sample(8, temperature=temperature, seed=21, method="naive").numpy()
+    np.testing.assert_array_equal(cached, naive)
+    with pytest.raises(ValueError, match="method must be 'cached' or 'naive'"):
+        model.sample(2, method="fast")

@@ -38,3 +38,15 @@ def test_config_round_trip_and_bad_arguments():
         CausalConv1D(8, 3, mask_type="C")
     with pytest.raises(ValueError, match="kernel_size"):
         CausalConv1D(8, 0)
+
+
+@pytest.mark.parametrize("mask_type", ["A", "B"])
+def test_step_on_a_window_equals_the_full_convolution(mask_type):
+    layer = CausalConv1D(5, 3, 2, mask_type=mask_type)
+    x = tf.random.normal([2, 11, 3], seed=4)
+    full = layer(x).numpy()
+    shift = 1 if mask_type == "A" else 0
+    padded = tf.pad(x, [[0, 0], [layer.window, 0], [0, 0]])
+    for t in range(11):
+        end = layer.window + t - shift + 1  # window ends at input position t - shift
+        np.testing.assert_allclose(layer.step(padded[:, end - layer.window:end]), full[:, t], rtol=1e-5, atol=1e-5)

@@ -1,6 +1,7 @@
 """Dilated causal 1D convolution over a sequence (van den Oord et al. 2016, WaveNet)."""
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 
@@ -50,6 +51,23 @@ class CausalConv1D(keras.layers.Layer):
         if self.bias is not None:
             y = y + self.bias
         return y
+
+    @property
+    def window(self):
+        """Inputs one output reads: the last (kernel_size - 1) * dilation_rate + 1 positions
+        (ending at t for type B, at t - 1 for type A)."""
+        return (self.kernel_size - 1) * self.dilation_rate + 1
+
+    def step(self, window):
+        """The output at one new position from the inputs it reads, for cached sampling.
+
+        `window [batch, self.window, in_channels]`, oldest first, holds the inputs at
+        positions t - s - window + 1 .. t - s -> `[batch, filters]`; equals `call`'s
+        output at t (taps j = 0..k-1 read window[j * dilation]).
+        """
+        taps = window[:, :: self.dilation_rate]
+        y = tf.einsum("nkc,kco->no", taps, tf.cast(self.kernel, taps.dtype))
+        return y + tf.cast(self.bias, y.dtype) if self.bias is not None else y
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.filters)

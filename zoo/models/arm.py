@@ -84,6 +84,40 @@ class ARM(DensityModel):
         return -tf.reduce_sum(nll, axis=1)
 
     def _sample(self, n, temperature, seed):
+        """Cached sampling (fast WaveNet; Ramachandran et al. 2017): every layer keeps a
+        queue of the inputs its next output reads, so a new position costs one column
+        of each layer instead of a pass of the whole network over all D positions.
+        Draws the same values as `_sample_naive` for the same seed."""
+        d_total = self.num_dims
+        queues = [tf.zeros([n, layer.window, 1 if i == 0 else self.filters], self.compute_dtype)
+                  for i, layer in enumerate(self.hidden)]
+
+        def step(d, flat, previous, queues):
+            # Layer 0 (type A) reads the inputs before d: push x_{d-1} (zero padding at d = 0).
+            queues = list(queues)
+            queues[0] = tf.concat([queues[0][:, 1:], previous[:, None]], axis=1)
+            h = None
+            for i, layer in enumerate(self.hidden):
+                if i > 0:
+                    queues[i] = tf.concat([queues[i][:, 1:], h[:, None]], axis=1)
+                out = layer.step(queues[i])
+                if i == 0 and self.position_embedding:
+                    out = out + tf.cast(tf.gather(self.position, d), out.dtype)
+                out = tf.nn.leaky_relu(out)
+                h = h + out if (self.residual and i > 0) else out
+            logits = tf.cast(self.head.step(h[:, None]), tf.float32)
+            value = sample_categorical(logits, temperature, tf.random.experimental.stateless_fold_in(seed, d))
+            flat = flat + tf.one_hot(d, d_total, dtype=tf.int32)[None] * value[:, None]
+            scaled = tf.cast(value, self.compute_dtype)[:, None] * (2.0 / (self.num_levels - 1)) - 1.0
+            return d + 1, flat, scaled, tuple(queues)
+
+        _, flat, _, _ = tf.while_loop(
+            lambda d, *_: d < d_total, step,
+            (tf.constant(0), tf.zeros([n, d_total], tf.int32), tf.zeros([n, 1], self.compute_dtype),
+             tuple(queues)))
+        return tf.reshape(flat, [n, *self.image_shape])
+
+    def _sample_naive(self, n, temperature, seed):
         """The plain loop: D passes of the whole network, one new position each."""
         d_total = self.num_dims
 

@@ -44,6 +44,7 @@ class DensityModel(keras.Model):
         self.image_shape = image_shape
         self.num_levels = int(num_levels)
         self._sample_graph = tf.function(self._sample)
+        self._sample_naive_graph = tf.function(self._sample_naive)
 
     @property
     def num_dims(self):
@@ -101,8 +102,15 @@ class DensityModel(keras.Model):
         """Keras' forward pass: bits/dim per image, so `fit`'s loss is their mean."""
         return self.bits_per_dim(images, training=training)
 
-    def sample(self, n, temperature=1.0, seed=None):
-        """`n` images, uint8 `[n, H, W, C]`; the same `seed` gives the same images."""
+    def sample(self, n, temperature=1.0, seed=None, method="cached"):
+        """`n` images, uint8 `[n, H, W, C]`; the same `seed` gives the same images.
+
+        `method="naive"` runs the plain loop (for autoregressive models, the whole
+        network once per new pixel) instead of the model's fastest sampler; both draw
+        the same images for the same seed.
+        """
+        if method not in ("cached", "naive"):
+            raise ValueError(f"method must be 'cached' or 'naive', got {method!r}.")
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
             raise ValueError(f"n must be a positive integer, got {n!r}.")
         if not isinstance(temperature, (int, float, np.floating, np.integer)) or not temperature >= 0:
@@ -112,8 +120,9 @@ class DensityModel(keras.Model):
         if not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
             raise ValueError(f"seed must be an integer in [0, {MAX_SEED}] or None, got {seed!r}.")
         self.build_for_images()
-        images = self._sample_graph(tf.constant(n, tf.int32), tf.constant(temperature, tf.float32),
-                                    tf.constant([seed, 0], tf.int64))
+        graph = self._sample_graph if method == "cached" else self._sample_naive_graph
+        images = graph(tf.constant(n, tf.int32), tf.constant(temperature, tf.float32),
+                       tf.constant([seed, 0], tf.int64))
         return tf.cast(images, tf.uint8)
 
     # ---- Keras training -----------------------------------------------------
@@ -181,3 +190,7 @@ class DensityModel(keras.Model):
 
     def _sample(self, n, temperature, seed):
         raise NotImplementedError
+
+    def _sample_naive(self, n, temperature, seed):
+        """The plain sampler; models without a faster one sample the same way either way."""
+        return self._sample(n, temperature, seed)
