@@ -37,11 +37,14 @@ class CouplingResNet(keras.layers.Layer):
         self.norm = norm
 
         def conv(filters, name, zeros=False):
-            return keras.layers.Conv2D(filters, 3, padding="same", name=name, dtype=self.dtype_policy,
-                                       kernel_initializer="zeros" if zeros else "he_normal")
+            return keras.layers.Conv2D(filters, 3, padding="same", name=name,
+                                       kernel_initializer="zeros" if zeros else "he_normal",
+                                       dtype=self.dtype_policy)
 
         def bn(name):
-            return keras.layers.BatchNormalization(name=name, dtype=self.dtype_policy) if norm == "batch" else None
+            if norm == "none":
+                return None
+            return keras.layers.BatchNormalization(name=name, dtype=self.dtype_policy)
 
         self.conv_in = conv(self.num_filters, "conv_in")
         self.blocks = [(bn(f"block{i}_bn0"), conv(self.num_filters, f"block{i}_conv0"),

@@ -21,8 +21,9 @@ class MovingMoments(keras.layers.Layer):
 
     def build(self, input_shape):
         channels = input_shape[-1]
-        self.moving_mean = self.add_weight(name="moving_mean", shape=(channels,), initializer="zeros",
-                                           trainable=False, aggregation="mean")
+        self.moving_mean = self.add_weight(name="moving_mean", shape=(channels,),
+                                           initializer="zeros", trainable=False,
+                                           aggregation="mean")
         self.moving_variance = self.add_weight(name="moving_variance", shape=(channels,),
                                                initializer="ones", trainable=False,
                                                aggregation="mean")

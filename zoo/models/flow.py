@@ -66,7 +66,8 @@ class FlowModel(DensityModel):
             replica = tf.distribute.get_replica_context()
             replica_id = tf.cast(replica.replica_id_in_sync_group if replica else 0, tf.int64)
             self.noise_step.assign_add(1)
-            seed = tf.stack([tf.constant(self.seed, tf.int64), self.noise_step.value * 1024 + replica_id])
+            seed = tf.stack([tf.constant(self.seed, tf.int64),
+                             self.noise_step.value * 1024 + replica_id])
             return tf.random.stateless_uniform([1, batch, *self.image_shape], seed=seed)
         return tf.random.stateless_uniform([self.eval_draws, 1, *self.image_shape],
                                            seed=tf.constant([self.seed, -1], tf.int64))
