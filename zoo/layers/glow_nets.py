@@ -1,0 +1,113 @@
+"""Glow's networks (Kingma and Dhariwal 2018, section 3.3 and Table 1; openai/glow
+`f`, `conv2d_zeros`, `split2d_prior`, the learned top prior).
+
+    ZeroConv2D:      conv3x3(x) * exp(3 * logs)     kernel, bias, logs zero-initialized
+    GlowCouplingNet: ZeroConv2D(relu(conv1x1(relu(conv3x3(x)))))
+
+The zero-initialized last layer makes every coupling the identity and every prior
+a standard normal at initialization. (openai/glow also puts an actnorm after each
+hidden convolution; those are not built here.)
+"""
+
+import keras
+import tensorflow as tf
+
+LOGSCALE_FACTOR = 3.0  # openai/glow's logscale_factor: the learned log-scale moves 3x faster
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class ZeroConv2D(keras.layers.Layer):
+    """`[b, H, W, C_in]` -> `[b, H, W, filters]`: a zero-initialized 3x3 conv with a
+    learned per-channel scale `exp(3 * logs)`."""
+
+    def __init__(self, filters, **kwargs):
+        super().__init__(**kwargs)
+        if int(filters) < 1:
+            raise ValueError(f"filters must be >= 1, got {filters}.")
+        self.filters = int(filters)
+        self.conv = keras.layers.Conv2D(self.filters, 3, padding="same", kernel_initializer="zeros",
+                                        name="conv", dtype=self.dtype_policy)
+
+    def build(self, input_shape):
+        self.conv.build(input_shape)
+        self.logs = self.add_weight(name="logs", shape=(self.filters,), initializer="zeros")
+
+    def call(self, x):
+        h = self.conv(x)
+        return h * tf.cast(tf.exp(LOGSCALE_FACTOR * self.logs), h.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters}
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class GlowCouplingNet(keras.layers.Layer):
+    """`[b, H, W, C_in]` -> `[b, H, W, out_channels]`.
+
+    Args:
+      out_channels: C of the transformed half (additive) or twice it (affine).
+      hidden_channels: width of the two hidden convolutions (512 in the paper).
+    """
+
+    def __init__(self, out_channels, hidden_channels=512, **kwargs):
+        super().__init__(**kwargs)
+        if int(out_channels) < 1 or int(hidden_channels) < 1:
+            raise ValueError(f"out_channels and hidden_channels must be >= 1, got {out_channels}, "
+                             f"{hidden_channels}.")
+        self.out_channels, self.hidden_channels = int(out_channels), int(hidden_channels)
+        self.conv_in = keras.layers.Conv2D(self.hidden_channels, 3, padding="same", name="conv_in",
+                                           dtype=self.dtype_policy)
+        self.conv_mid = keras.layers.Conv2D(self.hidden_channels, 1, name="conv_mid",
+                                            dtype=self.dtype_policy)
+        self.conv_out = ZeroConv2D(self.out_channels, name="conv_out", dtype=self.dtype_policy)
+
+    def build(self, input_shape):
+        hidden = (*tuple(input_shape)[:-1], self.hidden_channels)
+        self.conv_in.build(input_shape)
+        self.conv_mid.build(hidden)
+        self.conv_out.build(hidden)
+
+    def call(self, x):
+        return self.conv_out(tf.nn.relu(self.conv_mid(tf.nn.relu(self.conv_in(x)))))
+
+    def get_config(self):
+        return {**super().get_config(), "out_channels": self.out_channels,
+                "hidden_channels": self.hidden_channels}
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class LearnedPrior(keras.layers.Layer):
+    """Glow's learned top prior: per-channel `(mean, log_std)`, each float32
+    `[1, 1, 1, C]`, or `[b, 1, 1, C]` from class labels `[b]` when `num_classes` is
+    set (a zero-initialized embedding added, openai/glow's `ycond`).
+    Zero-initialized: a standard normal at first."""
+
+    def __init__(self, channels, num_classes=None, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = int(channels)
+        self.num_classes = int(num_classes) if num_classes else None
+        self.build()
+
+    def build(self, input_shape=None):
+        if self.built:
+            return
+        self.top = self.add_weight(name="top", shape=(2 * self.channels,), initializer="zeros")
+        self.logs = self.add_weight(name="logs", shape=(2 * self.channels,), initializer="zeros")
+        if self.num_classes:
+            self.embedding = self.add_weight(name="class_embedding",
+                                             shape=(self.num_classes, 2 * self.channels),
+                                             initializer="zeros")
+        self.built = True
+
+    def params(self, labels=None):
+        h = self.top.value * tf.exp(LOGSCALE_FACTOR * self.logs.value)
+        h = tf.reshape(h, [1, 1, 1, -1])
+        if self.num_classes and labels is not None:
+            h = h + tf.reshape(tf.gather(self.embedding.value, labels), [-1, 1, 1, 2 * self.channels])
+        return h[..., :self.channels], h[..., self.channels:]
+
+    def call(self, labels=None):
+        return self.params(labels)
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels, "num_classes": self.num_classes}

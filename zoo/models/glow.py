@@ -1,0 +1,215 @@
+"""Glow (Kingma and Dhariwal, "Glow: Generative Flow with Invertible 1x1
+Convolutions", NeurIPS 2018), multi-scale architecture of section 3 / Figure 2:
+
+    level i < last:  squeeze, K steps, split (learned conditional Gaussian prior)
+    last level:      squeeze, K steps, learned top prior
+    step (Table 1):  actnorm -> invertible 1x1 conv -> coupling (additive or affine)
+
+Pixels are dequantized and scaled to [-1/2, 1/2) (`ScalePixels`, log-det -D log L).
+The priors are standardizing bijectors (`gaussian_split` at each split, an actnorm
+from `LearnedPrior` at the top), so the whole model is one bijector from pixels to
+eps of the image's shape with a standard normal base (`FlowModel`): temperature T
+scales eps, i.e. every prior's std, exactly as in the paper's section 5.
+
+Actnorm's data-dependent initialization runs inside the first training step of
+`fit` (all-reduced across replicas, see `ActNormParams`): `make_train_function`
+gives Keras a function whose first call is traced with the initialization and all
+later calls without it. Outside `fit`, call `initialize(images)` once.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from zoo import bijectors as zb
+from zoo.layers import ActNormParams, GlowCouplingNet, Invertible1x1ConvWeight, LearnedPrior
+from zoo.layers import ZeroConv2D
+from zoo.models.flow import FlowModel
+
+tfb = tfp.bijectors
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class Glow(FlowModel):
+    """Integer images `[batch, H, W, C]` <-> latents eps `[batch, H, W, C]`.
+
+    Args:
+      image_shape, num_levels: see `DensityModel`.
+      num_scales: L, the levels; H and W must be divisible by 2^L.
+      depth: K, steps of flow per level.
+      hidden_channels: width of the coupling networks (512 in the paper).
+      coupling: "affine" (scale sigmoid(h + 2)) or "additive".
+      permutation: "lu" (LU-decomposed 1x1 conv) or "conv" (plain, slogdet).
+      learn_top: a learned top prior (else standard normal).
+      n_bits: None, or model the images reduced to 2^n_bits levels (e.g. 5-bit
+        CelebA): `num_levels` must be a power of two >= 2^n_bits; log_prob is that of
+        the reduced image, decode/sample return its levels on the input scale.
+      mixed_precision: None, "bfloat16" or "float16" for the networks' convolutions.
+      eval_draws, seed: see `FlowModel`.
+    """
+
+    def __init__(self, image_shape, num_levels, num_scales=3, depth=32, hidden_channels=512,
+                 coupling="affine", permutation="lu", learn_top=True, n_bits=None,
+                 mixed_precision=None, eval_draws=4, seed=None, **kwargs):
+        super().__init__(image_shape, num_levels, eval_draws=eval_draws, seed=seed, **kwargs)
+        h, w, c = self.image_shape
+        self.num_scales, self.depth = int(num_scales), int(depth)
+        f = 2 ** self.num_scales
+        if self.num_scales < 1 or h % f or w % f:
+            raise ValueError(f"num_scales={num_scales} needs num_scales >= 1 and H and W divisible "
+                             f"by 2^num_scales; got image_shape {self.image_shape}.")
+        if self.depth < 1:
+            raise ValueError(f"depth must be >= 1, got {depth}.")
+        if coupling not in ("affine", "additive"):
+            raise ValueError(f"coupling must be 'affine' or 'additive', got {coupling!r}.")
+        if permutation not in ("lu", "conv"):
+            raise ValueError(f"permutation must be 'lu' or 'conv', got {permutation!r}.")
+        if mixed_precision not in (None, "bfloat16", "float16"):
+            raise ValueError(f"mixed_precision must be None, 'bfloat16' or 'float16', got "
+                             f"{mixed_precision!r}.")
+        self.n_bits = None if n_bits is None else int(n_bits)
+        if self.n_bits is not None and not (
+                self.num_levels & (self.num_levels - 1) == 0 and 1 <= self.n_bits
+                and 2 ** self.n_bits <= self.num_levels):
+            raise ValueError(f"n_bits={n_bits} needs num_levels a power of two >= 2^n_bits, got "
+                             f"num_levels={self.num_levels}.")
+        self.hidden_channels = int(hidden_channels)
+        self.coupling, self.permutation = coupling, permutation
+        self.learn_top, self.mixed_precision = bool(learn_top), mixed_precision
+        net_dtype = f"mixed_{mixed_precision}" if mixed_precision else None
+        self._ddi = False  # trace-time flag: build actnorms in their initializing form
+        # Per level i: channels after the squeeze ci = 4 * c * 2^i; K actnorms, 1x1 convs
+        # and coupling nets; the split prior's net (all levels but the last); the top prior.
+        self.actnorms, self.convs, self.nets, self.split_nets = [], [], [], []
+        for i in range(self.num_scales):
+            ci = 4 * c * 2 ** i
+            half = ci // 2
+            self.actnorms.append([ActNormParams(ci, name=f"level{i}_actnorm{k}")
+                                  for k in range(self.depth)])
+            self.convs.append([Invertible1x1ConvWeight(ci, lu=permutation == "lu",
+                                                       name=f"level{i}_conv{k}")
+                               for k in range(self.depth)])
+            out = 2 * half if coupling == "affine" else half
+            self.nets.append([GlowCouplingNet(out, self.hidden_channels, name=f"level{i}_coupling{k}",
+                                              dtype=net_dtype) for k in range(self.depth)])
+            if i < self.num_scales - 1:
+                self.split_nets.append(ZeroConv2D(ci, name=f"level{i}_split_prior", dtype=net_dtype))
+        self.top_prior = LearnedPrior(4 * c * 2 ** (self.num_scales - 1), name="top_prior") \
+            if self.learn_top else None
+
+    # ---- pixels -------------------------------------------------------------
+
+    @property
+    def model_levels(self):
+        """Levels the flow models: 2^n_bits, or num_levels."""
+        return 2 ** self.n_bits if self.n_bits is not None else self.num_levels
+
+    @property
+    def _bin(self):
+        return self.num_levels // self.model_levels
+
+    def _log_prob(self, images, training):
+        return super()._log_prob(images // self._bin, training)
+
+    def _decode(self, z):
+        v = self.bijector(training=False).inverse(z)
+        x = tf.cast(tf.clip_by_value(tf.floor(v), 0.0, self.model_levels - 1.0), tf.int32)
+        return x * self._bin
+
+    def encode(self, images):
+        """uint8/int images `[batch, H, W, C]` -> eps float32 `[batch, H, W, C]` (all
+        levels), at the bin midpoints u = 1/2."""
+        self.build_for_images()
+        x = tf.cast(self.check_images(images) // self._bin, tf.float32)
+        return self.bijector(training=False).forward(x + 0.5)
+
+    # ---- the flow -----------------------------------------------------------
+
+    def _step(self, i, k):
+        """Actnorm, 1x1 conv, coupling of level i, step k, in data-to-latent order."""
+        actnorm = self.actnorms[i][k]
+        params = actnorm.initialize if self._ddi else actnorm.params()
+        weight, log_abs_det = self.convs[i][k].params()
+        ci = self.convs[i][k].channels
+        return [zb.ActNorm(params), zb.Invertible1x1Conv(weight, log_abs_det),
+                zb.channel_coupling(self.nets[i][k], ci, affine=self.coupling == "affine")]
+
+    def _top(self):
+        if self.top_prior is None:
+            return []
+        mean, log_std = self.top_prior.params()
+        return [zb.ActNorm((-mean, -log_std))]  # eps = (z - mean) * exp(-log_std)
+
+    def bijector(self, training=False):
+        """`v = x + u -> eps`: pixel scaling, then the levels as nested factor-outs."""
+        del training  # Glow has no batch statistics; actnorm init is `_ddi`
+        flow = None
+        for i in reversed(range(self.num_scales)):
+            steps = [zb.Squeeze()]
+            for k in range(self.depth):
+                steps += self._step(i, k)
+            ci = 4 * self.image_shape[-1] * 2 ** i
+            if flow is None:
+                steps += self._top()
+            else:
+                steps += [zb.gaussian_split(self.split_nets[i], ci), zb.FactorOut(flow)]
+            steps.append(tfb.Invert(zb.Squeeze()))
+            flow = tfb.Chain(steps[::-1])  # Chain applies its last bijector first
+        return tfb.Chain([flow, zb.ScalePixels(self.model_levels)])
+
+    # ---- actnorm initialization -----------------------------------------------
+
+    def actnorm_initialized(self):
+        return bool(self.actnorms[0][0].initialized.numpy() > 0)
+
+    def initialize(self, images):
+        """Data-dependent initialization of every actnorm from `images` (a no-op once
+        done); returns their log_prob `[batch]` (training noise)."""
+        self.build_for_images()
+        self._ddi = True
+        try:
+            return self.log_prob(images, training=True)
+        finally:
+            self._ddi = False
+
+    def make_train_function(self, force=False):
+        """Keras' train function; its first call initializes the actnorms if needed
+        (a separately traced step), later calls run the plain step."""
+        if self.train_function is not None and not force:
+            return self.train_function
+        plain = super().make_train_function(force=True)
+        self.train_function = None
+        initializing = super().make_train_function(force=True)
+        first = [True]
+
+        def train_function(iterator):
+            if first[0]:
+                first[0] = False
+                if not self.actnorm_initialized():
+                    self._ddi = True
+                    try:
+                        return initializing(iterator)
+                    finally:
+                        self._ddi = False
+            return plain(iterator)
+        self.train_function = train_function
+        return train_function
+
+    # ---- interpolation --------------------------------------------------------
+
+    def interpolate(self, image_a, image_b, num=8):
+        """Images along the straight line between the latents of two images:
+        uint8 `[num, H, W, C]`, the first and last decode `image_a` and `image_b`."""
+        if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 2:
+            raise ValueError(f"num must be an integer >= 2, got {num!r}.")
+        pair = np.stack([np.asarray(image_a), np.asarray(image_b)])
+        z = self.encode(pair)
+        t = tf.reshape(tf.linspace(0.0, 1.0, num), [-1, 1, 1, 1])
+        return self.decode((1.0 - t) * z[:1] + t * z[1:])
+
+    def get_config(self):
+        return {**super().get_config(), "num_scales": self.num_scales, "depth": self.depth,
+                "hidden_channels": self.hidden_channels, "coupling": self.coupling,
+                "permutation": self.permutation, "learn_top": self.learn_top,
+                "n_bits": self.n_bits, "mixed_precision": self.mixed_precision}
