@@ -76,3 +76,20 @@ def temperature_sweep(rows, num_levels, path, title=None):
     if title:
         axes[0, 0].set_title(title, fontsize=9)
     return _save(fig, path)
+
+
+def interpolation(images, num_levels, path, title=None):
+    """One row: uint8 `[n, H, W, C]` images along a latent path between two images
+    (the first and last are the endpoints' reconstructions), labelled by fraction."""
+    images = np.asarray(images)
+    grid = image_grid(images, num_levels, columns=len(images))
+    fig, ax = plt.subplots(figsize=(1.0 * len(images), 1.3))
+    ax.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1,
+              interpolation="nearest")
+    width = images.shape[2] + 1
+    ax.set_xticks([width * i + images.shape[2] / 2 - 0.5 for i in range(len(images))])
+    ax.set_xticklabels([f"{t:.2g}" for t in np.linspace(0, 1, len(images))], fontsize=7)
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
+    return _save(fig, path)

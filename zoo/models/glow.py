@@ -178,9 +178,10 @@ class Glow(FlowModel):
         (a separately traced step), later calls run the plain step."""
         if self.train_function is not None and not force:
             return self.train_function
-        plain = super().make_train_function(force=True)
-        self.train_function = None
-        initializing = super().make_train_function(force=True)
+        super().make_train_function(force=True)  # Keras 3 sets, and may not return, it
+        plain = self.train_function
+        super().make_train_function(force=True)
+        initializing = self.train_function
         first = [True]
 
         def train_function(iterator):

@@ -1,0 +1,216 @@
+"""The Glow model: the whole 2-level flow's log-det, inversion, actnorm init in fit
+(one device and two replicas), n_bits, sampling, interpolation, refusals, saving,
+export without zoo, and the smoke preset through the driver."""
+
+import json
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import zoo
+from reproduce.__main__ import main
+from zoo.models import Glow
+from test_realnvp import SERVE
+from test_realnvp_bijectors import brute_force_log_det
+
+SHAPE = (4, 4, 2)
+
+
+def images(n=5, levels=17, shape=SHAPE, seed=0):
+    return np.random.default_rng(seed).integers(0, levels, (n, *shape)).astype(np.uint8)
+
+
+def randomized(model, seed=0):
+    """Actnorms initialized on data, then every trainable weight moved off its init
+    (zero-initialized outputs would make every coupling and prior the identity)."""
+    model.initialize(images(8, model.num_levels, model.image_shape, seed=seed + 1))
+    rng = np.random.default_rng(seed)
+    for w in model.trainable_weights:
+        w.assign(w.numpy() + rng.normal(0, 0.1, w.shape))
+    return model
+
+
+def small(**kwargs):
+    config = dict(num_scales=2, depth=2, hidden_channels=8, seed=3)
+    config.update(kwargs)
+    return randomized(Glow(SHAPE, 17, **config).build_for_images())
+
+
+@pytest.fixture(scope="module")
+def model():
+    return small()
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"coupling": "additive", "permutation": "conv",
+                                         "learn_top": False}])
+def test_whole_two_level_flow_log_det_equals_brute_force_jacobian(kwargs):
+    m = small(**kwargs)
+    v = images(3).astype(np.float32) + np.random.default_rng(1).uniform(size=(3, *SHAPE)).astype(np.float32)
+    expected = brute_force_log_det(lambda: m.bijector(), v)
+    fldj = m.bijector().forward_log_det_jacobian(v, event_ndims=3).numpy()
+    np.testing.assert_allclose(fldj, expected, rtol=1e-4, atol=1e-4)
+    z = m.bijector().forward(v)
+    np.testing.assert_allclose(m.bijector().inverse_log_det_jacobian(z, event_ndims=3), -fldj,
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_whole_flow_inverts_in_a_function_with_dynamic_batch(model):
+    spec = tf.TensorSpec([None, *SHAPE], tf.float32)
+    forward = tf.function(lambda v: model.bijector().forward(v), input_signature=[spec])
+    inverse = tf.function(lambda z: model.bijector().inverse(z), input_signature=[spec])
+    v = images(6).astype(np.float32) + 0.3
+    np.testing.assert_allclose(inverse(forward(v)), v, rtol=1e-4, atol=1e-4)
+    z = np.random.default_rng(2).normal(size=(2, *SHAPE)).astype(np.float32)
+    np.testing.assert_allclose(forward(inverse(z)), z, rtol=1e-4, atol=1e-4)
+
+
+def test_log_prob_is_the_dequantization_bound_with_a_standard_normal_on_eps(model):
+    x = images(5)
+    lp = model.log_prob(x).numpy()
+    assert lp.shape == (5,) and np.all(np.isfinite(lp))
+    u = model._noise(5, training=False).numpy()
+    v = (x[None].astype(np.float32) + u).reshape(-1, *SHAPE)
+    z = model.bijector().forward(v).numpy()
+    ldj = model.bijector().forward_log_det_jacobian(v, event_ndims=3).numpy()
+    by_hand = (-0.5 * (z ** 2 + np.log(2 * np.pi)).sum(axis=(1, 2, 3)) + ldj).reshape(4, 5).mean(0)
+    np.testing.assert_allclose(lp, by_hand, rtol=1e-5)
+    # At init (zero nets, identity actnorms and priors, rotations): the scaling's -D log L
+    # and log sigmoid(2) for each of the 16 + 8 dimensions the two couplings scale.
+    fresh = Glow(SHAPE, 17, num_scales=2, depth=1, hidden_channels=4, seed=0)
+    ldj0 = fresh.bijector().forward_log_det_jacobian(v[:2], event_ndims=3).numpy()
+    np.testing.assert_allclose(ldj0, -32 * np.log(17.0) - 24 * np.log1p(np.exp(-2.0)), rtol=1e-5)
+
+
+def fit_one_step(devices=None):
+    """The first actnorm's (bias, log_scale) after one `fit` step at learning rate 0 on
+    16 images whose halves differ (replica 0 gets dark images, replica 1 bright)."""
+    x = np.concatenate([images(8, levels=6), images(8, levels=6, seed=1) + 11]).astype(np.uint8)
+    strategy = tf.distribute.MirroredStrategy(devices) if devices else tf.distribute.get_strategy()
+    keras.utils.set_random_seed(0)
+    with strategy.scope():
+        m = Glow(SHAPE, 17, num_scales=1, depth=1, hidden_channels=4, seed=0).build_for_images()
+        m.compile(optimizer=keras.optimizers.SGD(0.0))
+    assert not m.actnorm_initialized()
+    m.fit(tf.data.Dataset.from_tensor_slices(x).batch(16), epochs=1, verbose=0, shuffle=False)
+    assert m.actnorm_initialized()
+    layer = m.actnorms[0][0]
+    return layer.bias.numpy(), layer.log_scale.numpy(), m
+
+
+def test_fit_initializes_actnorm_in_its_first_step_alike_on_one_device_and_two_replicas(two_cpus):
+    bias1, log_scale1, m = fit_one_step()
+    bias2, log_scale2, _ = fit_one_step(two_cpus)
+    assert np.all(np.abs(log_scale1) > 0.3)
+    # Same global batch, only the dequantization noise differs.
+    np.testing.assert_allclose(bias2, bias1, atol=0.02)
+    np.testing.assert_allclose(log_scale2, log_scale1, atol=0.02)
+    before = [w.numpy() for w in m.actnorms[0][0].weights]  # a second fit does not re-init
+    m.fit(tf.data.Dataset.from_tensor_slices(images(16, seed=5)).batch(16), epochs=1, verbose=0)
+    for a, w in zip(before, m.actnorms[0][0].weights):
+        np.testing.assert_array_equal(a, w.numpy())
+
+
+def test_n_bits_models_the_reduced_image():
+    m = randomized(Glow(SHAPE, 256, num_scales=1, depth=1, hidden_channels=4, n_bits=5, seed=0))
+    x = images(4, levels=256)
+    low = (x // 8) * 8
+    np.testing.assert_allclose(m.log_prob(x), m.log_prob(low + 7), rtol=1e-6)
+    np.testing.assert_array_equal(m.decode(m.encode(x)), low)
+    s = m.sample(3, temperature=0.7, seed=1).numpy()
+    assert np.all(s % 8 == 0)
+
+
+@pytest.mark.parametrize("levels", [17, 256])
+def test_decode_of_encode_is_the_identity_on_integer_images(levels):
+    m = randomized(Glow(SHAPE, levels, num_scales=2, depth=2, hidden_channels=4))
+    x = images(7, levels)
+    x[0], x[1] = 0, levels - 1
+    z = m.encode(x)
+    assert z.shape == (7, *SHAPE) and z.dtype == tf.float32
+    np.testing.assert_array_equal(m.decode(z).numpy(), x)
+
+
+def test_sample_is_seeded_and_temperature_zero_decodes_the_prior_means(model):
+    s = model.sample(6, temperature=0.7, seed=4).numpy()
+    assert s.shape == (6, *SHAPE) and s.dtype == np.uint8 and s.max() < 17
+    np.testing.assert_array_equal(model.sample(6, temperature=0.7, seed=4), s)
+    assert not np.array_equal(model.sample(6, temperature=0.7, seed=5), s)
+    cold = model.sample(2, temperature=0.0, seed=1).numpy()
+    np.testing.assert_array_equal(cold, model.decode(np.zeros((2, *SHAPE), np.float32)))
+
+
+def test_interpolation_starts_and_ends_at_the_two_images(model):
+    a, b = images(2, seed=9)
+    path = model.interpolate(a, b, num=5).numpy()
+    assert path.shape == (5, *SHAPE) and path.dtype == np.uint8
+    np.testing.assert_array_equal(path[0], a)
+    np.testing.assert_array_equal(path[-1], b)
+    with pytest.raises(ValueError, match="num must be an integer >= 2"):
+        model.interpolate(a, b, num=1)
+
+
+@pytest.mark.parametrize("method,arg,match", [
+    ("encode", np.zeros((2, *SHAPE), np.float32), "integer images"),
+    ("encode", np.full((2, *SHAPE), 17, np.uint8), r"\[0, 17\)"),
+    ("log_prob", np.zeros((2, 4, 4, 1), np.uint8), r"shape \[batch, 4, 4, 2\]"),
+    ("decode", np.zeros((2, *SHAPE), np.int32), "float latents"),
+    ("decode", np.full((1, *SHAPE), np.inf, np.float32), "finite"),
+    ("initialize", np.zeros((2, *SHAPE), np.float64), "integer images"),
+])
+def test_bad_inputs_are_refused(model, method, arg, match):
+    with pytest.raises(ValueError, match=match):
+        getattr(model, method)(arg)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"num_scales": 3}, r"divisible by 2\^num_scales"),
+    ({"num_scales": 0}, "num_scales"),
+    ({"depth": 0}, "depth"),
+    ({"coupling": "spline"}, "coupling"),
+    ({"permutation": "shuffle"}, "permutation"),
+    ({"mixed_precision": "int8"}, "mixed_precision"),
+    ({"n_bits": 5}, "power of two"),
+    ({"eval_draws": 0}, "eval_draws"),
+])
+def test_bad_configs_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Glow(SHAPE, 17, **{"num_scales": 1, **kwargs})
+
+
+def test_keras_file_round_trip_in_safe_mode(model, tmp_path):
+    path = tmp_path / "glow.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert isinstance(loaded, Glow) and loaded.get_config() == model.get_config()
+    assert loaded.actnorm_initialized()
+    x = images(4)
+    np.testing.assert_array_equal(loaded.log_prob(x), model.log_prob(x))
+    np.testing.assert_array_equal(loaded.encode(x), model.encode(x))
+
+
+def test_saved_model_serves_sample_encode_decode_without_zoo_with_a_dynamic_batch(model, tmp_path):
+    path = zoo.export(model, tmp_path / "saved")
+    x = images(5)
+    np.save(tmp_path / "x.npy", x)
+    proc = subprocess.run([sys.executable, "-c", SERVE, str(path), str(tmp_path / "x.npy")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    np.testing.assert_allclose(out["z"], model.encode(x), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(out["z2"], model.encode(x[:2]), rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(out["decoded"], x)
+    np.testing.assert_allclose(out["log_prob"], model.log_prob(x), rtol=1e-5)
+    np.testing.assert_array_equal(out["sample"], model.sample(3, temperature=0.7, seed=2))
+
+
+def test_smoke_preset_through_the_driver_writes_record_and_figures(tmp_path):
+    record = main(["glow", "--preset", "smoke", "--out", str(tmp_path), "--epochs", "1"])
+    assert record["dataset"] == "digits" and record["model"] == "Glow"
+    assert np.isfinite(record["test_bits_per_dim"])
+    for png in ["glow-smoke-digits.png", "glow-smoke-digits-curve.png",
+                "glow-smoke-digits-temperatures.png", "glow-smoke-digits-interpolation.png"]:
+        assert (tmp_path / "figures" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
