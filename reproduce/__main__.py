@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-PAPERS = ["arm", "pixelcnn", "realnvp"]
+PAPERS = ["arm", "pixelcnn", "realnvp", "glow"]
 
 
 def paper_module(name):
@@ -132,6 +132,11 @@ def run(args, paper, preset, dataset):
             {t: model.sample(10, temperature=t, seed=args.seed) for t in paper.TEMPERATURES},
             spec.num_levels, os.path.join(args.out, "figures", f"{stem}-temperatures.png"),
             title=f"{name} ({args.preset}): samples by temperature")
+    if hasattr(model, "interpolate"):  # a latent path between the first two test images
+        pair = next(iter(data.load(dataset, "test", args.data_dir).batch(2))).numpy()
+        figures.interpolation(model.interpolate(pair[0], pair[1], num=8), spec.num_levels,
+                              os.path.join(args.out, "figures", f"{stem}-interpolation.png"),
+                              title=f"{name} ({args.preset}): latent interpolation")
     record = {
         "paper": args.paper, "model": model_class, "dataset": dataset, "preset": args.preset,
         "split": "test", "test_images": test["images"], "test_nats": test["nats"],
