@@ -7,13 +7,28 @@ import tensorflow as tf
 import zoo
 from reproduce.__main__ import main
 from zoo import data
-from zoo.models import ARM
+from zoo.models import ARM, MODELS
+
+TINY = {  # one tiny model per family, all over [batch, 4, 4, 1] images with 3 levels
+    "ARM": dict(filters=4, kernel_size=2, dilations=[1]),
+    "PixelCNN": dict(filters=4, num_blocks=1, head_filters=4),
+    "GatedPixelCNN": dict(filters=4, num_layers=1, head_filters=4, num_classes=2),
+    "RealNVP": dict(num_scales=1, num_blocks=1, num_filters=4),
+}
+
+
+def tiny(name):
+    return MODELS[name](image_shape=(4, 4, 1), num_levels=3, **TINY[name]).build_for_images()
+
+
+@pytest.fixture(scope="module", params=sorted(TINY))
+def family(request):
+    return tiny(request.param)
 
 
 @pytest.fixture(scope="module")
 def model():
-    return ARM(image_shape=(4, 4, 1), num_levels=3, filters=4, kernel_size=2,
-               dilations=[1]).build_for_images()
+    return tiny("ARM")
 
 
 @pytest.mark.parametrize("images,match", [
@@ -25,10 +40,28 @@ def model():
     (np.zeros((2, 5, 4, 1), np.uint8), r"shape \[batch, 4, 4, 1\]"),
     (np.zeros((2, 4, 4, 3), np.uint8), r"shape \[batch, 4, 4, 1\]"),
 ])
-@pytest.mark.parametrize("method", ["log_prob", "bits_per_dim"])
-def test_bad_images_are_refused(model, method, images, match):
+@pytest.mark.parametrize("method", ["log_prob", "bits_per_dim", "encode"])
+def test_bad_images_are_refused(family, method, images, match):
+    if not hasattr(family, method):
+        pytest.skip(f"{type(family).__name__} has no {method}")
     with pytest.raises(ValueError, match=match):
-        getattr(model, method)(images)
+        getattr(family, method)(images)
+
+
+@pytest.mark.parametrize("latents,match", [
+    (np.zeros((2, 4, 4, 1), np.int32), "float latents"),
+    (np.zeros((2, 5, 4, 1), np.float32), r"shape \[batch, 4, 4, 1\]"),
+    (np.zeros((4, 4, 1), np.float32), r"shape \[batch, 4, 4, 1\]"),
+])
+def test_bad_latents_are_refused_by_decode(latents, match):
+    with pytest.raises(ValueError, match=match):
+        tiny("RealNVP").decode(latents)
+
+
+@pytest.mark.parametrize("labels,match", [([0, 5], r"\[0, 2\)"), ([0, -1], r"\[0, 2\)"), ([0], r"shape \[2\]")])
+def test_bad_labels_are_refused(labels, match):
+    with pytest.raises(ValueError, match=match):
+        tiny("GatedPixelCNN").sample(2, labels=labels)
 
 
 @pytest.mark.parametrize("kwargs,match", [
@@ -40,9 +73,9 @@ def test_bad_images_are_refused(model, method, images, match):
     ({"n": 2, "seed": -1}, "seed"),
     ({"n": 2, "seed": 1.5}, "seed"),
 ])
-def test_bad_sample_arguments_are_refused(model, kwargs, match):
+def test_bad_sample_arguments_are_refused(family, kwargs, match):
     with pytest.raises(ValueError, match=match):
-        model.sample(**kwargs)
+        family.sample(**kwargs)
 
 
 @pytest.mark.parametrize("kwargs,match", [
