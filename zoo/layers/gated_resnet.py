@@ -1,0 +1,70 @@
+"""Gated ResNet block of PixelCNN++ (Salimans et al. 2017, section 2.4 and Figure 2)."""
+
+import keras
+from keras import ops
+
+from zoo.layers.dropout import ResumableDropout
+from zoo.layers.shifted_conv2d import DownRightShiftedConv2D, DownShiftedConv2D
+
+
+def concat_elu(x):
+    """`elu([x, -x])` along channels: `[..., C]` -> `[..., 2C]` (keeps both signs' information)."""
+    return ops.elu(ops.concatenate([x, -x], axis=-1))
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class GatedResNet(keras.layers.Layer):
+    """`(x, a, cond) -> x'`, each of x, x' `[b, H, W, F]`:
+
+        c  = conv(concat_elu(x)) + nin(concat_elu(a))        (a: shortcut input, optional)
+        c  = dropout(concat_elu(c))
+        [p, q] = conv_2F(c) + W cond                         (cond: `[b, d]`, optional)
+        x' = x + p * sigmoid(q)
+
+    `conv` is a `DownShiftedConv2D` (2 x 3, `direction="down"`, the up stream) or a
+    `DownRightShiftedConv2D` (2 x 2, `"down_right"`, the up-left stream); nin is a 1 x 1
+    conv. With the shifted inputs of PixelCNN++ each keeps its stream's causal support.
+    The second conv starts at a tenth of the scale (init_scale 0.1, as weight norm's
+    data-dependent initialization in openai/pixel-cnn), so every block starts near identity.
+    """
+
+    def __init__(self, direction="down", dropout=0.0, weight_norm=False, **kwargs):
+        super().__init__(**kwargs)
+        if direction not in ("down", "down_right"):
+            raise ValueError(f"direction must be 'down' or 'down_right', got {direction!r}.")
+        self.direction, self.dropout, self.weight_norm = direction, float(dropout), bool(weight_norm)
+        self.drop = ResumableDropout(self.dropout)
+
+    def build(self, x_shape, a_shape=None, cond_shape=None):
+        f = int(x_shape[-1])
+        conv = DownShiftedConv2D if self.direction == "down" else DownRightShiftedConv2D
+        self.conv_in = conv(f, weight_norm=self.weight_norm, name="conv_in")
+        self.conv_in.build((*x_shape[:-1], 2 * f))
+        self.conv_out = conv(2 * f, weight_norm=self.weight_norm, init_scale=0.1, name="conv_out")
+        self.conv_out.build((*x_shape[:-1], 2 * f))
+        self.nin = None
+        if a_shape is not None:
+            self.nin = DownRightShiftedConv2D(f, (1, 1), weight_norm=self.weight_norm, name="nin")
+            self.nin.build((*a_shape[:-1], 2 * int(a_shape[-1])))
+        self.cond_kernel = None
+        if cond_shape is not None:  # zeros: the label starts with no effect
+            self.cond_kernel = self.add_weight(name="cond_kernel", shape=(int(cond_shape[-1]), 2 * f),
+                                               initializer="zeros")
+
+    def call(self, x, a=None, cond=None, training=False):
+        c = self.conv_in(concat_elu(x), training=training)
+        if a is not None:
+            c = c + self.nin(concat_elu(a), training=training)
+        c = self.drop(concat_elu(c), training=training)
+        c = self.conv_out(c, training=training)
+        if cond is not None:
+            c = c + ops.matmul(ops.cast(cond, c.dtype), ops.cast(self.cond_kernel, c.dtype))[:, None, None]
+        p, q = ops.split(c, 2, axis=-1)
+        return x + p * ops.sigmoid(q)
+
+    def compute_output_shape(self, x_shape, a_shape=None, cond_shape=None):
+        return x_shape
+
+    def get_config(self):
+        return {**super().get_config(), "direction": self.direction, "dropout": self.dropout,
+                "weight_norm": self.weight_norm}

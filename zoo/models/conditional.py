@@ -1,0 +1,71 @@
+"""Class labels as an optional condition: `log_prob(images, labels)`,
+`sample(n, labels=...)`, and `fit` on `(images, labels)` pairs."""
+
+import numpy as np
+import tensorflow as tf
+
+from zoo.models.base import MAX_SEED
+
+
+class LabelConditioned:
+    """Mixin for a `DensityModel` with a `num_classes` attribute (None: unconditional)
+    whose `_log_prob` and `_sample` take `labels` (int32 `[batch]` or None)."""
+
+    def check_labels(self, labels, batch):
+        """Validates class labels `[batch]` in `[0, num_classes)`; returns int32."""
+        if not self.num_classes:
+            if labels is not None:
+                raise ValueError(f"This {type(self).__name__} is unconditional (num_classes=None): pass no labels.")
+            return None
+        if labels is None:
+            raise ValueError(f"This {type(self).__name__} is class-conditional: pass labels, integers in "
+                             f"[0, {self.num_classes}) of shape [batch].")
+        labels = tf.convert_to_tensor(labels)
+        if not (labels.dtype.is_integer and labels.dtype != tf.bool):
+            raise ValueError(f"Expected integer labels in [0, {self.num_classes}), got dtype {labels.dtype.name}.")
+        if labels.shape.rank != 1 or (batch is not None and labels.shape[0] != batch):
+            raise ValueError(f"Expected labels of shape [{batch if batch is not None else 'batch'}], "
+                             f"got {labels.shape}.")
+        labels = tf.cast(labels, tf.int32)
+        if tf.executing_eagerly() and tf.size(labels) > 0:
+            lo, hi = int(tf.reduce_min(labels)), int(tf.reduce_max(labels))
+            if lo < 0 or hi >= self.num_classes:
+                raise ValueError(f"Expected labels in [0, {self.num_classes}), got values in [{lo}, {hi}].")
+        return labels
+
+    def log_prob(self, images, labels=None, training=False):
+        """Natural log-likelihood per image `[batch]`; `labels [batch]` when conditional."""
+        self.build_for_images()
+        images = self.check_images(images)
+        labels = self.check_labels(labels, images.shape[0])
+        return self._log_prob(images, training=training, labels=labels)
+
+    def bits_per_dim(self, images, labels=None, training=False):
+        return -self.log_prob(images, labels, training=training) / (self.num_dims * np.log(2.0))
+
+    def call(self, inputs, training=False):
+        """`images` or `(images, labels)` -> bits/dim per image."""
+        if isinstance(inputs, (tuple, list)):
+            return self.bits_per_dim(*inputs, training=training)
+        return self.bits_per_dim(inputs, training=training)
+
+    def sample(self, n, temperature=1.0, seed=None, labels=None):
+        """`n` images uint8 `[n, H, W, C]`; a conditional model draws class `labels[i]` for
+        image i (an int is every image's class; None draws classes uniformly)."""
+        if labels is None:
+            return super().sample(n, temperature, seed)
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
+            raise ValueError(f"n must be a positive integer, got {n!r}.")
+        if isinstance(labels, (int, np.integer)) and not isinstance(labels, bool):
+            labels = np.full([n], labels, np.int64)
+        labels = self.check_labels(labels, n)
+        if not isinstance(temperature, (int, float, np.floating, np.integer)) or not temperature >= 0:
+            raise ValueError(f"temperature must be a number >= 0, got {temperature!r}.")
+        if seed is None:
+            seed = np.random.randint(MAX_SEED)
+        if not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+            raise ValueError(f"seed must be an integer in [0, {MAX_SEED}] or None, got {seed!r}.")
+        self.build_for_images()
+        images = self._sample_graph(tf.constant(n, tf.int32), tf.constant(temperature, tf.float32),
+                                    tf.constant([seed, 0], tf.int64), labels)
+        return tf.cast(images, tf.uint8)

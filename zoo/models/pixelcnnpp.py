@@ -1,0 +1,170 @@
+"""PixelCNN++ (Salimans, Karpathy, Chen and Kingma 2017, "PixelCNN++: Improving the
+PixelCNN with Discretized Logistic Mixture Likelihood and Other Modifications", ICLR).
+
+    log p(x) = sum_i log DLM(x_i | theta_i(x_<i)),
+
+one discretized logistic mixture (`zoo.distributions.DiscretizedLogisticMixture`) per
+pixel, its colours linearly dependent within the pixel (eq. 3), so the network sees only
+earlier pixels: no masks over colours. theta comes from two streams of shifted
+convolutions (section 2.4, Figure 2): u sees the rows above, ul the rows above and the
+pixels to the left. Over `num_scales` resolutions an up pass of gated ResNet blocks
+downsamples by strided convolutions (2.3); a down pass upsamples by transposed ones, each
+block taking the matching up-pass output as a shortcut (2.5). Dropout inside every block
+(2.6); weight normalization with data-dependent initialization, as openai/pixel-cnn.
+"""
+
+import keras
+import tensorflow as tf
+
+from zoo.distributions import DiscretizedLogisticMixture
+from zoo.layers.gated_pixelcnn import shift_down
+from zoo.layers.gated_resnet import GatedResNet
+from zoo.layers.shifted_conv2d import (DownRightShiftedConv2D, DownRightShiftedConv2DTranspose,
+                                       DownShiftedConv2D, DownShiftedConv2DTranspose, shift_right)
+from zoo.models.base import DensityModel
+from zoo.models.conditional import LabelConditioned
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class PixelCNNPlusPlus(LabelConditioned, DensityModel):
+    """PixelCNN++ over integer images `[b, H, W, C]` (C = 1 or 3) in `[0, num_levels)`.
+
+    Args:
+      image_shape, num_levels: see `DensityModel`; H and W divisible by 2^(num_scales - 1).
+      nr_resnet: gated ResNet blocks per resolution in the up pass (nr_resnet + 1 in the
+        down pass after each upsampling, as openai/pixel-cnn).
+      nr_filters: feature maps of both streams.
+      nr_logistic_mix: K, the mixture's components.
+      num_scales: resolutions (3 in the paper: 32, 16, 8 on CIFAR-10).
+      dropout: rate inside every block while training.
+      weight_norm: weight-normalized convolutions, initialized from the first training batch.
+      num_classes: classes of the condition (None: unconditional): `log_prob(images,
+        labels)`, `sample(n, labels=...)`, `fit` on `(images, labels)`.
+      min_log_scale: lower bound on the logistics' log-scales (-7 in openai/pixel-cnn).
+    """
+
+    def __init__(self, image_shape, num_levels, nr_resnet=5, nr_filters=160, nr_logistic_mix=10,
+                 num_scales=3, dropout=0.5, weight_norm=True, num_classes=None, min_log_scale=-7.0,
+                 **kwargs):
+        super().__init__(image_shape, num_levels, **kwargs)
+        h, w, c = self.image_shape
+        if c not in (1, 3):
+            raise ValueError(f"PixelCNNPlusPlus models 1 (grey) or 3 (RGB) colours, got image_shape {self.image_shape}.")
+        if int(nr_resnet) < 0 or int(nr_filters) < 1 or int(nr_logistic_mix) < 1 or int(num_scales) < 1:
+            raise ValueError(f"Expected nr_resnet >= 0, nr_filters >= 1, nr_logistic_mix >= 1, num_scales >= 1; "
+                             f"got {nr_resnet}, {nr_filters}, {nr_logistic_mix}, {num_scales}.")
+        factor = 2 ** (int(num_scales) - 1)
+        if h % factor or w % factor:
+            raise ValueError(f"image height and width must be divisible by 2^(num_scales - 1) = {factor}, "
+                             f"got {h} x {w} with num_scales={num_scales}.")
+        if num_classes is not None and int(num_classes) < 1:
+            raise ValueError(f"num_classes must be None or >= 1, got {num_classes}.")
+        self.nr_resnet, self.nr_filters = int(nr_resnet), int(nr_filters)
+        self.nr_logistic_mix, self.num_scales = int(nr_logistic_mix), int(num_scales)
+        self.dropout, self.weight_norm = float(dropout), bool(weight_norm)
+        self.num_classes = int(num_classes) if num_classes is not None else None
+        self.min_log_scale = float(min_log_scale)
+        f, wn = self.nr_filters, self.weight_norm
+
+        def block(direction, name):
+            return GatedResNet(direction, self.dropout, wn, name=name)
+
+        self.u_in = DownShiftedConv2D(f, (2, 3), weight_norm=wn, name="u_in")
+        self.ul_in_above = DownShiftedConv2D(f, (1, 3), weight_norm=wn, name="ul_in_above")
+        self.ul_in_left = DownRightShiftedConv2D(f, (2, 1), weight_norm=wn, name="ul_in_left")
+        self.up, self.down, self.downsample, self.upsample = [], [], [], []
+        for s in range(self.num_scales):
+            if s:
+                self.downsample.append((DownShiftedConv2D(f, strides=2, weight_norm=wn, name=f"u_down_{s}"),
+                                        DownRightShiftedConv2D(f, strides=2, weight_norm=wn, name=f"ul_down_{s}")))
+                self.upsample.append((DownShiftedConv2DTranspose(f, weight_norm=wn, name=f"u_up_{s}"),
+                                      DownRightShiftedConv2DTranspose(f, weight_norm=wn, name=f"ul_up_{s}")))
+            self.up.append([(block("down", f"up_{s}_{i}_u"), block("down_right", f"up_{s}_{i}_ul"))
+                            for i in range(self.nr_resnet)])
+            self.down.append([(block("down", f"down_{s}_{i}_u"), block("down_right", f"down_{s}_{i}_ul"))
+                              for i in range(self.nr_resnet + (1 if s < self.num_scales - 1 else 0))])
+        self.head = DownRightShiftedConv2D(self.num_params, (1, 1), weight_norm=wn, name="head")
+
+    @property
+    def num_params(self):
+        """Per pixel: K logits, C K means, C K log-scales, C (C - 1) / 2 K coefficients."""
+        c, k = self.image_shape[-1], self.nr_logistic_mix
+        return k * (1 + 2 * c + c * (c - 1) // 2)
+
+    def scale(self, images):
+        """int32 `[b, H, W, C]` -> float in [-1, 1]."""
+        return tf.cast(images, self.compute_dtype) * (2.0 / (self.num_levels - 1)) - 1.0
+
+    def features(self, x, cond, training):
+        """The two streams (Figure 2): `[b, H, W, C]` -> `[b, H, W, nr_filters]` (the ul stream)."""
+        x = tf.concat([x, tf.ones_like(x[..., :1])], axis=-1)  # a channel of ones marks the image from padding
+        u = shift_down(self.u_in(x, training=training))
+        ul = (shift_down(self.ul_in_above(x, training=training))
+              + shift_right(self.ul_in_left(x, training=training)))
+        us, uls = [u], [ul]
+        for s in range(self.num_scales):
+            if s:
+                down_u, down_ul = self.downsample[s - 1]
+                us.append(down_u(us[-1], training=training))
+                uls.append(down_ul(uls[-1], training=training))
+            for block_u, block_ul in self.up[s]:
+                us.append(block_u(us[-1], cond=cond, training=training))
+                uls.append(block_ul(uls[-1], us[-1], cond=cond, training=training))
+        u, ul = us.pop(), uls.pop()
+        for s in reversed(range(self.num_scales)):
+            if s < self.num_scales - 1:
+                up_u, up_ul = self.upsample[s]
+                u, ul = up_u(u, training=training), up_ul(ul, training=training)
+            for block_u, block_ul in self.down[s]:
+                u = block_u(u, us.pop(), cond=cond, training=training)
+                ul = block_ul(ul, tf.concat([u, uls.pop()], axis=-1), cond=cond, training=training)
+        return ul
+
+    def params_from_inputs(self, x, labels=None, training=False):
+        """Scaled images `[b, H, W, C]` -> per-pixel mixture parameters `[b, H, W, num_params]`
+        float32. Differentiable in `x`: the causality tests take gradients through it."""
+        cond = tf.one_hot(labels, self.num_classes, dtype=x.dtype) if self.num_classes else None
+        h = self.features(x, cond, training)
+        return tf.cast(self.head(tf.nn.elu(h), training=training), tf.float32)
+
+    def distribution(self, params):
+        """`[..., num_params]` -> `DiscretizedLogisticMixture` with batch shape `[...]`, event `[C]`.
+        Log-scales are bounded below by `min_log_scale`, coefficients by tanh (openai/pixel-cnn)."""
+        c, k = self.image_shape[-1], self.nr_logistic_mix
+        logits, rest = params[..., :k], params[..., k:]
+        rest = tf.reshape(rest, tf.concat([tf.shape(rest)[:-1], [2 * c + c * (c - 1) // 2, k]], 0))
+        return DiscretizedLogisticMixture(
+            logits, rest[..., :c, :], tf.maximum(rest[..., c:2 * c, :], self.min_log_scale),
+            tf.tanh(rest[..., 2 * c:, :]) if c > 1 else None, num_levels=self.num_levels)
+
+    def _log_prob(self, images, training, labels=None):
+        if self.num_classes and labels is None:  # `build` runs on zeros without labels
+            labels = tf.zeros(tf.shape(images)[:1], tf.int32)
+        params = self.params_from_inputs(self.scale(images), labels, training=training)
+        return tf.reduce_sum(self.distribution(params).log_prob(images), axis=[1, 2])
+
+    def _sample(self, n, temperature, seed, labels=None):
+        """H * W passes of the network, each drawing one pixel's colours from its mixture
+        (`DiscretizedLogisticMixture.tempered_sample`)."""
+        height, width, c = self.image_shape
+        if self.num_classes and labels is None:
+            labels = tf.random.stateless_uniform([n], tf.random.experimental.stateless_fold_in(seed, -1),
+                                                 0, self.num_classes, dtype=tf.int32)
+
+        def step(d, images):
+            params = self.params_from_inputs(self.scale(images), labels)[:, d // width, d % width]
+            value = self.distribution(params).tempered_sample(
+                temperature, tf.random.experimental.stateless_fold_in(seed, d))
+            where = tf.reshape(tf.one_hot(d, height * width, dtype=tf.int32), [1, height, width, 1])
+            return d + 1, images + where * value[:, None, None, :]
+
+        _, images = tf.while_loop(lambda d, _: d < height * width, step,
+                                  (tf.constant(0), tf.zeros([n, height, width, c], tf.int32)))
+        return images
+
+    def get_config(self):
+        return {**super().get_config(), "nr_resnet": self.nr_resnet, "nr_filters": self.nr_filters,
+                "nr_logistic_mix": self.nr_logistic_mix, "num_scales": self.num_scales,
+                "dropout": self.dropout, "weight_norm": self.weight_norm,
+                "num_classes": self.num_classes, "min_log_scale": self.min_log_scale}
+
