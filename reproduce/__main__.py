@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-PAPERS = ["arm", "pixelcnn", "realnvp", "glow"]
+PAPERS = ["arm", "pixelcnn", "realnvp", "pixelcnnpp", "glow"]
 
 
 def paper_module(name):

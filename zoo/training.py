@@ -175,9 +175,11 @@ def _backup_epoch(backup_dir):
         return int(json.load(f)["epoch"])
 
 
-def make_optimizer(name="adam", learning_rate=1e-3, decay=None, ema=None, clipnorm=None):
+def make_optimizer(name="adam", learning_rate=1e-3, decay=None, ema=None, clipnorm=None,
+                   beta_1=None, beta_2=None):
     """A Keras optimizer by name; `decay` is a per-step exponential learning-rate
-    decay, `ema` the momentum of Polyak averaging through the optimizer's `use_ema`."""
+    decay, `ema` the momentum of Polyak averaging through the optimizer's `use_ema`,
+    `beta_1`/`beta_2` the Adam-family moment decays (Keras' defaults when None)."""
     optimizers = {"adam": keras.optimizers.Adam, "adamax": keras.optimizers.Adamax,
                   "adamw": keras.optimizers.AdamW, "rmsprop": keras.optimizers.RMSprop}
     if name not in optimizers:
@@ -188,6 +190,7 @@ def make_optimizer(name="adam", learning_rate=1e-3, decay=None, ema=None, clipno
     kwargs = {"use_ema": ema is not None, "ema_momentum": ema if ema is not None else 0.99}
     if clipnorm is not None:
         kwargs["clipnorm"] = clipnorm
+    kwargs.update({k: v for k, v in (("beta_1", beta_1), ("beta_2", beta_2)) if v is not None})
     return optimizers[name](learning_rate=lr, **kwargs)
 
 

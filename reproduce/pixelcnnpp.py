@@ -1,0 +1,58 @@
+"""PixelCNN++ (Salimans, Karpathy, Chen and Kingma 2017, "PixelCNN++: Improving the
+PixelCNN with Discretized Logistic Mixture Likelihood and Other Modifications", ICLR)."""
+
+MODEL = "PixelCNNPlusPlus"
+DATASET = "mnist"
+
+PRESETS = {
+    # Seconds: what the tests run.
+    "smoke": {
+        "dataset": "digits",
+        "model": {"nr_resnet": 1, "nr_filters": 8, "nr_logistic_mix": 2, "num_scales": 2, "dropout": 0.0},
+        "train": {"epochs": 1, "batch_size": 64, "jit_compile": False,
+                  "optimizer": {"name": "adam", "learning_rate": 1e-3}},
+    },
+    # Two shared CPU cores. The paper's structure (two streams, gated ResNet blocks,
+    # strided down- and transposed upsampling with shortcuts, weight norm, Polyak
+    # averaging) at a CPU's size; per-step decay as the paper's, faster for a short run.
+    # XLA off, as for the PixelCNNs (slower convs on CPU). Not yet timed on MNIST: the
+    # 90-minute 8-bit MNIST run is left for a session with idle cores.
+    "cpu": {
+        "model": {"nr_resnet": 2, "nr_filters": 32, "nr_logistic_mix": 5, "num_scales": 3, "dropout": 0.0},
+        "train": {"epochs": 3, "batch_size": 32, "jit_compile": False,
+                  "optimizer": {"name": "adam", "learning_rate": 2e-3, "decay": 0.9998, "ema": 0.999}},
+        "per_dataset": {
+            # 1000 training images of 8x8 with 17 levels: dropout (the paper's regularizer,
+            # section 2.6), early stopping; two resolutions (8 and 4). 40 epochs fit about
+            # 12 minutes on two shared cores; Polyak averaging over ~200 steps.
+            "digits": {
+                "model": {"nr_resnet": 2, "nr_filters": 32, "nr_logistic_mix": 5, "num_scales": 2,
+                          "dropout": 0.5},
+                "train": {"epochs": 40, "batch_size": 64, "patience": 10, "jit_compile": False,
+                          "optimizer": {"name": "adam", "learning_rate": 2e-3, "decay": 0.9995, "ema": 0.995}},
+            },
+        },
+    },
+    # CIFAR-10 as published. Every value is openai/pixel-cnn's `train.py` default (HEAD,
+    # commit bbc1568, the code the paper links in its abstract): nr_resnet 5 (`-q`),
+    # nr_filters 160 (`-n`; the paper's section 3.1 text says 192 maps, the released code
+    # and reproductions of 2.92 use 160), nr_logistic_mix 10 (`-m`), concat_elu, dropout
+    # 0.5 (`-p`; section 2.6), Adam lr 1e-3 (`-l`) times 0.999995 every step (`-e`), batch
+    # 16 per GPU (`-b`) on 8 GPUs (`-g`): global 128, Polyak averaging 0.9995
+    # (`--polyak_decay`) for evaluation, weight norm with data-dependent initialization
+    # (`nn.py`), log-scales bounded below by -7 (`nn.py`), three resolutions 32/16/8
+    # (`model.py`; Figure 2). Its Adam uses beta_1 0.95, beta_2 0.9995 (`adam_updates`
+    # call in `train.py`). It trained for about 5 days on 8 GPUs (its README).
+    "paper": {
+        "dataset": "cifar10",
+        "model": {"nr_resnet": 5, "nr_filters": 160, "nr_logistic_mix": 10, "num_scales": 3, "dropout": 0.5},
+        "train": {"epochs": 5000, "batch_size": 128,
+                  "optimizer": {"name": "adam", "learning_rate": 1e-3, "decay": 0.999995, "ema": 0.9995,
+                                "beta_1": 0.95, "beta_2": 0.9995}},
+    },
+}
+
+PUBLISHED = {
+    "cifar10": {"bits_per_dim": 2.92, "split": "test",
+                "source": "Salimans et al. 2017 (PixelCNN++), Table 1"},
+}
