@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 import zoo
+from causality import abs_jacobian, perturb_weights
 from zoo.models import GatedPixelCNN, PixelCNN
 
 TINY = {
@@ -24,8 +25,7 @@ def tiny(cls, image_shape=(4, 4, 3), num_levels=4, **kwargs):
     # Non-zero weights everywhere (Glorot kernels plus noise; biases and label
     # embeddings start at zero), so a zero gradient means no path at all. Small enough
     # that no tanh saturates to exactly 1 in float32, which would cut a path.
-    for v in model.trainable_variables:
-        v.assign(v + tf.random.normal(v.shape, seed=3) * 0.1)
+    perturb_weights(model, 0.1, seed=3)
     return model
 
 
@@ -34,10 +34,7 @@ def jacobian(model, labels=None):
     batch: `[D, D]` with D = H * W * C in raster-then-colour order. A batch of 16 random
     inputs, so that no path is zero only because its ReLUs happen to be inactive."""
     x = tf.random.uniform([16, *model.image_shape], -2, 2, seed=2)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        logits = model.logits_from_inputs(x, labels)
-    jac = np.abs(tape.batch_jacobian(logits, x).numpy()).sum(axis=(0, 4))
+    jac = abs_jacobian(lambda x: model.logits_from_inputs(x, labels), x).sum(axis=3)
     return jac.reshape(model.num_dims, model.num_dims)
 
 
