@@ -15,6 +15,7 @@ import zoo
 from reproduce.__main__ import main
 from zoo.models import Glow
 from test_realnvp import SERVE
+from test_glow_bijectors import isolated_mirrored
 from test_realnvp_bijectors import brute_force_log_det
 
 SHAPE = (4, 4, 2)
@@ -89,7 +90,7 @@ def fit_one_step(devices=None):
     """The first actnorm's (bias, log_scale) after one `fit` step at learning rate 0 on
     16 images whose halves differ (replica 0 gets dark images, replica 1 bright)."""
     x = np.concatenate([images(8, levels=6), images(8, levels=6, seed=1) + 11]).astype(np.uint8)
-    strategy = tf.distribute.MirroredStrategy(devices) if devices else tf.distribute.get_strategy()
+    strategy = isolated_mirrored(devices) if devices else tf.distribute.get_strategy()
     keras.utils.set_random_seed(0)
     with strategy.scope():
         m = Glow(SHAPE, 17, num_scales=1, depth=1, hidden_channels=4, seed=0).build_for_images()

@@ -1,6 +1,8 @@
 """Glow's bijectors and parameter layers: invertibility, brute-force Jacobian
 log-dets, actnorm's data-dependent init (also across two replicas), LU log-det."""
 
+import itertools
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -110,6 +112,23 @@ def test_lu_log_det_equals_slogdet_of_the_recomposed_weight_and_init_is_orthogon
     np.testing.assert_allclose(plain @ plain.T, np.eye(6), atol=1e-5)
 
 
+_KEY_BASES = itertools.count(1)
+
+
+def isolated_mirrored(devices):
+    """A `MirroredStrategy` with collective keys of its own.
+
+    TF numbers every MirroredStrategy's collectives from the same group and instance
+    keys; in one process, a later strategy whose collective reuses a key with another
+    shape fails ("Shape mismatch in the collective instance 100") and aborts the
+    collectives of every later test. Actnorm's all-reduce has shapes no gradient
+    all-reduce has, so these tests keep to their own key range."""
+    base = 100_000 * next(_KEY_BASES)
+    cls = type("IsolatedMirroredStrategy", (tf.distribute.MirroredStrategy,),
+               {"_collective_key_base": base})
+    return cls(devices)
+
+
 def moments(y):
     return y.mean(axis=(0, 1, 2)), y.std(axis=(0, 1, 2))
 
@@ -130,7 +149,7 @@ def test_actnorm_init_standardizes_its_batch_and_then_stays():
 
 
 def test_actnorm_init_under_mirrored_strategy_uses_the_whole_global_batch(two_cpus):
-    strategy = tf.distribute.MirroredStrategy(two_cpus)
+    strategy = isolated_mirrored(two_cpus)
     rng = np.random.default_rng(8)
     # The two halves differ: per-replica moments would not standardize the whole batch.
     x = np.concatenate([rng.normal(3.0, 1.0, (8, 4, 4, 2)), rng.normal(-1.0, 2.0, (8, 4, 4, 2))]
