@@ -14,6 +14,7 @@ TINY = {  # one tiny model per family, all over [batch, 4, 4, 1] images with 3 l
     "PixelCNN": dict(filters=4, num_blocks=1, head_filters=4),
     "GatedPixelCNN": dict(filters=4, num_layers=1, head_filters=4, num_classes=2),
     "RealNVP": dict(num_scales=1, num_blocks=1, num_filters=4),
+    "PixelCNNPlusPlus": dict(nr_resnet=0, nr_filters=4, nr_logistic_mix=1, num_scales=1, num_classes=2),
 }
 
 

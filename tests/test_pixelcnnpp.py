@@ -240,3 +240,22 @@ def test_smoke_run_writes_a_record(tmp_path):
     assert saved["model"] == record["model"] == "PixelCNNPlusPlus"
     assert saved["test_images"] == 447 and np.isfinite(saved["test_nats"])
     assert (tmp_path / "figures" / "pixelcnnpp-smoke-digits.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_saved_model_serves_without_zoo(tmp_path):
+    import subprocess
+    import sys
+
+    import zoo
+    from test_pixelcnn import SERVE  # the same serving script: TensorFlow alone
+
+    model = tiny((4, 4, 3), num_levels=4)
+    path = zoo.export(model, tmp_path / "saved")
+    x = np.random.default_rng(3).integers(0, 4, (5, 4, 4, 3)).astype(np.uint8)
+    np.save(tmp_path / "x.npy", x)
+    proc = subprocess.run([sys.executable, "-c", SERVE, str(path), str(tmp_path / "x.npy")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    np.testing.assert_allclose(out["bits_per_dim"], model.bits_per_dim(x), rtol=1e-5)
+    np.testing.assert_array_equal(out["sample"], model.sample(3, temperature=1.0, seed=5))
