@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 from reproduce.__main__ import main
-from zoo import training
+from zoo import hub, training
 from zoo.models import ARM
 
 
@@ -61,10 +61,10 @@ def test_driver_writes_no_record_when_the_loss_diverges(tmp_path, monkeypatch):
     assert not (tmp_path / "README.md").exists()
 
 
-def run_smoke(out, *extra, kill_at_epoch=None):
-    """`python -m reproduce arm --preset smoke`; with `kill_at_epoch`, SIGKILLed at a random
+def run_smoke(paper, out, *extra, kill_at_epoch=None):
+    """`python -m reproduce PAPER --preset smoke`; with `kill_at_epoch`, SIGKILLed at a random
     moment once that epoch has begun."""
-    cmd = [sys.executable, "-u", "-m", "reproduce", "arm", "--preset", "smoke", "--epochs", "4",
+    cmd = [sys.executable, "-u", "-m", "reproduce", paper, "--preset", "smoke", "--epochs", "4",
            "--out", str(out), *extra]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     if kill_at_epoch is None:
@@ -82,30 +82,31 @@ def run_smoke(out, *extra, kill_at_epoch=None):
     assert proc.returncode == -signal.SIGKILL
 
 
-def final_weights(out):
-    model = ARM(image_shape=(8, 8, 1), num_levels=17, **{
-        "filters": 16, "kernel_size": 3, "dilations": [1, 2], "residual": True}).build_for_images()
-    model.load_weights(out / "work" / "arm" / "smoke-digits" / "best.weights.h5")
+def final_weights(paper, out):
+    record = json.loads((out / "runs" / paper / "smoke-digits.json").read_text())
+    model = hub.build(record["model"], record["config"]).build_for_images()
+    model.load_weights(out / "work" / paper / "smoke-digits" / "best.weights.h5")
     return model.get_weights()
 
 
-def test_sigkilled_run_resumes_to_the_same_weights_and_one_clean_record(tmp_path):
-    run_smoke(tmp_path / "straight")
-    run_smoke(tmp_path / "killed", kill_at_epoch=3)
+@pytest.mark.parametrize("paper", ["arm", "glow"])
+def test_sigkilled_run_resumes_to_the_same_weights_and_one_clean_record(tmp_path, paper):
+    run_smoke(paper, tmp_path / "straight")
+    run_smoke(paper, tmp_path / "killed", kill_at_epoch=3)
     assert not (tmp_path / "killed" / "runs").exists(), "a killed run wrote a record"
-    run_smoke(tmp_path / "killed", "--resume")
-    for a, b in zip(final_weights(tmp_path / "straight"), final_weights(tmp_path / "killed")):
+    run_smoke(paper, tmp_path / "killed", "--resume")
+    for a, b in zip(final_weights(paper, tmp_path / "straight"), final_weights(paper, tmp_path / "killed")):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
     records = list((tmp_path / "killed").glob("runs/*/*.json"))
     assert len(records) == 1
-    straight = json.loads((tmp_path / "straight" / "runs" / "arm" / "smoke-digits.json").read_text())
+    straight = json.loads((tmp_path / "straight" / "runs" / paper / "smoke-digits.json").read_text())
     resumed = json.loads(records[0].read_text())
     assert abs(straight["test_nats"] - resumed["test_nats"]) < 1e-4
     assert [h["val_bits_per_dim"] for h in straight["history"]] == pytest.approx(
         [h["val_bits_per_dim"] for h in resumed["history"]], rel=1e-6)
     leftovers = [p for p in (tmp_path / "killed").rglob(".*") if p.is_file()]
     assert not leftovers, f"half-written files left: {leftovers}"
-    assert not (tmp_path / "killed" / "work" / "arm" / "smoke-digits" / "backup").exists()
+    assert not (tmp_path / "killed" / "work" / paper / "smoke-digits" / "backup").exists()
 
 
 def test_keras_files_with_unknown_classes_or_lambdas_are_refused(tmp_path):
