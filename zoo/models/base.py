@@ -111,6 +111,15 @@ class DensityModel(keras.Model):
         """
         if method not in ("cached", "naive"):
             raise ValueError(f"method must be 'cached' or 'naive', got {method!r}.")
+        graph = self._sample_graph if method == "cached" else self._sample_naive_graph
+        images = graph(*self._sample_arguments(n, temperature, seed))
+        return tf.cast(images, tf.uint8)
+
+    def _sample_arguments(self, n, temperature, seed):
+        """Validates `sample`'s arguments; returns the graph's (n, temperature, seed) tensors.
+
+        Builds the model first. `seed=None` draws a fresh seed.
+        """
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
             raise ValueError(f"n must be a positive integer, got {n!r}.")
         if not isinstance(temperature, (int, float, np.floating, np.integer)) or not temperature >= 0:
@@ -120,10 +129,8 @@ class DensityModel(keras.Model):
         if not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
             raise ValueError(f"seed must be an integer in [0, {MAX_SEED}] or None, got {seed!r}.")
         self.build_for_images()
-        graph = self._sample_graph if method == "cached" else self._sample_naive_graph
-        images = graph(tf.constant(n, tf.int32), tf.constant(temperature, tf.float32),
-                       tf.constant([seed, 0], tf.int64))
-        return tf.cast(images, tf.uint8)
+        return (tf.constant(n, tf.int32), tf.constant(temperature, tf.float32),
+                tf.constant([seed, 0], tf.int64))
 
     # ---- Keras training -----------------------------------------------------
 

@@ -4,8 +4,6 @@
 import numpy as np
 import tensorflow as tf
 
-from zoo.models.base import MAX_SEED
-
 
 class LabelConditioned:
     """Mixin for a `DensityModel` with a `num_classes` attribute (None: unconditional)
@@ -54,18 +52,9 @@ class LabelConditioned:
         image i (an int is every image's class; None draws classes uniformly)."""
         if labels is None:
             return super().sample(n, temperature, seed)
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
-            raise ValueError(f"n must be a positive integer, got {n!r}.")
+        arguments = self._sample_arguments(n, temperature, seed)
         if isinstance(labels, (int, np.integer)) and not isinstance(labels, bool):
             labels = np.full([n], labels, np.int64)
         labels = self.check_labels(labels, n)
-        if not isinstance(temperature, (int, float, np.floating, np.integer)) or not temperature >= 0:
-            raise ValueError(f"temperature must be a number >= 0, got {temperature!r}.")
-        if seed is None:
-            seed = np.random.randint(MAX_SEED)
-        if not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
-            raise ValueError(f"seed must be an integer in [0, {MAX_SEED}] or None, got {seed!r}.")
-        self.build_for_images()
-        images = self._sample_graph(tf.constant(n, tf.int32), tf.constant(temperature, tf.float32),
-                                    tf.constant([seed, 0], tf.int64), labels)
+        images = self._sample_graph(*arguments, labels)
         return tf.cast(images, tf.uint8)
