@@ -15,20 +15,23 @@ PRESETS = {
         "train": {"epochs": 1, "batch_size": 64, "jit_compile": False,
                   "optimizer": {"name": "adam", "learning_rate": 1e-3}},
     },
-    # Two shared CPU cores, about 90 minutes. A Gated PixelCNN (no blind spot) with 8 layers
-    # of 32 maps; Adam with a per-step exponential decay (x0.36 over the run), batch 32
-    # for more updates in few epochs. XLA is off: on CPU it made these convs 2-3x slower.
+    # Two CPU cores, about 90 minutes. A Gated PixelCNN (no blind spot) with 8 layers of 32
+    # maps in bfloat16 (0.28 s a step against 0.42 in float32 on 2 idle AMX cores; logits and
+    # likelihood stay float32); Adam with a per-step exponential decay (x0.15 over 5
+    # epochs), batch 32 for more updates in few epochs. XLA is off: on CPU it made these
+    # convs 2-3x slower. (3 float32 epochs on heavily shared cores: 88.76 test nats.)
     "cpu": {
         "model": {"class": "GatedPixelCNN", "filters": 32, "num_layers": 8, "kernel_size": 3,
-                  "first_kernel_size": 7, "head_filters": 64},
-        "train": {"epochs": 3, "batch_size": 32, "jit_compile": False,
+                  "first_kernel_size": 7, "head_filters": 64, "mixed_precision": "bfloat16"},
+        "train": {"epochs": 5, "batch_size": 32, "jit_compile": False,
                   "optimizer": {"name": "adam", "learning_rate": 1e-3, "decay": 0.9998}},
         "per_dataset": {
             # 1000 training images of 8x8 with 17 levels: strong dropout, Polyak averaging
             # (the optimizer's EMA, ~7 epochs), early stopping on validation bits/dim.
             "digits": {
                 "model": {"class": "GatedPixelCNN", "filters": 64, "num_layers": 5, "kernel_size": 3,
-                          "first_kernel_size": 5, "head_filters": 128, "dropout": 0.5},
+                          "first_kernel_size": 5, "head_filters": 128, "dropout": 0.5,
+                          "mixed_precision": None},
                 "train": {"epochs": 400, "batch_size": 64, "patience": 40, "jit_compile": False,
                           "optimizer": {"name": "adam", "learning_rate": 1e-3, "ema": 0.99}},
             },

@@ -18,18 +18,21 @@ PRESETS = {
     # 1.73 bits/dim after 300 steps against 3.14 without); the batch norms inside s and
     # t are off (they nearly double a CPU step; the zero-initialized last convolution
     # keeps training stable without them). bfloat16 convolutions (the flow's math stays
-    # float32). Adam 1e-3 as the paper (appendix); its L2 5e-5 omitted.
+    # float32). Adam 1e-3 as the paper (appendix), here decayed per step (x0.27 over 14
+    # epochs, 0.19 s a step on 2 idle cores); its L2 5e-5 omitted. (7 epochs at constant
+    # 1e-3 on heavily shared cores: 1.361 test bits/dim, still falling.)
     "cpu": {
         "model": {"num_scales": 3, "num_blocks": 2, "num_filters": 32, "norm": "none",
                   "flow_batch_norm": True, "mixed_precision": "bfloat16", "eval_draws": 2},
-        "train": {"epochs": 7, "batch_size": 64,
-                  "optimizer": {"name": "adam", "learning_rate": 1e-3}},
+        "train": {"epochs": 14, "batch_size": 64,
+                  "optimizer": {"name": "adam", "learning_rate": 1e-3, "decay": 0.9999}},
         "per_dataset": {
             # 8x8 digits: two scales (8 -> 4), float32, 64 filters; 1000 training images
             # (15 steps an epoch): 60 epochs, about 10 minutes, early stopping.
             "digits": {"model": {"num_scales": 2, "num_blocks": 2, "num_filters": 64,
                                  "mixed_precision": None, "eval_draws": 4},
-                       "train": {"epochs": 60, "patience": 15, "batch_size": 64}},
+                       "train": {"epochs": 60, "patience": 15, "batch_size": 64,
+                                 "optimizer": {"name": "adam", "learning_rate": 1e-3}}},
         },
     },
     # The paper's settings (section 4.1): Adam with default hyper-parameters (lr 1e-3),

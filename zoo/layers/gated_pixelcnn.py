@@ -80,11 +80,13 @@ class GatedPixelCNNLayer(keras.layers.Layer):
         self.residual = bool(residual)
         self.dropout = float(dropout)
         p, c = self.filters, self.color_channels
-        self.vconv = VerticalConv2D(2 * p, self.kernel_size, name="vertical")
-        self.hconv = MaskedConv2D(2 * p, (1, self.kernel_size), mask_type, c, name="horizontal")
-        self.link = keras.layers.Conv2D(2 * p, 1, name="vertical_to_horizontal")
-        self.hout = MaskedConv2D(p, 1, "B", c, name="horizontal_out")
-        self.drop = ResumableDropout(self.dropout)
+        dtype = self.dtype_policy  # sub-layers compute in this layer's dtype
+        self.vconv = VerticalConv2D(2 * p, self.kernel_size, name="vertical", dtype=dtype)
+        self.hconv = MaskedConv2D(2 * p, (1, self.kernel_size), mask_type, c, name="horizontal",
+                                  dtype=dtype)
+        self.link = keras.layers.Conv2D(2 * p, 1, name="vertical_to_horizontal", dtype=dtype)
+        self.hout = MaskedConv2D(p, 1, "B", c, name="horizontal_out", dtype=dtype)
+        self.drop = ResumableDropout(self.dropout, dtype=dtype)
 
     def build(self, v_shape, h_shape=None, cond_shape=None):
         p = self.filters

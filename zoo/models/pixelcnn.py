@@ -27,16 +27,24 @@ class _PixelModel(DensityModel):
 
     num_classes = None  # unconditional unless a subclass says otherwise
 
-    def __init__(self, image_shape, num_levels, head_filters, **kwargs):
+    def __init__(self, image_shape, num_levels, head_filters, mixed_precision=None, **kwargs):
         super().__init__(image_shape, num_levels, **kwargs)
+        if mixed_precision not in (None, "bfloat16", "float16"):
+            raise ValueError(f"mixed_precision must be None, 'bfloat16' or 'float16', got "
+                             f"{mixed_precision!r}.")
+        self.mixed_precision = mixed_precision
+        # The network's layers compute in 16 bits when asked (variables stay float32);
+        # the logits and the likelihood are float32 either way.
+        self.net_dtype = f"mixed_{mixed_precision}" if mixed_precision else None
         c = self.image_shape[-1]
         self.head_filters = int(head_filters)
-        self.head = [MaskedConv2D(self.head_filters, 1, "B", c, name="head_0"),
-                     MaskedConv2D(c * self.num_levels, 1, "B", c, name="logits")]
+        self.head = [MaskedConv2D(self.head_filters, 1, "B", c, name="head_0", dtype=self.net_dtype),
+                     MaskedConv2D(c * self.num_levels, 1, "B", c, name="logits", dtype=self.net_dtype)]
 
     def scale(self, images):
-        """int32 `[b, H, W, C]` -> float in [-1, 1]."""
-        return tf.cast(images, self.compute_dtype) * (2.0 / (self.num_levels - 1)) - 1.0
+        """int32 `[b, H, W, C]` -> float in [-1, 1], in the network's compute dtype."""
+        dtype = self.head[0].compute_dtype
+        return tf.cast(images, dtype) * tf.cast(2.0 / (self.num_levels - 1), dtype) - tf.cast(1.0, dtype)
 
     def logits_from_inputs(self, x, labels=None, training=False):
         """Scaled images `[b, H, W, C]` -> logits `[b, H, W, C, num_levels]` float32.
@@ -82,7 +90,8 @@ class _PixelModel(DensityModel):
         return tf.reshape(flat, [n, *self.image_shape])
 
     def get_config(self):
-        return {**super().get_config(), "head_filters": self.head_filters}
+        return {**super().get_config(), "head_filters": self.head_filters,
+                "mixed_precision": self.mixed_precision}
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -100,6 +109,8 @@ class PixelCNN(_PixelModel):
       kernel_size: the blocks' masked conv (3 in the paper); `first_kernel_size` (7).
       head_filters: maps of the first output 1x1 conv.
       dropout: rate on each block's output while training.
+      mixed_precision: None, "bfloat16" or "float16" for the network's convolutions
+        (variables, logits and the likelihood stay float32).
     """
 
     def __init__(self, image_shape, num_levels, filters=64, num_blocks=6, kernel_size=3,
@@ -112,12 +123,13 @@ class PixelCNN(_PixelModel):
         self.kernel_size, self.first_kernel_size = int(kernel_size), int(first_kernel_size)
         self.dropout = float(dropout)
         f = self.filters
-        self.first = MaskedConv2D(2 * f, self.first_kernel_size, "A", c, name="conv_a")
-        self.blocks = [[MaskedConv2D(f, 1, "B", c, name=f"block_{i}_in"),
-                        MaskedConv2D(f, self.kernel_size, "B", c, name=f"block_{i}_conv"),
-                        MaskedConv2D(2 * f, 1, "B", c, name=f"block_{i}_out")]
+        dtype = self.net_dtype
+        self.first = MaskedConv2D(2 * f, self.first_kernel_size, "A", c, name="conv_a", dtype=dtype)
+        self.blocks = [[MaskedConv2D(f, 1, "B", c, name=f"block_{i}_in", dtype=dtype),
+                        MaskedConv2D(f, self.kernel_size, "B", c, name=f"block_{i}_conv", dtype=dtype),
+                        MaskedConv2D(2 * f, 1, "B", c, name=f"block_{i}_out", dtype=dtype)]
                        for i in range(self.num_blocks)]
-        self.drop = ResumableDropout(self.dropout)
+        self.drop = ResumableDropout(self.dropout, dtype=dtype)
 
     def features(self, x, cond, training):
         h = self.first(x)
@@ -152,6 +164,8 @@ class GatedPixelCNN(LabelConditioned, _PixelModel):
       head_filters: maps of the first output 1x1 conv.
       num_classes: classes of the condition (None: unconditional).
       dropout: rate on each layer's horizontal output while training.
+      mixed_precision: None, "bfloat16" or "float16" for the network's convolutions
+        (variables, logits and the likelihood stay float32).
     """
 
     def __init__(self, image_shape, num_levels, filters=32, num_layers=8, kernel_size=3,
@@ -169,7 +183,7 @@ class GatedPixelCNN(LabelConditioned, _PixelModel):
         self.layers_ = [
             GatedPixelCNNLayer(self.filters, self.first_kernel_size if i == 0 else self.kernel_size,
                                "A" if i == 0 else "B", c, residual=i > 0, dropout=self.dropout,
-                               name=f"gated_{i}")
+                               name=f"gated_{i}", dtype=self.net_dtype)
             for i in range(self.num_layers)]
 
     def features(self, x, cond, training):
