@@ -50,7 +50,11 @@ def list_papers():
 
 
 def main(argv=None):
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:  # `python -m reproduce bench [--quick] [--out DIR]`: reproduce/bench.py
+        from reproduce import bench
+        return bench.main(argv[1:])
+    args = parse_args(argv)
     if args.list:
         return list_papers()
     paper = paper_module(args.paper)
