@@ -1,0 +1,394 @@
+"""`python -m reproduce bench [--quick] [--out DIR]`: our models against TFP's, side by side.
+
+One process, one run (issue 7): the machine's fp32 matmul peak; the PixelCNN++ training
+step, ours vs `tfp.distributions.PixelCNN` at matched hyper-parameters (28x28x1 and
+32x32x3, XLA off and on for ours); sampling 16 images, ours cached, ours naive and TFP's
+`sample()`; Glow's training step and sampling, ours vs `tfp.bijectors.Glow` at matched
+levels, steps and width; the causal-conv ARM's cached vs naive sampling; the fraction
+of the peak our training steps reach. Writes `DIR/benchmarks.json` (every measurement)
+and `DIR/benchmarks.md` (the ratios and targets; `reproduce/bench_report.py`).
+
+Every training step, ours or TFP's, is the same `tf.function` (XLA as stated): a
+GradientTape over the mean negative log-likelihood in bits/dim, then one Adam update
+(Keras 3's Adam for ours, tf_keras' for TFP's Keras networks). Each measured callable is
+called `warmup` times (the first call traces and compiles), then timed `repetitions`
+times, the sides interleaved so load from other processes falls on both alike; the
+median counts. Peak memory: TF's CPU allocator (`tf.config.experimental.
+get_memory_info("CPU:0")`), its peak during a call above what was held before it.
+"""
+
+import argparse
+import math
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+
+from reproduce import arm, bench_report, glow, pixelcnnpp
+from reproduce.flops import TRAIN_FACTOR, forward_flops
+
+MB = 2.0**20
+
+
+def full_config():
+    """The benchmark's sizes: the `cpu` presets' models (Glow in float32, as TFP's)."""
+    glow_model = {k: v for k, v in glow.PRESETS["cpu"]["model"].items()
+                  if k not in ("mixed_precision", "eval_draws")}
+    return {
+        "warmup": 2, "repetitions": 5,
+        "matmul": {"size": 2048, "repetitions": 10},
+        "pixelcnnpp": {"model": dict(pixelcnnpp.PRESETS["cpu"]["model"], weight_norm=True),
+                       "num_levels": 256, "batch": 16, "train_shapes": [[28, 28, 1], [32, 32, 3]],
+                       "xla_shapes": [[28, 28, 1]],
+                       # A naive loop runs the whole network 784 times a call: a sampler's
+                       # timed calls stop once they took `sample_budget_s` (one at least).
+                       "sample_shape": [28, 28, 1], "sample_images": 16, "sample_repetitions": 3,
+                       "sample_budget_s": 60},
+        "glow": {"model": glow_model, "num_levels": 256, "batch": 16, "image_shape": [28, 28, 1],
+                 "sample_images": 16},
+        "arm": {"model": dict(arm.PRESETS["cpu"]["model"]), "num_levels": 17, "image_shape": [8, 8, 1],
+                "sample_images": 16},
+    }
+
+
+def quick_config():
+    """Tiny shapes and one repetition: the whole run in seconds (tests/test_bench.py)."""
+    return {
+        "warmup": 1, "repetitions": 1,
+        "matmul": {"size": 128, "repetitions": 2},
+        "pixelcnnpp": {"model": {"nr_resnet": 1, "nr_filters": 8, "nr_logistic_mix": 2, "num_scales": 2,
+                                 "dropout": 0.0, "weight_norm": False},
+                       "num_levels": 256, "batch": 2, "train_shapes": [[4, 4, 3]],
+                       "xla_shapes": [], "sample_shape": [4, 4, 1], "sample_images": 2,
+                       "sample_repetitions": 1, "sample_budget_s": 60},
+        "glow": {"model": {"num_scales": 1, "depth": 1, "hidden_channels": 8, "coupling": "affine",
+                           "permutation": "lu"},
+                 "num_levels": 256, "batch": 2, "image_shape": [4, 4, 1], "sample_images": 2},
+        "arm": {"model": {"filters": 8, "kernel_size": 3, "dilations": [1, 2], "residual": True},
+                "num_levels": 17, "image_shape": [4, 4, 1], "sample_images": 2},
+    }
+
+
+# ---- timing ------------------------------------------------------------------------
+
+
+def _block(out):
+    """Waits for every tensor of `out` (a no-op for eager CPU results, kept for safety)."""
+    import tensorflow as tf
+    tf.nest.map_structure(lambda t: t.numpy() if hasattr(t, "numpy") else t, out)
+
+
+def _call(fn):
+    """(seconds, peak MB of TF's CPU allocator above what was held before) of one call."""
+    import tensorflow as tf
+    tf.config.experimental.reset_memory_stats("CPU:0")
+    held = tf.config.experimental.get_memory_info("CPU:0")["current"]
+    start = time.perf_counter()
+    _block(fn())
+    seconds = time.perf_counter() - start
+    return seconds, (tf.config.experimental.get_memory_info("CPU:0")["peak"] - held) / MB
+
+
+def measure(tasks, warmup, repetitions):
+    """Times named tasks side by side.
+
+    `tasks`: name -> dict(run=callable, images=int, and optionally warm=callable (default:
+    run) and budget_s=seconds). Each task's `warm` runs `warmup` times (the first call's
+    seconds include tracing), then the tasks' `run`s take turns, `repetitions` rounds; a
+    task whose timed calls took `budget_s` in all sits out the remaining rounds.
+    Returns name -> {"first_call_seconds", "seconds", "median_seconds",
+    "images_per_second", "peak_memory_mb", "images"}.
+    """
+    results = {}
+    for name, task in tasks.items():
+        warm = task.get("warm") or task["run"]
+        first, peak = _call(warm)
+        for _ in range(warmup - 1):
+            peak = max(peak, _call(warm)[1])
+        results[name] = {"images": task["images"], "first_call_seconds": first, "seconds": [],
+                         "warm_peak_memory_mb": peak, "peak_memory_mb": 0.0}
+        print(f"  {name}: first call {first:.1f} s", flush=True)
+    for _ in range(repetitions):
+        for name, task in tasks.items():
+            if sum(results[name]["seconds"]) < task.get("budget_s", math.inf):
+                seconds, peak = _call(task["run"])
+                results[name]["seconds"].append(seconds)
+                results[name]["peak_memory_mb"] = max(results[name]["peak_memory_mb"], peak)
+    for result in results.values():
+        result["median_seconds"] = statistics.median(result["seconds"])
+        result["images_per_second"] = result["images"] / result["median_seconds"]
+    return results
+
+
+def ratio(a, b):
+    """How many times faster a is than b (images per second)."""
+    return a["images_per_second"] / b["images_per_second"]
+
+
+# ---- the machine -----------------------------------------------------------------
+
+
+def machine():
+    import keras
+    import tensorflow as tf
+    import tensorflow_probability as tfp
+    import tf_keras
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "cores_usable": len(os.sched_getaffinity(0)),
+            "python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
+            "tensorflow_probability": tfp.__version__, "tf_keras": tf_keras.__version__,
+            "numpy": np.__version__, "load_average_1min_at_start": os.getloadavg()[0]}
+
+
+def matmul_peak(cfg):
+    """fp32 GFLOP/s of an n x n x n `tf.linalg.matmul` (2 n^3 FLOPs): median and best."""
+    import tensorflow as tf
+    n = cfg["size"]
+    a, b = tf.random.normal([n, n], seed=1), tf.random.normal([n, n], seed=2)
+    mm = tf.function(tf.linalg.matmul)
+    m = measure({"matmul": {"run": lambda: mm(a, b), "images": 1}}, 2, cfg["repetitions"])["matmul"]
+    flops = 2 * n**3
+    return {"size": n, "flops": flops, "seconds": m["seconds"],
+            "gflops": flops / m["median_seconds"] / 1e9, "gflops_best": flops / min(m["seconds"]) / 1e9}
+
+
+# ---- train steps ------------------------------------------------------------------
+
+
+def train_step(loss_fn, variables, optimizer, jit_compile):
+    """`images -> loss`: one GradientTape step and Adam update, a `tf.function`."""
+    import tensorflow as tf
+
+    @tf.function(jit_compile=jit_compile)
+    def step(images):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(images)
+        grads = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(grads, variables))
+        return loss
+    return step
+
+
+def parameters(variables):
+    return int(sum(np.prod(v.shape) for v in variables))
+
+
+def random_images(shape, num_levels, batch, seed=0):
+    import tensorflow as tf
+    return tf.constant(np.random.default_rng(seed).integers(0, num_levels, (batch, *shape)), tf.int32)
+
+
+def ours_step(model, jit_compile):
+    """Our model's step on its bits/dim (`call`, what `fit` minimizes)."""
+    import keras
+    import tensorflow as tf
+    return train_step(lambda x: tf.reduce_mean(model(x, training=True)), model.trainable_variables,
+                      keras.optimizers.Adam(1e-3), jit_compile)
+
+
+def tfp_step(log_prob, variables, num_dims, jit_compile):
+    """A TFP distribution's step on -mean log_prob / (D ln 2), tf_keras' Adam."""
+    import tensorflow as tf
+    import tf_keras
+    return train_step(lambda x: -tf.reduce_mean(log_prob(x)) / (num_dims * math.log(2.0)),
+                      variables, tf_keras.optimizers.Adam(1e-3), jit_compile)
+
+
+def tfp_pixelcnn(shape, num_levels, model):
+    """`tfd.PixelCNN` with our PixelCNN++'s hyper-parameters (same names as TFP's docs)."""
+    import tensorflow_probability as tfp
+    return tfp.distributions.PixelCNN(
+        image_shape=tuple(shape), num_resnet=model["nr_resnet"], num_hierarchies=model["num_scales"],
+        num_filters=model["nr_filters"], num_logistic_mix=model["nr_logistic_mix"],
+        dropout_p=model["dropout"], use_weight_norm=model["weight_norm"], high=num_levels - 1, low=0)
+
+
+def flops_records(forward, spec, measured, peak):
+    """Per measured step: its FLOPs (TRAIN_FACTOR forward passes of `forward` on `spec`),
+    GFLOP/s at its median time and the fraction of the matmul peak's GFLOP/s."""
+    flops = TRAIN_FACTOR * forward_flops(forward, spec)
+    records = {}
+    for name, m in measured.items():
+        gflops = flops / m["median_seconds"] / 1e9
+        records[name] = {"flops_per_step": flops, "gflops": gflops,
+                         "fraction_of_matmul_peak": gflops / peak["gflops"]}
+    return records
+
+
+def pixelcnnpp_train(cfg, warmup, repetitions, peak):
+    import tensorflow as tf
+    from zoo.models import PixelCNNPlusPlus
+
+    rows = []
+    for shape in cfg["train_shapes"]:
+        levels, batch = cfg["num_levels"], cfg["batch"]
+        ours = PixelCNNPlusPlus(shape, levels, **cfg["model"]).build_for_images()
+        dist = tfp_pixelcnn(shape, levels, cfg["model"])
+        images = random_images(shape, levels, batch)
+        floats = tf.cast(images, tf.float32)
+        num_dims = math.prod(shape)
+        steps = {"ours": ours_step(ours, False),
+                 "tfp": tfp_step(lambda x: dist.log_prob(x, training=True), dist.network.trainable_variables,
+                                 num_dims, False)}
+        if shape in cfg["xla_shapes"]:
+            steps["ours_xla"] = ours_step(ours, True)
+        inputs = {"ours": images, "ours_xla": images, "tfp": floats}
+        m = measure({k: {"run": (lambda s=s, x=inputs[k]: s(x)), "images": batch} for k, s in steps.items()},
+                    warmup, repetitions)
+        row = {"image_shape": shape, "batch": batch, **m,
+               "parameters": {"ours": parameters(ours.trainable_variables),
+                              "tfp": parameters(dist.network.trainable_variables)},
+               "ours_vs_tfp": ratio(m["ours"], m["tfp"])}
+        if "ours_xla" in m:
+            row["xla_speedup"] = ratio(m["ours_xla"], m["ours"])
+        row["flops"] = {
+            **flops_records(lambda x: ours.log_prob(x, training=True), tf.TensorSpec(images.shape, tf.int32),
+                            {k: v for k, v in m.items() if k != "tfp"}, peak),
+            **flops_records(lambda x: dist.log_prob(x, training=True), tf.TensorSpec(images.shape, tf.float32),
+                            {"tfp": m["tfp"]}, peak)}
+        rows.append(row)
+    return rows
+
+
+def pixelcnnpp_sample(cfg):
+    """16 images: ours cached, ours naive (same seed, same images) and TFP's `sample()`.
+    Each warms up once on 1 image (its graph takes n as a tensor: no retracing)."""
+    import tensorflow as tf
+    from zoo.models import DensityModel, PixelCNNPlusPlus
+
+    shape, n, levels = cfg["sample_shape"], cfg["sample_images"], cfg["num_levels"]
+    ours = PixelCNNPlusPlus(shape, levels, **cfg["model"]).build_for_images()
+    dist = tfp_pixelcnn(shape, levels, cfg["model"])
+    tfp_sample = tf.function(lambda k: dist.sample(k, seed=0), input_signature=[tf.TensorSpec([], tf.int32)])
+
+    def draw(k, method):  # `DensityModel.sample`: PixelCNN++'s label-conditioned `sample` takes no
+        return DensityModel.sample(ours, k, seed=0, method=method)  # `method` yet; unconditional, the same
+
+    def ours_task(method):
+        return {"run": lambda: draw(n, method), "warm": lambda: draw(1, method), "images": n,
+                "budget_s": cfg["sample_budget_s"]}
+
+    m = measure({"ours_cached": ours_task("cached"), "ours_naive": ours_task("naive"),
+                 "tfp": {"run": lambda: tfp_sample(n), "warm": lambda: tfp_sample(1), "images": n,
+                         "budget_s": cfg["sample_budget_s"]}}, 1, cfg["sample_repetitions"])
+    return {"image_shape": shape, "images": n, **m,
+            "cached_vs_naive": ratio(m["ours_cached"], m["ours_naive"]),
+            "cached_vs_tfp": ratio(m["ours_cached"], m["tfp"]),
+            "naive_vs_tfp": ratio(m["ours_naive"], m["tfp"])}
+
+
+def tfp_glow(shape, num_levels, model):
+    """`tfb.Glow` (latent -> image) at our Glow's levels, steps and width over a standard
+    normal: `log_prob(images)` of dequantized pixels scaled to [-1/2, 1/2) as ours."""
+    import tensorflow as tf
+    import tensorflow_probability as tfp
+    tfb, tfd = tfp.bijectors, tfp.distributions
+    if model.get("coupling", "affine") != "affine":
+        raise ValueError(f"tfb.Glow's default network is affine; got coupling {model['coupling']!r}.")
+    bijector = tfb.Glow(
+        output_shape=tuple(shape), num_glow_blocks=model["num_scales"], num_steps_per_block=model["depth"],
+        coupling_bijector_fn=lambda s: tfb.GlowDefaultNetwork(s, num_hidden=model["hidden_channels"]),
+        exit_bijector_fn=tfb.GlowDefaultExitNetwork)
+    base = tfd.Sample(tfd.Normal(0.0, 1.0), bijector.inverse_event_shape(tuple(shape)))
+    dist = tfd.TransformedDistribution(base, bijector)
+    num_dims = math.prod(shape)
+
+    def log_prob(images):
+        x = tf.cast(images, tf.float32)
+        v = (x + tf.random.uniform(tf.shape(x))) / num_levels - 0.5
+        return dist.log_prob(v) - num_dims * math.log(num_levels)
+    return dist, bijector, log_prob
+
+
+def glow_bench(cfg, warmup, repetitions, peak):
+    import tensorflow as tf
+    from zoo.models import Glow
+
+    shape, levels, batch, n = cfg["image_shape"], cfg["num_levels"], cfg["batch"], cfg["sample_images"]
+    ours = Glow(shape, levels, seed=0, **cfg["model"]).build_for_images()
+    images = random_images(shape, levels, batch)
+    ours.initialize(images)  # actnorm's data-dependent initialization (TFP's runs in its first step)
+    dist, bijector, log_prob = tfp_glow(shape, levels, cfg["model"])
+    num_dims = math.prod(shape)
+    steps = {"ours": ours_step(ours, False),
+             "tfp": tfp_step(log_prob, bijector.trainable_variables, num_dims, False),
+             "ours_xla": ours_step(ours, True)}
+    train = measure({k: {"run": (lambda s=s: s(images)), "images": batch} for k, s in steps.items()},
+                    warmup, repetitions)
+    tfp_sample = tf.function(lambda: dist.sample(n, seed=0))  # tfb.Reshape takes no int32 tensor n
+    sample = measure({"ours": {"run": lambda: ours.sample(n, seed=0), "images": n},
+                      "tfp": {"run": tfp_sample, "images": n}}, warmup, repetitions)
+    spec = tf.TensorSpec(images.shape, tf.int32)
+    flops = {**flops_records(lambda x: ours.log_prob(x, training=True), spec,
+                             {k: train[k] for k in ("ours", "ours_xla")}, peak),
+             **flops_records(log_prob, spec, {"tfp": train["tfp"]}, peak)}
+    return {"image_shape": shape, "batch": batch,
+            "train": {**train, "ours_vs_tfp": ratio(train["ours"], train["tfp"]),
+                      "xla_speedup": ratio(train["ours_xla"], train["ours"]), "flops": flops,
+                      "parameters": {"ours": parameters(ours.trainable_variables),
+                                     "tfp": parameters(bijector.trainable_variables)}},
+            "sample": {**sample, "images": n, "ours_vs_tfp": ratio(sample["ours"], sample["tfp"])}}
+
+
+def arm_sample(cfg, warmup, repetitions):
+    from zoo.models import ARM
+
+    shape, n = cfg["image_shape"], cfg["sample_images"]
+    model = ARM(shape, cfg["num_levels"], **cfg["model"]).build_for_images()
+    m = measure({method: {"run": (lambda method=method: model.sample(n, seed=0, method=method)), "images": n}
+                 for method in ("cached", "naive")}, warmup, repetitions)
+    return {"image_shape": shape, "images": n, **m, "cached_vs_naive": ratio(m["cached"], m["naive"])}
+
+
+# ---- the run -----------------------------------------------------------------------
+
+
+def run(quick=False, note=""):
+    """Every section in order; returns the JSON-ready results."""
+    from reproduce import records
+
+    cfg = quick_config() if quick else full_config()
+    warmup, reps = cfg["warmup"], cfg["repetitions"]
+    start = time.time()
+    results = {"command": "python -m reproduce bench" + (" --quick" if quick else ""), "quick": quick,
+               "date": records.now(), "git_commit": records.git_commit(), "machine": machine(), "note": note,
+               "config": cfg}
+    sections = [
+        ("matmul_peak", lambda: matmul_peak(cfg["matmul"])),
+        ("pixelcnnpp_train", lambda: pixelcnnpp_train(cfg["pixelcnnpp"], warmup, reps, results["matmul_peak"])),
+        ("pixelcnnpp_sample", lambda: pixelcnnpp_sample(cfg["pixelcnnpp"])),
+        ("glow", lambda: glow_bench(cfg["glow"], warmup, reps, results["matmul_peak"])),
+        ("arm_sample", lambda: arm_sample(cfg["arm"], warmup, reps)),
+    ]
+    for name, section in sections:
+        t = time.time()
+        results[name] = section()
+        print(f"bench: {name} done in {time.time() - t:.0f} s", flush=True)
+    results["machine"]["load_average_1min_at_end"] = os.getloadavg()[0]
+    results["wall_seconds"] = time.time() - start
+    results["targets"] = bench_report.targets(results)
+    return results
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m reproduce bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="tiny shapes, one repetition (seconds; for tests)")
+    p.add_argument("--out", default="results", help="folder for benchmarks.json and benchmarks.md")
+    p.add_argument("--note", default="", help="a sentence on the conditions of the run, put in the table")
+    args = p.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    keras.mixed_precision.set_global_policy("float32")
+    results = run(quick=args.quick, note=args.note)
+    paths = bench_report.write(results, args.out)
+    print("wrote " + ", ".join(map(str, paths)))
+    return results

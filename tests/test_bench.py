@@ -1,0 +1,158 @@
+"""`python -m reproduce bench --quick`: every section measured with positive finite numbers,
+every ratio and target recomputed from the raw times; the FLOP counter's convention
+checked exactly on single layers."""
+
+import json
+import math
+import statistics
+
+import keras
+import pytest
+import tensorflow as tf
+
+from reproduce import bench_report
+from reproduce.__main__ import main
+from reproduce.flops import TRAIN_FACTOR, forward_flops
+
+# ---- the FLOP counter -------------------------------------------------------------
+
+
+def test_conv_flops_are_2_h_w_kh_kw_cin_cout_per_image():
+    conv = keras.layers.Conv2D(8, (3, 2), strides=2, padding="same")
+    conv.build((None, 10, 12, 3))
+    # Output 5 x 6 (stride 2, same padding), 2 images.
+    assert forward_flops(conv, tf.TensorSpec([2, 10, 12, 3])) == 2 * 2 * 5 * 6 * 3 * 2 * 3 * 8
+
+
+def test_transposed_conv_counts_its_input_positions():
+    up = keras.layers.Conv2DTranspose(5, 3, strides=2, padding="same")
+    up.build((None, 4, 6, 7))
+    # The strided conv it inverts: 4 x 6 positions, 3 x 3 taps, 7 -> 5 channels.
+    assert forward_flops(up, tf.TensorSpec([2, 4, 6, 7])) == 2 * 2 * 4 * 6 * 3 * 3 * 7 * 5
+
+
+def test_dense_einsum_and_elementwise():
+    dense = keras.layers.Dense(6)
+    dense.build((None, 5))
+    assert forward_flops(dense, tf.TensorSpec([3, 5])) == 2 * 3 * 5 * 6
+    assert forward_flops(lambda x, w: tf.einsum("...c,cd->...d", x, w), tf.TensorSpec([2, 4, 6, 7]),
+                         tf.TensorSpec([7, 9])) == 2 * 2 * 4 * 6 * 9 * 7
+    assert forward_flops(lambda x: tf.nn.elu(x) * 2.0 + 1.0, tf.TensorSpec([4, 8])) == 0
+
+
+def test_nested_functions_count_once_and_cond_branches_not_at_all():
+    conv = keras.layers.Conv2D(4, 3, padding="same")
+    conv.build((None, 6, 6, 2))
+    once = 2 * 1 * 6 * 6 * 3 * 3 * 2 * 4
+    inner = tf.function(conv)
+    assert forward_flops(lambda x: inner(x) + 1.0, tf.TensorSpec([1, 6, 6, 2])) == once
+    flag = tf.Variable(False)  # a one-time initialization branch is no per-step work
+    assert forward_flops(lambda x: conv(x) + tf.cond(flag, lambda: conv(x), lambda: tf.zeros_like(conv(x))),
+                         tf.TensorSpec([1, 6, 6, 2])) == once
+
+
+def test_unknown_shapes_are_refused():
+    with pytest.raises(ValueError, match="fully defined"):
+        forward_flops(tf.nn.relu, tf.TensorSpec([None, 4]))
+
+
+# ---- the quick run --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    main(["bench", "--quick", "--out", str(out), "--note", "a test run"])
+    return json.loads((out / "benchmarks.json").read_text()), (out / "benchmarks.md").read_text()
+
+
+def measurements(node):
+    """Every measurement dict (those with timed `seconds` and an image count) in the results."""
+    if isinstance(node, dict):
+        if "seconds" in node and "images" in node:
+            yield node
+        for value in node.values():
+            yield from measurements(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from measurements(value)
+
+
+def positive(x):
+    return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
+
+
+def test_every_section_is_measured(quick):
+    r, _ = quick
+    assert r["quick"] and r["note"] == "a test run"
+    assert r["machine"]["cores"] >= 1 and r["machine"]["cpu"]
+    assert {"tensorflow", "keras", "tensorflow_probability", "tf_keras"} <= set(r["machine"])
+    row = r["pixelcnnpp_train"][0]
+    assert {"ours", "tfp"} <= set(row) and positive(row["ours_vs_tfp"])
+    assert {"ours_cached", "ours_naive", "tfp"} <= set(r["pixelcnnpp_sample"])
+    assert {"ours", "ours_xla", "tfp"} <= set(r["glow"]["train"]) and {"ours", "tfp"} <= set(r["glow"]["sample"])
+    assert {"cached", "naive"} <= set(r["arm_sample"])
+    assert positive(r["matmul_peak"]["gflops"]) and r["matmul_peak"]["gflops_best"] >= r["matmul_peak"]["gflops"]
+    found = list(measurements(r))
+    assert len(found) == 2 + 3 + 3 + 2 + 2  # PixelCNN++ train (no XLA when quick) and sample, Glow, ARM
+    for m in found:
+        assert m["seconds"] and all(positive(s) for s in m["seconds"]) and positive(m["first_call_seconds"])
+        assert m["median_seconds"] == statistics.median(m["seconds"])
+        assert m["images_per_second"] == m["images"] / m["median_seconds"]
+        assert math.isfinite(m["peak_memory_mb"]) and m["peak_memory_mb"] >= 0
+
+
+def test_ratios_and_fractions_come_from_the_raw_numbers(quick):
+    r, _ = quick
+    peak = r["matmul_peak"]
+    assert peak["gflops"] == peak["flops"] / statistics.median(peak["seconds"]) / 1e9
+
+    def ips(m):
+        return m["images"] / statistics.median(m["seconds"])
+
+    for row in r["pixelcnnpp_train"]:
+        assert row["ours_vs_tfp"] == pytest.approx(ips(row["ours"]) / ips(row["tfp"]), rel=1e-12)
+        for name, f in row["flops"].items():
+            assert positive(f["flops_per_step"]) and f["flops_per_step"] % TRAIN_FACTOR == 0
+            assert f["fraction_of_matmul_peak"] == pytest.approx(
+                f["flops_per_step"] / row[name]["median_seconds"] / 1e9 / peak["gflops"], rel=1e-12)
+    s = r["pixelcnnpp_sample"]
+    assert s["cached_vs_naive"] == pytest.approx(ips(s["ours_cached"]) / ips(s["ours_naive"]), rel=1e-12)
+    assert s["cached_vs_tfp"] == pytest.approx(ips(s["ours_cached"]) / ips(s["tfp"]), rel=1e-12)
+    assert s["naive_vs_tfp"] == pytest.approx(ips(s["ours_naive"]) / ips(s["tfp"]), rel=1e-12)
+    g = r["glow"]
+    assert g["train"]["ours_vs_tfp"] == pytest.approx(ips(g["train"]["ours"]) / ips(g["train"]["tfp"]), rel=1e-12)
+    assert g["train"]["xla_speedup"] == pytest.approx(ips(g["train"]["ours_xla"]) / ips(g["train"]["ours"]),
+                                                      rel=1e-12)
+    assert g["sample"]["ours_vs_tfp"] == pytest.approx(ips(g["sample"]["ours"]) / ips(g["sample"]["tfp"]),
+                                                       rel=1e-12)
+    a = r["arm_sample"]
+    assert a["cached_vs_naive"] == pytest.approx(ips(a["cached"]) / ips(a["naive"]), rel=1e-12)
+
+
+def test_targets_hold_the_measured_ratios(quick):
+    r, _ = quick
+    assert r["targets"] == bench_report.targets(r)
+    values = {t["name"]: t for t in r["targets"]}
+    s = r["pixelcnnpp_sample"]
+    by_value = [t for t in values.values() if "naive sampler" in t["name"]]
+    assert len(by_value) == 1 and by_value[0]["value"] == s["cached_vs_naive"] and by_value[0]["needed"] == 20
+    glow = [t for t in values.values() if t["name"].startswith("Glow training step >= 1.2x")]
+    assert len(glow) == 1 and glow[0]["value"] == r["glow"]["train"]["ours_vs_tfp"]
+    peak = [t for t in values.values() if t["name"].startswith("Glow training step >= 40%")]
+    best = max(r["glow"]["train"]["flops"][k]["fraction_of_matmul_peak"] for k in ("ours", "ours_xla"))
+    assert len(peak) == 1 and peak[0]["value"] == best and peak[0]["needed"] == 0.4
+    for t in r["targets"]:
+        assert positive(t["value"]) and t["met"] == (t["value"] >= t["needed"])
+
+
+def test_markdown_shows_every_section_and_target(quick):
+    r, md = quick
+    for heading in ("## Targets", "## fp32 matmul peak", "## PixelCNN++ training step",
+                    "## PixelCNN++ sampling", "## Glow", "## Causal-conv ARM sampling",
+                    "## How it was measured", "## Where the rest of the peak goes"):
+        assert heading in md
+    assert "a test run" in md and r["machine"]["cpu"] in md
+    for t in r["targets"]:
+        assert f"| {t['name']} |" in md
+    assert f"{r['pixelcnnpp_sample']['cached_vs_naive']:.2f}x" in md
