@@ -106,6 +106,11 @@ def run(args, paper, preset, dataset):
     model_cfg = dict(preset["model"])
     model_class = model_cfg.pop("class", paper.MODEL)  # a preset may pick another class of the paper
 
+    labelled = model_cfg.get("num_classes") is not None  # class-conditional: (image, label) pairs
+
+    def examples(split):
+        return data.load(dataset, split, args.data_dir, with_labels=labelled)
+
     def build_model():
         return MODELS[model_class](image_shape=spec.image_shape, num_levels=spec.num_levels,
                                    **model_cfg)
@@ -113,12 +118,11 @@ def run(args, paper, preset, dataset):
     start = time.time()
     model, history = training.train(
         build_model,
-        data.load(dataset, "train", args.data_dir),
-        data.load(dataset, "validation", args.data_dir),
+        examples("train"), examples("validation"),
         num_train=data.num_examples(dataset, "train", args.data_dir),
         run_dir=run_dir, epochs=epochs, batch_size=batch_size, seed=args.seed,
         resume=args.resume, strategy=strategy, **train_cfg)
-    test = training.evaluate(model, data.load(dataset, "test", args.data_dir), batch_size)
+    test = training.evaluate(model, examples("test"), batch_size)
     wall = time.time() - start
     print(f"{name} ({args.preset}): test {test['nats']:.2f} nats/image, "
           f"{test['bits_per_dim']:.4f} bits/dim over {test['images']} images, {wall / 60:.1f} min")
@@ -126,7 +130,9 @@ def run(args, paper, preset, dataset):
         return None  # the chief writes the record, figures and pretrained weights
 
     stem = f"{args.paper}-{args.preset}-{records.slug(dataset)}"
-    samples = model.sample(64, temperature=1.0, seed=args.seed)
+    # A class-conditional model draws one class per row of the grid.
+    by_row = {"labels": (np.arange(64) // 8) % model.num_classes} if labelled else {}
+    samples = model.sample(64, temperature=1.0, seed=args.seed, **by_row)
     figures.sample_grid(samples, spec.num_levels, os.path.join(args.out, "figures", f"{stem}.png"),
                         title=f"{name} ({args.preset}): {test['bits_per_dim']:.3f} bits/dim")
     figures.learning_curve(history, os.path.join(args.out, "figures", f"{stem}-curve.png"),

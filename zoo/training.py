@@ -39,38 +39,49 @@ def get_strategy(devices=None):
 IN_MEMORY_BYTES = 2**30  # training sets up to this size are held in memory
 
 
-def epoch_batches(images, batch_size, seed, first_epoch=0, shuffle_buffer=20_000):
+def epoch_batches(examples, batch_size, seed, first_epoch=0, shuffle_buffer=20_000):
     """An endless stream of full batches, epoch after epoch.
 
-    A training set of at most `IN_MEMORY_BYTES` is held in memory and epoch e is
+    `examples` holds single images, or `(image, label)` pairs (batched alike). A
+    training set of at most `IN_MEMORY_BYTES` is held in memory and epoch e is
     the permutation drawn by a stateless shuffle with seed (seed, e): a run resumed
     at epoch e sees exactly the batches an uninterrupted run would. A larger one is
     streamed through a `shuffle_buffer` reshuffled each pass (resume then restores
     weights and optimizer, but not the data order). Batches are full
     (`drop_remainder`) so every step has the global batch size.
     """
-    size = images.cardinality()
-    spec = images.element_spec
-    nbytes = int(size) * int(np.prod(spec.shape)) * spec.dtype.size if size >= 0 else -1
+    size = examples.cardinality()
+    specs = tf.nest.flatten(examples.element_spec)
+    nbytes = int(size) * sum(int(np.prod(s.shape)) * s.dtype.size for s in specs) if size >= 0 else -1
     if not 0 <= nbytes <= IN_MEMORY_BYTES:
-        return (images.shuffle(shuffle_buffer, seed=seed).repeat()
+        return (examples.shuffle(shuffle_buffer, seed=seed).repeat()
                 .batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
-    array = np.concatenate(list(images.batch(8192).as_numpy_iterator()))
-    pool = tf.data.Dataset.from_tensors(array).cache()
+    parts = [tf.nest.flatten(b) for b in examples.batch(8192).as_numpy_iterator()]
+    arrays = tf.nest.pack_sequence_as(examples.element_spec, [np.concatenate(p) for p in zip(*parts)])
+    count = sum(len(p[0]) for p in parts)
+    pool = tf.data.Dataset.from_tensors(arrays).cache()
 
     def one_epoch(epoch, pool):
         order = tf.random.experimental.stateless_shuffle(
-            tf.range(array.shape[0], dtype=tf.int64), seed=tf.stack([tf.cast(seed, tf.int64), epoch]))
-        return tf.data.Dataset.from_tensor_slices(tf.gather(pool, order)).batch(
-            batch_size, drop_remainder=True)
+            tf.range(count, dtype=tf.int64), seed=tf.stack([tf.cast(seed, tf.int64), epoch]))
+        return tf.data.Dataset.from_tensor_slices(
+            tf.nest.map_structure(lambda a: tf.gather(a, order), pool)).batch(batch_size, drop_remainder=True)
 
     epochs = tf.data.Dataset.range(first_epoch, 2**62)
     return (tf.data.Dataset.zip(epochs, pool.repeat()).flat_map(one_epoch)
             .prefetch(tf.data.AUTOTUNE))
 
 
-def distributed_batches(strategy, images, batch_size, seed, first_epoch=0):
-    """`epoch_batches` split across the strategy's workers and replicas.
+def model_inputs(batches):
+    """Batches as Keras' `x`: `(images, labels)` pairs become one input, `((images,
+    labels),)`, so `fit`/`predict` do not read the labels as targets."""
+    if isinstance(batches.element_spec, tuple):
+        return batches.map(lambda *pair: (pair,))
+    return batches
+
+
+def distributed_batches(strategy, examples, batch_size, seed, first_epoch=0):
+    """`epoch_batches` split across the strategy's workers and replicas, as model inputs.
 
     Every worker builds the same stream of global batches and keeps its own slice,
     which its replicas split again: the update is that of the global batch on one
@@ -78,16 +89,19 @@ def distributed_batches(strategy, images, batch_size, seed, first_epoch=0):
     """
     replicas = strategy.num_replicas_in_sync
     if replicas == 1:
-        return epoch_batches(images, batch_size, seed, first_epoch)
+        return model_inputs(epoch_batches(examples, batch_size, seed, first_epoch))
     if batch_size % replicas:
         raise ValueError(f"The global batch_size {batch_size} must be divisible by the {replicas} replicas.")
 
     def pipeline(context):
         share = batch_size // context.num_input_pipelines
         start = context.input_pipeline_id * share
-        stream = epoch_batches(images, batch_size, seed, first_epoch).map(lambda b: b[start:start + share])
-        return stream.unbatch().batch(context.get_per_replica_batch_size(batch_size), drop_remainder=True)
 
+        def my_slice(*batch):
+            return tf.nest.map_structure(lambda t: t[start:start + share], batch if len(batch) > 1 else batch[0])
+        stream = epoch_batches(examples, batch_size, seed, first_epoch).map(my_slice)
+        return model_inputs(stream.unbatch().batch(context.get_per_replica_batch_size(batch_size),
+                                                   drop_remainder=True))
     return strategy.distribute_datasets_from_function(pipeline)
 
 
@@ -197,12 +211,13 @@ def make_optimizer(name="adam", learning_rate=1e-3, decay=None, ema=None, clipno
 def train(build_model, train_images, val_images, *, num_train, run_dir, epochs, batch_size,
           optimizer=None, patience=None, seed=0, resume=False, strategy=None,
           jit_compile="auto", verbose="auto", callbacks=()):
-    """Fits `build_model()` on `train_images` (a dataset of single uint8 images).
+    """Fits `build_model()` on `train_images` (a dataset of single uint8 images, or of
+    `(image, label)` pairs for a class-conditional model).
 
     Args:
       build_model: zero-argument callable returning an unbuilt `DensityModel`;
         called inside the strategy's scope.
-      train_images, val_images: unbatched datasets of images.
+      train_images, val_images: unbatched datasets of images (or pairs).
       num_train: images in `train_images` (sets the steps per epoch).
       run_dir: folder for the backup, best weights, history CSV and TensorBoard logs.
       epochs, batch_size: the global batch, split across replicas.
@@ -253,7 +268,7 @@ def train(build_model, train_images, val_images, *, num_train, run_dir, epochs, 
     model.fit(
         distributed_batches(strategy, train_images, batch_size, seed, first_epoch),
         steps_per_epoch=steps, epochs=epochs,
-        validation_data=_with_shard_policy(val_images.batch(batch_size).cache(),
+        validation_data=_with_shard_policy(model_inputs(val_images.batch(batch_size).cache()),
                                            tf.data.experimental.AutoShardPolicy.DATA),
         callbacks=cbs, verbose=verbose, shuffle=False,
     )
@@ -264,7 +279,8 @@ def train(build_model, train_images, val_images, *, num_train, run_dir, epochs, 
 
 
 def evaluate(model, images, batch_size):
-    """Test log-likelihood over every image of `images` exactly once.
+    """Test log-likelihood over every image of `images` (or `(image, label)` pairs)
+    exactly once.
 
     Returns a dict: `images` (count), `nats` and `bits_per_dim` (means per image).
     Runs `model.predict`, which splits batches across a `MirroredStrategy`'s
@@ -272,9 +288,9 @@ def evaluate(model, images, batch_size):
     partial batches, so there each worker evaluates the whole split on its own
     device (reading its local copy of the mirrored variables) and all agree.
     """
-    batches = images.batch(batch_size)
+    batches = model_inputs(images.batch(batch_size))
     if isinstance(model.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        step = tf.function(lambda batch: model.bits_per_dim(batch))
+        step = tf.function(lambda batch: model(batch[0] if isinstance(batch, tuple) else batch))
         bpd = np.concatenate([step(b).numpy() for b in batches])
     else:
         bpd = model.predict(batches, verbose=0)

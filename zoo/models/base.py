@@ -158,7 +158,11 @@ class DensityModel(keras.Model):
         images cannot be all-reduced across workers. Our models know their input.
         """
         del iterator, data_batch
-        return super()._maybe_symbolic_build(data_batch=(tf.zeros((1, *self.image_shape), tf.uint8),))
+        return super()._maybe_symbolic_build(data_batch=(self._zero_inputs(),))
+
+    def _zero_inputs(self):
+        """A one-image batch of the model's `call` input (zeros)."""
+        return tf.zeros((1, *self.image_shape), tf.uint8)
 
     def get_metrics_result(self):
         """Keras' metric results; `[1]`-shaped inside a multi-worker replica.

@@ -25,10 +25,16 @@ class LabelConditioned:
             raise ValueError(f"Expected labels of shape [{batch if batch is not None else 'batch'}], "
                              f"got {labels.shape}.")
         labels = tf.cast(labels, tf.int32)
-        if tf.executing_eagerly() and tf.size(labels) > 0:
+        expected = f"Expected labels in [0, {self.num_classes})"
+        if not tf.executing_eagerly():  # inside a graph (a SavedModel signature): assert
+            with tf.control_dependencies([
+                    tf.debugging.assert_non_negative(labels, message=expected),
+                    tf.debugging.assert_less(labels, self.num_classes, message=expected)]):
+                return tf.identity(labels)
+        if tf.size(labels) > 0:
             lo, hi = int(tf.reduce_min(labels)), int(tf.reduce_max(labels))
             if lo < 0 or hi >= self.num_classes:
-                raise ValueError(f"Expected labels in [0, {self.num_classes}), got values in [{lo}, {hi}].")
+                raise ValueError(f"{expected}, got values in [{lo}, {hi}].")
         return labels
 
     def log_prob(self, images, labels=None, training=False):
@@ -46,6 +52,10 @@ class LabelConditioned:
         if isinstance(inputs, (tuple, list)):
             return self.bits_per_dim(*inputs, training=training)
         return self.bits_per_dim(inputs, training=training)
+
+    def _zero_inputs(self):
+        images = super()._zero_inputs()
+        return (images, tf.zeros([1], tf.int32)) if self.num_classes else images
 
     def sample(self, n, temperature=1.0, seed=None, labels=None):
         """`n` images uint8 `[n, H, W, C]`; a conditional model draws class `labels[i]` for

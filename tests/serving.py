@@ -1,0 +1,47 @@
+"""Serve a SavedModel the way a deployment would: in a fresh process where `import zoo`
+fails, so every signature must run on TensorFlow alone."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+_SCRIPT = """
+import json, sys
+sys.modules["zoo"] = None  # serving must need TensorFlow alone
+import numpy as np, tensorflow as tf
+path, calls_file, inputs_file, out_file = sys.argv[1:5]
+model = tf.saved_model.load(path)
+inputs = np.load(inputs_file)
+out = {}
+for key, (signature, args) in json.load(open(calls_file)).items():
+    result = model.signatures[signature](**{a: tf.constant(inputs[f"{key}/{a}"]) for a in args})
+    out.update({f"{key}/{name}": value.numpy() for name, value in result.items()})
+np.savez(out_file, **out)
+"""
+
+
+def serve_without_zoo(path, calls, tmp_path):
+    """Runs signatures of the SavedModel at `path` in a subprocess without `zoo`.
+
+    Args:
+      calls: `{key: (signature name, {argument: array or scalar})}`; scalars keep
+        their numpy dtype (pass e.g. `np.int64(3)` for an int64 seed).
+    Returns:
+      `{key: {output name: numpy array}}`.
+    """
+    inputs = {f"{key}/{a}": np.asarray(v) for key, (_, args) in calls.items() for a, v in args.items()}
+    np.savez(tmp_path / "serve_inputs.npz", **inputs)
+    (tmp_path / "serve_calls.json").write_text(
+        json.dumps({key: [signature, list(args)] for key, (signature, args) in calls.items()}))
+    proc = subprocess.run([sys.executable, "-c", _SCRIPT, str(path), str(tmp_path / "serve_calls.json"),
+                           str(tmp_path / "serve_inputs.npz"), str(tmp_path / "serve_out.npz")],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = {key: {} for key in calls}
+    with np.load(tmp_path / "serve_out.npz") as out:
+        for name in out.files:
+            key, output = name.split("/", 1)
+            results[key][output] = out[name]
+    return results

@@ -1,0 +1,76 @@
+"""Class-conditional models end to end: (image, label) batches through the training
+stream, `fit` on two replicas via the driver, and SavedModel signatures with labels."""
+
+import copy
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import zoo
+from serving import serve_without_zoo
+from zoo import training
+from zoo.models import GatedPixelCNN
+
+
+def test_pairs_stream_keeps_each_label_with_its_image_in_the_images_only_order():
+    values = np.arange(23)
+    images = tf.data.Dataset.from_tensor_slices(np.broadcast_to(values[:, None, None, None], (23, 2, 2, 1)))
+    pairs = tf.data.Dataset.zip(images, tf.data.Dataset.from_tensor_slices(values))
+    alone = [b.numpy()[:, 0, 0, 0] for b in training.epoch_batches(images, 5, seed=3, first_epoch=1).take(6)]
+    together = list(training.epoch_batches(pairs, 5, seed=3, first_epoch=1).take(6))
+    for a, (x, y) in zip(alone, together):
+        np.testing.assert_array_equal(x.numpy()[:, 0, 0, 0], a)
+        np.testing.assert_array_equal(y.numpy(), a)
+
+
+def test_model_inputs_wrap_pairs_as_one_input_and_leave_images_alone():
+    images = tf.data.Dataset.from_tensor_slices(np.zeros((4, 2, 2, 1), np.uint8)).batch(2)
+    pairs = tf.data.Dataset.zip(images, tf.data.Dataset.from_tensor_slices(np.zeros(4, np.int64)).batch(2))
+    assert training.model_inputs(images).element_spec == images.element_spec
+    (x,) = next(iter(training.model_inputs(pairs)))
+    assert isinstance(x, tuple) and len(x) == 2
+
+
+def test_conditional_driver_run_on_two_replicas_trains_evaluates_and_samples_by_class(
+        tmp_path, monkeypatch, two_cpus):
+    from reproduce import pixelcnn
+    from reproduce.__main__ import main
+
+    presets = copy.deepcopy(pixelcnn.PRESETS)
+    presets["smoke"]["model"]["num_classes"] = 10
+    monkeypatch.setattr(pixelcnn, "PRESETS", presets)
+    monkeypatch.setattr(training, "get_strategy", lambda: tf.distribute.MirroredStrategy(two_cpus))
+    record = main(["pixelcnn", "--preset", "smoke", "--out", str(tmp_path), "--epochs", "1"])
+    saved = json.loads((tmp_path / "runs" / "pixelcnn" / "smoke-digits.json").read_text())
+    assert saved["config"]["num_classes"] == record["config"]["num_classes"] == 10
+    assert saved["test_images"] == 447 and np.isfinite(saved["test_nats"])
+    assert (tmp_path / "figures" / "pixelcnn-smoke-digits.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_conditional_saved_model_takes_labels_and_serves_without_zoo(tmp_path):
+    model = GatedPixelCNN((3, 3, 1), 3, filters=4, num_layers=2, first_kernel_size=3, head_filters=4,
+                          num_classes=4).build_for_images()
+    for v in model.trainable_variables:  # non-zero label embeddings: labels change log_prob
+        v.assign(tf.random.stateless_normal(v.shape, [len(v.name), 1]) * 0.3)
+    x = np.random.default_rng(0).integers(0, 3, (5, 3, 3, 1)).astype(np.uint8)
+    labels = np.array([0, 1, 2, 3, 1], np.int32)
+    path = zoo.export(model, tmp_path / "saved")
+    out = serve_without_zoo(path, {
+        "lp": ("log_prob", {"images": x, "labels": labels}),
+        "bpd": ("bits_per_dim", {"images": x, "labels": labels}),
+        "s": ("sample", {"labels": labels[:3], "temperature": np.float32(1.0), "seed": np.int64(5)}),
+    }, tmp_path)
+    np.testing.assert_allclose(out["lp"]["log_prob"], model.log_prob(x, labels), rtol=1e-5)
+    np.testing.assert_allclose(out["bpd"]["bits_per_dim"], model.bits_per_dim(x, labels), rtol=1e-5)
+    assert not np.allclose(model.log_prob(x, labels), model.log_prob(x, (labels + 1) % 4))
+    assert out["s"]["images"].dtype == np.uint8
+    np.testing.assert_array_equal(out["s"]["images"], model.sample(3, temperature=1.0, seed=5, labels=labels[:3]))
+
+    served = tf.saved_model.load(str(path))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"labels in \[0, 4\)"):
+        served.signatures["log_prob"](images=tf.constant(x[:2]), labels=tf.constant([0, 4], tf.int32))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"labels in \[0, 4\)"):
+        served.signatures["sample"](labels=tf.constant([-1], tf.int32), temperature=tf.constant(1.0),
+                                    seed=tf.constant(1, tf.int64))
