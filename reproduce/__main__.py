@@ -143,8 +143,9 @@ def run(args, paper, preset, dataset):
             spec.num_levels, os.path.join(args.out, "figures", f"{stem}-temperatures.png"),
             title=f"{name} ({args.preset}): samples by temperature")
     if hasattr(model, "interpolate"):  # a latent path between the first two test images
-        pair = next(iter(data.load(dataset, "test", args.data_dir).batch(2))).numpy()
-        figures.interpolation(model.interpolate(pair[0], pair[1], num=8), spec.num_levels,
+        first = next(iter(examples("test").batch(2)))  # a conditional model: the first's label
+        pair, label = (first[0].numpy(), {"label": int(first[1][0])}) if labelled else (first.numpy(), {})
+        figures.interpolation(model.interpolate(pair[0], pair[1], num=8, **label), spec.num_levels,
                               os.path.join(args.out, "figures", f"{stem}-interpolation.png"),
                               title=f"{name} ({args.preset}): latent interpolation")
     record = {

@@ -49,6 +49,19 @@ def _unconditional_endpoints(archive, model, images):
         tf.TensorSpec([], tf.int64, name="seed")])
 
 
+def _flow_endpoints(archive, model, images):
+    z = tf.TensorSpec([None, *model.image_shape], tf.float32, name="z")
+    if getattr(model, "num_classes", None):
+        labels = tf.TensorSpec([None], tf.int32, name="labels")
+        archive.add_endpoint("encode", lambda images, labels: {"z": model.encode(images, labels)},
+                             input_signature=[images, labels])
+        archive.add_endpoint("decode", lambda z, labels: {"images": model.decode(z, labels)},
+                             input_signature=[z, labels])
+        return
+    archive.add_endpoint("encode", lambda images: {"z": model.encode(images)}, input_signature=[images])
+    archive.add_endpoint("decode", lambda z: {"images": model.decode(z)}, input_signature=[z])
+
+
 def export(model, path):
     """Writes `model` as a SavedModel at `path`; returns `path`."""
     model.build_for_images()
@@ -59,9 +72,6 @@ def export(model, path):
     else:
         _unconditional_endpoints(archive, model, images)
     if hasattr(model, "encode") and hasattr(model, "decode"):
-        archive.add_endpoint("encode", lambda images: {"z": model.encode(images)},
-                             input_signature=[images])
-        archive.add_endpoint("decode", lambda z: {"images": model.decode(z)}, input_signature=[
-            tf.TensorSpec([None, *model.image_shape], tf.float32, name="z")])
+        _flow_endpoints(archive, model, images)
     archive.write_out(str(path), verbose=False)
     return path

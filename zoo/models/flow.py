@@ -13,7 +13,9 @@ evaluation averages `eval_draws` fixed draws, so log_prob is deterministic.
 
 Subclasses implement `bijector(training)` (a TFP bijector built from their layers)
 and may override `base_log_prob(z)` / `base_sample(n, temperature, seed)`
-(default: a standard normal over every dimension).
+(default: a standard normal over every dimension). A class-conditional flow sets
+`num_classes` and takes `bijector(training, labels=...)`; its `log_prob`, `sample`,
+`encode` and `decode` then take `labels [batch]`.
 """
 
 import math
@@ -22,13 +24,16 @@ import random
 import tensorflow as tf
 
 from zoo.models.base import DensityModel
+from zoo.models.conditional import LabelConditioned
 
 LOG_2PI = math.log(2.0 * math.pi)
 
 
-class FlowModel(DensityModel):
+class FlowModel(LabelConditioned, DensityModel):
     """Base of flows. `eval_draws`: dequantization draws averaged when not training;
     `seed`: seeds the training noise (a saved counter makes resumed runs draw the same)."""
+
+    num_classes = None  # unconditional unless a subclass sets it
 
     def __init__(self, image_shape, num_levels, eval_draws=4, seed=None, **kwargs):
         super().__init__(image_shape, num_levels, **kwargs)
@@ -72,30 +77,41 @@ class FlowModel(DensityModel):
         return tf.random.stateless_uniform([self.eval_draws, 1, *self.image_shape],
                                            seed=tf.constant([self.seed, -1], tf.int64))
 
-    def _log_prob(self, images, training):
+    def _flow(self, training, labels):
+        """`bijector(training)`, given `labels` when the flow is class-conditional."""
+        return self.bijector(training) if labels is None else self.bijector(training, labels=labels)
+
+    def _log_prob(self, images, training, labels=None):
         x = tf.cast(images, tf.float32)
         batch = tf.shape(x)[0]
         v = x[None] + self._noise(batch, training)
         draws = tf.shape(v)[0]
         v = tf.reshape(v, [-1, *self.image_shape])
-        flow = self.bijector(training)
+        if labels is not None:  # one copy per dequantization draw, draw-major as v
+            labels = tf.tile(labels, [draws])
+        flow = self._flow(training, labels)
         z = flow.forward(v)
         log_p = self.base_log_prob(z) + flow.forward_log_det_jacobian(v, event_ndims=3)
         return tf.reduce_mean(tf.reshape(log_p, [draws, batch]), axis=0)
 
-    def _decode(self, z):
-        v = self.bijector(training=False).inverse(z)
+    def _decode(self, z, labels=None):
+        v = self._flow(False, labels).inverse(z)
         return tf.cast(tf.clip_by_value(tf.floor(v), 0.0, self.num_levels - 1.0), tf.int32)
 
-    def _sample(self, n, temperature, seed):
-        return self._decode(self.base_sample(n, temperature, seed))
+    def _sample(self, n, temperature, seed, labels=None):
+        """A conditional flow draws uniform labels from `seed` when none are given."""
+        if self.num_classes and labels is None:
+            labels = tf.random.stateless_uniform([n], tf.random.experimental.stateless_fold_in(seed, -1),
+                                                 0, self.num_classes, dtype=tf.int32)
+        return self._decode(self.base_sample(n, temperature, seed), labels)
 
-    def encode(self, images):
+    def encode(self, images, labels=None):
         """uint8/int images `[batch, H, W, C]` -> latents float32 `[batch, H, W, C]`
-        (all scales, each factored-out part where the flow put it), at u = 1/2."""
+        (all scales, each factored-out part where the flow put it), at u = 1/2;
+        `labels [batch]` for a class-conditional flow."""
         self.build_for_images()
         x = tf.cast(self.check_images(images), tf.float32)
-        return self.bijector(training=False).forward(x + 0.5)
+        return self._flow(False, self.check_labels(labels, x.shape[0])).forward(x + 0.5)
 
     def check_latents(self, z):
         """Validates float latents `[batch, H, W, C]`; returns float32."""
@@ -112,11 +128,13 @@ class FlowModel(DensityModel):
             return z
         return tf.debugging.assert_all_finite(z, "latents must be finite")
 
-    def decode(self, z):
+    def decode(self, z, labels=None):
         """Latents `[batch, H, W, C]` -> uint8 images: the flow's inverse, rounded down
-        to a pixel level (values outside [0, L) are set to the nearest level)."""
+        to a pixel level (values outside [0, L) are set to the nearest level);
+        `labels [batch]` for a class-conditional flow."""
         self.build_for_images()
-        return tf.cast(self._decode(self.check_latents(z)), tf.uint8)
+        z = self.check_latents(z)
+        return tf.cast(self._decode(z, self.check_labels(labels, z.shape[0])), tf.uint8)
 
     def get_config(self):
         return {**super().get_config(), "eval_draws": self.eval_draws, "seed": self.seed}

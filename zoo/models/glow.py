@@ -42,6 +42,9 @@ class Glow(FlowModel):
       coupling: "affine" (scale sigmoid(h + 2)) or "additive".
       permutation: "lu" (LU-decomposed 1x1 conv) or "conv" (plain, slogdet).
       learn_top: a learned top prior (else standard normal).
+      num_classes: None, or classes of a class-conditional top prior (openai/glow's
+        `ycond`: a learned embedding of the label added to the prior's mean and
+        log-std); then `log_prob`, `sample`, `encode`, `decode` take `labels [batch]`.
       n_bits: None, or model the images reduced to 2^n_bits levels (e.g. 5-bit
         CelebA): `num_levels` must be a power of two >= 2^n_bits; log_prob is that of
         the reduced image, decode/sample return its levels on the input scale.
@@ -51,7 +54,7 @@ class Glow(FlowModel):
 
     def __init__(self, image_shape, num_levels, num_scales=3, depth=32, hidden_channels=512,
                  coupling="affine", permutation="lu", learn_top=True, n_bits=None,
-                 mixed_precision=None, eval_draws=4, seed=None, **kwargs):
+                 num_classes=None, mixed_precision=None, eval_draws=4, seed=None, **kwargs):
         super().__init__(image_shape, num_levels, eval_draws=eval_draws, seed=seed, **kwargs)
         h, w, c = self.image_shape
         self.num_scales, self.depth = int(num_scales), int(depth)
@@ -68,6 +71,10 @@ class Glow(FlowModel):
         if mixed_precision not in (None, "bfloat16", "float16"):
             raise ValueError(f"mixed_precision must be None, 'bfloat16' or 'float16', got "
                              f"{mixed_precision!r}.")
+        if num_classes is not None and (int(num_classes) < 1 or not learn_top):
+            raise ValueError(f"num_classes must be None or >= 1 with learn_top=True, got "
+                             f"num_classes={num_classes}, learn_top={learn_top}.")
+        self.num_classes = int(num_classes) if num_classes is not None else None
         self.n_bits = None if n_bits is None else int(n_bits)
         if self.n_bits is not None and not (
                 self.num_levels & (self.num_levels - 1) == 0 and 1 <= self.n_bits
@@ -95,8 +102,8 @@ class Glow(FlowModel):
                                               dtype=net_dtype) for k in range(self.depth)])
             if i < self.num_scales - 1:
                 self.split_nets.append(ZeroConv2D(ci, name=f"level{i}_split_prior", dtype=net_dtype))
-        self.top_prior = LearnedPrior(4 * c * 2 ** (self.num_scales - 1), name="top_prior") \
-            if self.learn_top else None
+        self.top_prior = LearnedPrior(4 * c * 2 ** (self.num_scales - 1), self.num_classes,
+                                      name="top_prior") if self.learn_top else None
 
     # ---- pixels -------------------------------------------------------------
 
@@ -109,20 +116,20 @@ class Glow(FlowModel):
     def _bin(self):
         return self.num_levels // self.model_levels
 
-    def _log_prob(self, images, training):
-        return super()._log_prob(images // self._bin, training)
+    def _log_prob(self, images, training, labels=None):
+        return super()._log_prob(images // self._bin, training, labels)
 
-    def _decode(self, z):
-        v = self.bijector(training=False).inverse(z)
+    def _decode(self, z, labels=None):
+        v = self._flow(False, labels).inverse(z)
         x = tf.cast(tf.clip_by_value(tf.floor(v), 0.0, self.model_levels - 1.0), tf.int32)
         return x * self._bin
 
-    def encode(self, images):
+    def encode(self, images, labels=None):
         """uint8/int images `[batch, H, W, C]` -> eps float32 `[batch, H, W, C]` (all
-        levels), at the bin midpoints u = 1/2."""
+        levels), at the bin midpoints u = 1/2; `labels [batch]` if class-conditional."""
         self.build_for_images()
         x = tf.cast(self.check_images(images) // self._bin, tf.float32)
-        return self.bijector(training=False).forward(x + 0.5)
+        return self._flow(False, self.check_labels(labels, x.shape[0])).forward(x + 0.5)
 
     # ---- the flow -----------------------------------------------------------
 
@@ -135,14 +142,15 @@ class Glow(FlowModel):
         return [zb.ActNorm(params), zb.Invertible1x1Conv(weight, log_abs_det),
                 zb.channel_coupling(self.nets[i][k], ci, affine=self.coupling == "affine")]
 
-    def _top(self):
+    def _top(self, labels=None):
         if self.top_prior is None:
             return []
-        mean, log_std = self.top_prior.params()
+        mean, log_std = self.top_prior.params(labels)
         return [zb.ActNorm((-mean, -log_std))]  # eps = (z - mean) * exp(-log_std)
 
-    def bijector(self, training=False):
-        """`v = x + u -> eps`: pixel scaling, then the levels as nested factor-outs."""
+    def bijector(self, training=False, labels=None):
+        """`v = x + u -> eps`: pixel scaling, then the levels as nested factor-outs;
+        `labels [batch]` condition the top prior of a class-conditional model."""
         del training  # Glow has no batch statistics; actnorm init is `_ddi`
         flow = None
         for i in reversed(range(self.num_scales)):
@@ -151,7 +159,7 @@ class Glow(FlowModel):
                 steps += self._step(i, k)
             ci = 4 * self.image_shape[-1] * 2 ** i
             if flow is None:
-                steps += self._top()
+                steps += self._top(labels)
             else:
                 steps += [zb.gaussian_split(self.split_nets[i], ci), zb.FactorOut(flow)]
             steps.append(tfb.Invert(zb.Squeeze()))
@@ -163,13 +171,16 @@ class Glow(FlowModel):
     def actnorm_initialized(self):
         return bool(self.actnorms[0][0].initialized.numpy() > 0)
 
-    def initialize(self, images):
+    def initialize(self, images, labels=None):
         """Data-dependent initialization of every actnorm from `images` (a no-op once
-        done); returns their log_prob `[batch]` (training noise)."""
+        done); returns their log_prob `[batch]` (training noise). The actnorms see
+        the images only: a conditional model takes class 0 when `labels` is None."""
         self.build_for_images()
+        if self.num_classes and labels is None:
+            labels = np.zeros([len(images)], np.int32)
         self._ddi = True
         try:
-            return self.log_prob(images, training=True)
+            return self.log_prob(images, labels, training=True)
         finally:
             self._ddi = False
 
@@ -199,18 +210,21 @@ class Glow(FlowModel):
 
     # ---- interpolation --------------------------------------------------------
 
-    def interpolate(self, image_a, image_b, num=8):
+    def interpolate(self, image_a, image_b, num=8, label=None):
         """Images along the straight line between the latents of two images:
-        uint8 `[num, H, W, C]`, the first and last decode `image_a` and `image_b`."""
+        uint8 `[num, H, W, C]`, the first and last decode `image_a` and `image_b`
+        (a class-conditional model encodes and decodes all with one `label`)."""
         if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 2:
             raise ValueError(f"num must be an integer >= 2, got {num!r}.")
         pair = np.stack([np.asarray(image_a), np.asarray(image_b)])
-        z = self.encode(pair)
+        labels = None if label is None else np.full([2], label, np.int64)
+        z = self.encode(pair, labels)
         t = tf.reshape(tf.linspace(0.0, 1.0, num), [-1, 1, 1, 1])
-        return self.decode((1.0 - t) * z[:1] + t * z[1:])
+        return self.decode((1.0 - t) * z[:1] + t * z[1:], None if label is None else labels[:1].repeat(num))
 
     def get_config(self):
         return {**super().get_config(), "num_scales": self.num_scales, "depth": self.depth,
                 "hidden_channels": self.hidden_channels, "coupling": self.coupling,
                 "permutation": self.permutation, "learn_top": self.learn_top,
-                "n_bits": self.n_bits, "mixed_precision": self.mixed_precision}
+                "n_bits": self.n_bits, "num_classes": self.num_classes,
+                "mixed_precision": self.mixed_precision}
