@@ -81,9 +81,22 @@ class MaskedConv2D(keras.layers.Layer):
         self.mask = pixelcnn_mask(self.kernel_size, in_channels, self.filters, self.mask_type,
                                   self.color_channels)
 
+    def masked_kernel(self, dtype):
+        """`W * M` `[kh, kw, in, filters]`, cast to `dtype`."""
+        return ops.cast(self.kernel * ops.cast(self.mask, self.kernel.dtype), dtype)
+
     def call(self, x):
-        kernel = self.kernel * ops.cast(self.mask, self.kernel.dtype)
-        y = ops.conv(x, ops.cast(kernel, x.dtype), strides=1, padding="same")
+        return self._conv(x, self.masked_kernel(x.dtype), "same")
+
+    def step(self, window, kernel):
+        """Output at one pixel: `window [b, kh, kw, in]` holds the inputs centred on it
+        (rows below and pixels right of the centre are masked away: any finite values)
+        -> `[b, 1, 1, filters]`, `call`'s output at that pixel. `kernel` is
+        `masked_kernel(window.dtype)`, made once by a sampler outside its loop."""
+        return self._conv(window, kernel, "valid")
+
+    def _conv(self, x, kernel, padding):
+        y = ops.conv(x, kernel, strides=1, padding=padding)
         if self.bias is not None:
             y = y + ops.cast(self.bias, y.dtype)
         return y

@@ -18,12 +18,14 @@ import tensorflow as tf
 from zoo.layers import GatedPixelCNNLayer, MaskedConv2D, ResumableDropout
 from zoo.models.base import DensityModel, sample_categorical
 from zoo.models.conditional import LabelConditioned
+from zoo.models.pixelcnn_sampling import GatedPixelCNNColumns, PixelCNNColumns, sample_raster
 
 
 class _PixelModel(DensityModel):
     """What both PixelCNNs share: input scaling, the per-(pixel, colour) softmax
-    likelihood, and the plain sampling loop. Subclasses implement
-    `features(x, cond, training) -> [b, H, W, F]`; heads are built here."""
+    likelihood, and both samplers. Subclasses implement `features(x, cond, training) ->
+    [b, H, W, F]` and `columns(n, cond)` (the cached sampler's per-pixel network);
+    heads are built here."""
 
     num_classes = None  # unconditional unless a subclass says otherwise
 
@@ -68,15 +70,30 @@ class _PixelModel(DensityModel):
         nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=images, logits=logits)
         return -tf.reduce_sum(nll, axis=[1, 2, 3])
 
+    def labels_for_sampling(self, n, seed, labels):
+        """`labels`, or (class-conditional and none given) uniform classes drawn from `seed`."""
+        if self.num_classes and labels is None:
+            labels = tf.random.stateless_uniform([n], tf.random.experimental.stateless_fold_in(seed, -1),
+                                                 0, self.num_classes, dtype=tf.int32)
+        return labels
+
     def _sample(self, n, temperature, seed, labels=None):
+        """Cached sampling (`pixelcnn_sampling`): each new (pixel, colour) costs one
+        pixel of every layer; draws the same images as `_sample_naive` for the same seed
+        (in float32; in bfloat16 a rare draw differs, see `pixelcnn_sampling`)."""
+        labels = self.labels_for_sampling(n, seed, labels)
+        cond = None
+        if labels is not None:  # as `logits_from_inputs` makes it
+            cond = tf.one_hot(labels, self.num_classes, dtype=self.head[0].compute_dtype)
+        return sample_raster(self, self.columns(n, cond), n, temperature, seed)
+
+    def _sample_naive(self, n, temperature, seed, labels=None):
         """The plain loop: H * W * C passes of the whole network, one new value each.
 
         A class-conditional model draws uniform labels from `seed` when none are given.
         """
         d_total = self.num_dims
-        if self.num_classes and labels is None:
-            labels = tf.random.stateless_uniform([n], tf.random.experimental.stateless_fold_in(seed, -1),
-                                                 0, self.num_classes, dtype=tf.int32)
+        labels = self.labels_for_sampling(n, seed, labels)
 
         def step(d, flat):
             images = tf.reshape(flat, [n, *self.image_shape])
@@ -138,6 +155,10 @@ class PixelCNN(_PixelModel):
             h = h + self.drop(r, training=training)
         return h
 
+    def columns(self, n, cond):
+        del cond
+        return PixelCNNColumns(self, n)
+
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "num_blocks": self.num_blocks,
                 "kernel_size": self.kernel_size, "first_kernel_size": self.first_kernel_size,
@@ -191,6 +212,9 @@ class GatedPixelCNN(LabelConditioned, _PixelModel):
         for layer in self.layers_:
             v, h = layer(v, h, cond, training=training)
         return h
+
+    def columns(self, n, cond):
+        return GatedPixelCNNColumns(self, n, cond)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "num_layers": self.num_layers,
