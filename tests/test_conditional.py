@@ -74,3 +74,15 @@ def test_conditional_saved_model_takes_labels_and_serves_without_zoo(tmp_path):
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"labels in \[0, 4\)"):
         served.signatures["sample"](labels=tf.constant([-1], tf.int32), temperature=tf.constant(1.0),
                                     seed=tf.constant(1, tf.int64))
+
+
+def test_conditional_sample_takes_the_method_and_both_samplers_agree():
+    model = GatedPixelCNN((3, 3, 1), 3, filters=4, num_layers=2, first_kernel_size=3, head_filters=4,
+                          num_classes=4).build_for_images()
+    for v in model.trainable_variables:
+        v.assign(tf.random.stateless_normal(v.shape, [len(v.name), 2]) * 0.5)
+    for labels in ([0, 3, 1], None):
+        cached = model.sample(3, seed=7, labels=labels, method="cached")
+        np.testing.assert_array_equal(model.sample(3, seed=7, labels=labels, method="naive"), cached)
+    with pytest.raises(ValueError, match="method must be 'cached' or 'naive'"):
+        model.sample(2, labels=[0, 1], method="fast")

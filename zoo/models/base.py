@@ -109,11 +109,15 @@ class DensityModel(keras.Model):
         network once per new pixel) instead of the model's fastest sampler; both draw
         the same images for the same seed.
         """
-        if method not in ("cached", "naive"):
-            raise ValueError(f"method must be 'cached' or 'naive', got {method!r}.")
-        graph = self._sample_graph if method == "cached" else self._sample_naive_graph
+        graph = self._sampler(method)
         images = graph(*self._sample_arguments(n, temperature, seed))
         return tf.cast(images, tf.uint8)
+
+    def _sampler(self, method):
+        """The compiled sampler of `method` ("cached" or "naive")."""
+        if method not in ("cached", "naive"):
+            raise ValueError(f"method must be 'cached' or 'naive', got {method!r}.")
+        return self._sample_graph if method == "cached" else self._sample_naive_graph
 
     def _sample_arguments(self, n, temperature, seed):
         """Validates `sample`'s arguments; returns the graph's (n, temperature, seed) tensors.
