@@ -95,3 +95,15 @@ def test_bfloat16_samplers_agree_on_most_images(cls):
     identical = np.mean([np.array_equal(a, b) for a, b in zip(cached, naive)])
     assert identical >= 0.75, f"only {identical:.0%} of images identical"
     assert model.head[0].compute_dtype == "bfloat16"
+
+
+@pytest.mark.parametrize("shape", ["grey", "rgb"])
+@pytest.mark.parametrize("cls", [PixelCNN, GatedPixelCNN])
+def test_position_bias_is_in_both_samplers_and_keeps_probabilities_normalized(cls, shape):
+    image_shape, levels = SHAPES[shape]
+    model = tiny(cls, image_shape, num_levels=levels, position_bias=True)  # the bias perturbed too
+    assert np.abs(model.position_logits.numpy()).max() > 0
+    assert_same_varied_images(model, 1.0, seed=5)
+    small = tiny(cls, (1, 2, 2), num_levels=3, position_bias=True)
+    every = np.stack(np.meshgrid(*[range(3)] * 4, indexing="ij"), -1).reshape(-1, 1, 2, 2).astype(np.uint8)
+    np.testing.assert_allclose(np.exp(small.log_prob(every).numpy().astype(np.float64)).sum(), 1.0, rtol=1e-5)

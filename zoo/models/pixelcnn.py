@@ -29,12 +29,14 @@ class _PixelModel(DensityModel):
 
     num_classes = None  # unconditional unless a subclass says otherwise
 
-    def __init__(self, image_shape, num_levels, head_filters, mixed_precision=None, **kwargs):
+    def __init__(self, image_shape, num_levels, head_filters, mixed_precision=None,
+                 position_bias=False, **kwargs):
         super().__init__(image_shape, num_levels, **kwargs)
         if mixed_precision not in (None, "bfloat16", "float16"):
             raise ValueError(f"mixed_precision must be None, 'bfloat16' or 'float16', got "
                              f"{mixed_precision!r}.")
         self.mixed_precision = mixed_precision
+        self.position_bias = bool(position_bias)
         # The network's layers compute in 16 bits when asked (variables stay float32);
         # the logits and the likelihood are float32 either way.
         self.net_dtype = f"mixed_{mixed_precision}" if mixed_precision else None
@@ -42,6 +44,17 @@ class _PixelModel(DensityModel):
         self.head_filters = int(head_filters)
         self.head = [MaskedConv2D(self.head_filters, 1, "B", c, name="head_0", dtype=self.net_dtype),
                      MaskedConv2D(c * self.num_levels, 1, "B", c, name="logits", dtype=self.net_dtype)]
+
+    def build(self, input_shape=None):
+        if self.position_bias:  # learned logits per (pixel, colour, level), added to the head's
+            self.position_logits = self.add_weight(
+                name="position_logits", shape=(*self.image_shape[:2], self.image_shape[2] * self.num_levels),
+                initializer="zeros")
+        super().build(input_shape)
+
+    def logit_bias_at(self, r, c):
+        """The position bias of pixel (r, c), `[C L]` float32 (head order), or 0."""
+        return self.position_logits[r, c] if self.position_bias else 0.0
 
     def scale(self, images):
         """int32 `[b, H, W, C]` -> float in [-1, 1], in the network's compute dtype."""
@@ -60,7 +73,10 @@ class _PixelModel(DensityModel):
         h = self.features(x, cond, training)
         h = self.head[1](tf.nn.relu(self.head[0](tf.nn.relu(h))))
         height, width, c = self.image_shape
-        logits = tf.reshape(tf.cast(h, tf.float32), [-1, height, width, self.num_levels, c])
+        h = tf.cast(h, tf.float32)
+        if self.position_bias:  # input-independent: causality is unchanged
+            h = h + self.position_logits
+        logits = tf.reshape(h, [-1, height, width, self.num_levels, c])
         return tf.transpose(logits, [0, 1, 2, 4, 3])
 
     def _log_prob(self, images, training, labels=None):
@@ -108,7 +124,7 @@ class _PixelModel(DensityModel):
 
     def get_config(self):
         return {**super().get_config(), "head_filters": self.head_filters,
-                "mixed_precision": self.mixed_precision}
+                "mixed_precision": self.mixed_precision, "position_bias": self.position_bias}
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -128,6 +144,8 @@ class PixelCNN(_PixelModel):
       dropout: rate on each block's output while training.
       mixed_precision: None, "bfloat16" or "float16" for the network's convolutions
         (variables, logits and the likelihood stay float32).
+      position_bias: learn a logit bias per pixel, colour and level (zero-initialized),
+        as the ARM's position embedding: the network knows where it is on small images.
     """
 
     def __init__(self, image_shape, num_levels, filters=64, num_blocks=6, kernel_size=3,
@@ -187,6 +205,8 @@ class GatedPixelCNN(LabelConditioned, _PixelModel):
       dropout: rate on each layer's horizontal output while training.
       mixed_precision: None, "bfloat16" or "float16" for the network's convolutions
         (variables, logits and the likelihood stay float32).
+      position_bias: learn a logit bias per pixel, colour and level (zero-initialized),
+        as the ARM's position embedding: the network knows where it is on small images.
     """
 
     def __init__(self, image_shape, num_levels, filters=32, num_layers=8, kernel_size=3,

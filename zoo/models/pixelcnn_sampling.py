@@ -88,7 +88,8 @@ def sample_raster(model, columns, n, temperature, seed):
             for g in range(channels):
                 x = model.scale(pixel)[:, None, None]
                 logits, inputs = columns.column(row_cache, pixel_cache, c, x)
-                logits = tf.reshape(tf.cast(logits, tf.float32), [n, levels, channels])[:, :, g]
+                logits = tf.cast(logits, tf.float32) + model.logit_bias_at(r, c)
+                logits = tf.reshape(logits, [n, levels, channels])[:, :, g]
                 d = (r * width + c) * channels + g
                 value = sample_categorical(logits, temperature, tf.random.experimental.stateless_fold_in(seed, d))
                 pixel = pixel + tf.one_hot(g, channels, dtype=tf.int32)[None] * value[:, None]
