@@ -56,9 +56,18 @@ class GatedResNet(keras.layers.Layer):
         if a is not None:
             c = c + self.nin(concat_elu(a), training=training)
         c = self.drop(concat_elu(c), training=training)
-        c = self.conv_out(c, training=training)
-        if cond is not None:
-            c = c + ops.matmul(ops.cast(cond, c.dtype), ops.cast(self.cond_kernel, c.dtype))[:, None, None]
+        return self.gate(x, self.conv_out(c, training=training), self.label_bias(cond, x.dtype))
+
+    def label_bias(self, cond, dtype):
+        """`W cond` as `[b, 1, 1, 2F]`; None without a condition."""
+        if cond is None:
+            return None
+        return ops.matmul(ops.cast(cond, dtype), ops.cast(self.cond_kernel, dtype))[:, None, None]
+
+    def gate(self, x, c, label_bias=None):
+        """`x + p * sigmoid(q)` for `[p, q] = c + W cond`: the block's output from conv_out's."""
+        if label_bias is not None:
+            c = c + label_bias
         p, q = ops.split(c, 2, axis=-1)
         return x + p * ops.sigmoid(q)
 

@@ -56,12 +56,12 @@ class _ShiftedConv(keras.layers.Layer):
     def _g_shape(self, g):
         return g[:, None] if self.transposed else g
 
-    def _apply(self, x, kernel):
+    def _apply(self, x, kernel, padded=False):
         kh, kw = self.kernel_size
         kernel = ops.cast(kernel, x.dtype)
         if not self.transposed:
-            left = kw - 1 if self.right else (kw - 1) // 2
-            x = ops.pad(x, [[0, 0], [kh - 1, 0], [left, kw - 1 - left], [0, 0]])
+            if not padded:
+                x = ops.pad(x, [[0, 0], [kh - 1, 0], [self.left, kw - 1 - self.left], [0, 0]])
             return ops.conv(x, kernel, strides=self.strides, padding="valid")
         h, w = ops.shape(x)[1], ops.shape(x)[2]
         y = ops.conv_transpose(x, kernel, strides=self.strides, padding="valid")
@@ -78,14 +78,28 @@ class _ShiftedConv(keras.layers.Layer):
                             self.initialized.assign(1))
         tf.cond(tf.equal(self.initialized.value, 0), init, tf.no_op)
 
-    def call(self, x, training=False):
+    def effective_weights(self):
+        """`(kernel, bias)` as `call` applies them: kernel = g v / ||v|| under weight norm."""
         if self.weight_norm:
-            if training:
-                self._data_init(x)
-            kernel = self._direction() * self._g_shape(tf.convert_to_tensor(self.g.value))
-        else:
-            kernel = self.kernel
-        return self._apply(x, kernel) + ops.cast(self.bias, x.dtype)
+            return self._direction() * self._g_shape(tf.convert_to_tensor(self.g.value)), self.bias
+        return self.kernel, self.bias
+
+    def call(self, x, training=False):
+        if self.weight_norm and training:
+            self._data_init(x)
+        return self.convolve(x, *self.effective_weights())
+
+    def convolve(self, x, kernel, bias, padded=False):
+        """`call` with the weights given (`effective_weights()`, computed once outside a
+        sampling loop). `padded=True`: `x` is already padded as `call` pads it (a window,
+        or a band of rows, of the padded input), so a `kh x kw` window gives its one output."""
+        return self._apply(x, kernel, padded) + ops.cast(bias, x.dtype)
+
+    @property
+    def left(self):
+        """Zero columns `call` pads on the left (the rest of kw - 1 on the right)."""
+        kw = self.kernel_size[1]
+        return kw - 1 if self.right else (kw - 1) // 2
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "kernel_size": list(self.kernel_size),

@@ -23,6 +23,7 @@ from zoo.layers.shifted_conv2d import (DownRightShiftedConv2D, DownRightShiftedC
                                        DownShiftedConv2D, DownShiftedConv2DTranspose, shift_right)
 from zoo.models.base import DensityModel
 from zoo.models.conditional import LabelConditioned
+from zoo.models.pixelcnnpp_sampling import CachedSampler
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -144,12 +145,18 @@ class PixelCNNPlusPlus(LabelConditioned, DensityModel):
         return tf.reduce_sum(self.distribution(params).log_prob(images), axis=[1, 2])
 
     def _sample(self, n, temperature, seed, labels=None):
-        """H * W passes of the network, each drawing one pixel's colours from its mixture
-        (`DiscretizedLogisticMixture.tempered_sample`)."""
+        """Cached sampling (`zoo.models.pixelcnnpp_sampling`; Ramachandran et al. 2017): per
+        pixel only the positions of the ul stream that depend on it, per row the u stream.
+        Draws the very images `_sample_naive` draws for the same seed."""
+        labels = self._sample_labels(n, seed, labels)
+        cond = tf.one_hot(labels, self.num_classes, dtype=self.compute_dtype) if self.num_classes else None
+        return CachedSampler(self, n, cond).sample(temperature, seed)
+
+    def _sample_naive(self, n, temperature, seed, labels=None):
+        """H * W passes of the whole network, each drawing one pixel's colours from its
+        mixture (`DiscretizedLogisticMixture.tempered_sample`)."""
         height, width, c = self.image_shape
-        if self.num_classes and labels is None:
-            labels = tf.random.stateless_uniform([n], tf.random.experimental.stateless_fold_in(seed, -1),
-                                                 0, self.num_classes, dtype=tf.int32)
+        labels = self._sample_labels(n, seed, labels)
 
         def step(d, images):
             params = self.params_from_inputs(self.scale(images), labels)[:, d // width, d % width]
@@ -161,6 +168,13 @@ class PixelCNNPlusPlus(LabelConditioned, DensityModel):
         _, images = tf.while_loop(lambda d, _: d < height * width, step,
                                   (tf.constant(0), tf.zeros([n, height, width, c], tf.int32)))
         return images
+
+    def _sample_labels(self, n, seed, labels):
+        """The given labels, or (conditional model, none given) classes drawn from `seed`."""
+        if self.num_classes and labels is None:
+            labels = tf.random.stateless_uniform([n], tf.random.experimental.stateless_fold_in(seed, -1),
+                                                 0, self.num_classes, dtype=tf.int32)
+        return labels
 
     def get_config(self):
         return {**super().get_config(), "nr_resnet": self.nr_resnet, "nr_filters": self.nr_filters,
