@@ -2,10 +2,11 @@
 
 One process, one run (issue 7): the machine's fp32 matmul peak; the PixelCNN++ training
 step, ours vs `tfp.distributions.PixelCNN` at matched hyper-parameters (28x28x1 and
-32x32x3, XLA off and on for ours); sampling 16 images, ours cached, ours naive and TFP's
+32x32x3; ours also with XLA at 28x28x1); sampling 16 images, ours cached, ours naive and TFP's
 `sample()`; Glow's training step and sampling, ours vs `tfp.bijectors.Glow` at matched
 levels, steps and width; the causal-conv ARM's cached vs naive sampling; the fraction
-of the peak our training steps reach. Writes `DIR/benchmarks.json` (every measurement)
+of the peak our training steps reach (the matmul timed again in the same rounds as the
+steps, so both see the same load). Writes `DIR/benchmarks.json` (every measurement)
 and `DIR/benchmarks.md` (the ratios and targets; `reproduce/bench_report.py`).
 
 Every training step, ours or TFP's, is the same `tf.function` (XLA as stated): a
@@ -24,10 +25,15 @@ import platform
 import statistics
 import time
 
+import keras
 import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+import tf_keras
 
-from reproduce import arm, bench_report, glow, pixelcnnpp
+from reproduce import arm, bench_report, glow, pixelcnnpp, records
 from reproduce.flops import TRAIN_FACTOR, forward_flops
+from zoo.models import ARM, Glow, PixelCNNPlusPlus
 
 MB = 2.0**20
 
@@ -54,7 +60,8 @@ def full_config():
 
 
 def quick_config():
-    """Tiny shapes and one repetition: the whole run in seconds (tests/test_bench.py)."""
+    """Tiny shapes, one repetition (tests/test_bench.py): about a minute of CPU time,
+    most of it tracing."""
     return {
         "warmup": 1, "repetitions": 1,
         "matmul": {"size": 128, "repetitions": 2},
@@ -76,13 +83,11 @@ def quick_config():
 
 def _block(out):
     """Waits for every tensor of `out` (a no-op for eager CPU results, kept for safety)."""
-    import tensorflow as tf
     tf.nest.map_structure(lambda t: t.numpy() if hasattr(t, "numpy") else t, out)
 
 
 def _call(fn):
     """(seconds, peak MB of TF's CPU allocator above what was held before) of one call."""
-    import tensorflow as tf
     tf.config.experimental.reset_memory_stats("CPU:0")
     held = tf.config.experimental.get_memory_info("CPU:0")["current"]
     start = time.perf_counter()
@@ -131,11 +136,6 @@ def ratio(a, b):
 
 
 def machine():
-    import keras
-    import tensorflow as tf
-    import tensorflow_probability as tfp
-    import tf_keras
-
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
@@ -148,16 +148,28 @@ def machine():
             "numpy": np.__version__, "load_average_1min_at_start": os.getloadavg()[0]}
 
 
-def matmul_peak(cfg):
-    """fp32 GFLOP/s of an n x n x n `tf.linalg.matmul` (2 n^3 FLOPs): median and best."""
-    import tensorflow as tf
-    n = cfg["size"]
-    a, b = tf.random.normal([n, n], seed=1), tf.random.normal([n, n], seed=2)
+def matmul_task(size):
+    """A task for `measure`: an n x n x n fp32 `tf.linalg.matmul`, with its 2 n^3 `flops`."""
+    a, b = tf.random.normal([size, size], seed=1), tf.random.normal([size, size], seed=2)
     mm = tf.function(tf.linalg.matmul)
-    m = measure({"matmul": {"run": lambda: mm(a, b), "images": 1}}, 2, cfg["repetitions"])["matmul"]
-    flops = 2 * n**3
-    return {"size": n, "flops": flops, "seconds": m["seconds"],
-            "gflops": flops / m["median_seconds"] / 1e9, "gflops_best": flops / min(m["seconds"]) / 1e9}
+    return {"run": lambda: mm(a, b), "images": 1, "flops": 2 * size**3}
+
+
+def matmul_peak(cfg, task):
+    """fp32 GFLOP/s of the matmul `task`, timed alone: median and best."""
+    m = measure({"matmul": task}, 2, cfg["repetitions"])["matmul"]
+    return {"size": cfg["size"], "flops": task["flops"], "seconds": m["seconds"],
+            "gflops": task["flops"] / m["median_seconds"] / 1e9,
+            "gflops_best": task["flops"] / min(m["seconds"]) / 1e9}
+
+
+def measure_steps(tasks, matmul, warmup, repetitions):
+    """`measure` of the training-step tasks with the matmul `task` timed in the same rounds:
+    (measurements, the matmul's measurement with its median `gflops`, the reference
+    the steps' fractions of the peak divide by)."""
+    m = measure({**tasks, "matmul": matmul}, warmup, repetitions)
+    mm = m.pop("matmul")
+    return m, {**mm, "gflops": matmul["flops"] / mm["median_seconds"] / 1e9}
 
 
 # ---- train steps ------------------------------------------------------------------
@@ -165,7 +177,6 @@ def matmul_peak(cfg):
 
 def train_step(loss_fn, variables, optimizer, jit_compile):
     """`images -> loss`: one GradientTape step and Adam update, a `tf.function`."""
-    import tensorflow as tf
 
     @tf.function(jit_compile=jit_compile)
     def step(images):
@@ -182,51 +193,46 @@ def parameters(variables):
 
 
 def random_images(shape, num_levels, batch, seed=0):
-    import tensorflow as tf
     return tf.constant(np.random.default_rng(seed).integers(0, num_levels, (batch, *shape)), tf.int32)
 
 
 def ours_step(model, jit_compile):
     """Our model's step on its bits/dim (`call`, what `fit` minimizes)."""
-    import keras
-    import tensorflow as tf
     return train_step(lambda x: tf.reduce_mean(model(x, training=True)), model.trainable_variables,
                       keras.optimizers.Adam(1e-3), jit_compile)
 
 
 def tfp_step(log_prob, variables, num_dims, jit_compile):
     """A TFP distribution's step on -mean log_prob / (D ln 2), tf_keras' Adam."""
-    import tensorflow as tf
-    import tf_keras
     return train_step(lambda x: -tf.reduce_mean(log_prob(x)) / (num_dims * math.log(2.0)),
                       variables, tf_keras.optimizers.Adam(1e-3), jit_compile)
 
 
 def tfp_pixelcnn(shape, num_levels, model):
     """`tfd.PixelCNN` with our PixelCNN++'s hyper-parameters (same names as TFP's docs)."""
-    import tensorflow_probability as tfp
     return tfp.distributions.PixelCNN(
         image_shape=tuple(shape), num_resnet=model["nr_resnet"], num_hierarchies=model["num_scales"],
         num_filters=model["nr_filters"], num_logistic_mix=model["nr_logistic_mix"],
         dropout_p=model["dropout"], use_weight_norm=model["weight_norm"], high=num_levels - 1, low=0)
 
 
-def flops_records(forward, spec, measured, peak):
-    """Per measured step: its FLOPs (TRAIN_FACTOR forward passes of `forward` on `spec`),
-    GFLOP/s at its median time and the fraction of the matmul peak's GFLOP/s."""
-    flops = TRAIN_FACTOR * forward_flops(forward, spec)
-    records = {}
+def step_flops(forward, spec):
+    """FLOPs of a training step: TRAIN_FACTOR forward passes of `forward` on `spec`."""
+    return TRAIN_FACTOR * forward_flops(forward, spec)
+
+
+def flops_records(flops, measured, peak_gflops):
+    """Per measured step (name -> measurement), with `flops[name]` its FLOPs: GFLOP/s at
+    its median time and their fraction of the matmul's `peak_gflops`."""
+    out = {}
     for name, m in measured.items():
-        gflops = flops / m["median_seconds"] / 1e9
-        records[name] = {"flops_per_step": flops, "gflops": gflops,
-                         "fraction_of_matmul_peak": gflops / peak["gflops"]}
-    return records
+        gflops = flops[name] / m["median_seconds"] / 1e9
+        out[name] = {"flops_per_step": flops[name], "gflops": gflops,
+                     "fraction_of_matmul_peak": gflops / peak_gflops}
+    return out
 
 
-def pixelcnnpp_train(cfg, warmup, repetitions, peak):
-    import tensorflow as tf
-    from zoo.models import PixelCNNPlusPlus
-
+def pixelcnnpp_train(cfg, warmup, repetitions, matmul):
     rows = []
     for shape in cfg["train_shapes"]:
         levels, batch = cfg["num_levels"], cfg["batch"]
@@ -235,25 +241,25 @@ def pixelcnnpp_train(cfg, warmup, repetitions, peak):
         images = random_images(shape, levels, batch)
         floats = tf.cast(images, tf.float32)
         num_dims = math.prod(shape)
+        ours_flops = step_flops(lambda x: ours.log_prob(x, training=True), tf.TensorSpec(images.shape, tf.int32))
+        flops = {"ours": ours_flops, "ours_xla": ours_flops,
+                 "tfp": step_flops(lambda x: dist.log_prob(x, training=True),
+                                   tf.TensorSpec(images.shape, tf.float32))}
         steps = {"ours": ours_step(ours, False),
                  "tfp": tfp_step(lambda x: dist.log_prob(x, training=True), dist.network.trainable_variables,
                                  num_dims, False)}
         if shape in cfg["xla_shapes"]:
             steps["ours_xla"] = ours_step(ours, True)
         inputs = {"ours": images, "ours_xla": images, "tfp": floats}
-        m = measure({k: {"run": (lambda s=s, x=inputs[k]: s(x)), "images": batch} for k, s in steps.items()},
-                    warmup, repetitions)
-        row = {"image_shape": shape, "batch": batch, **m,
+        m, mm = measure_steps({k: {"run": (lambda s=s, x=inputs[k]: s(x)), "images": batch}
+                               for k, s in steps.items()}, matmul, warmup, repetitions)
+        row = {"image_shape": shape, "batch": batch, **m, "matmul": mm,
                "parameters": {"ours": parameters(ours.trainable_variables),
                               "tfp": parameters(dist.network.trainable_variables)},
                "ours_vs_tfp": ratio(m["ours"], m["tfp"])}
         if "ours_xla" in m:
             row["xla_speedup"] = ratio(m["ours_xla"], m["ours"])
-        row["flops"] = {
-            **flops_records(lambda x: ours.log_prob(x, training=True), tf.TensorSpec(images.shape, tf.int32),
-                            {k: v for k, v in m.items() if k != "tfp"}, peak),
-            **flops_records(lambda x: dist.log_prob(x, training=True), tf.TensorSpec(images.shape, tf.float32),
-                            {"tfp": m["tfp"]}, peak)}
+        row["flops"] = flops_records(flops, m, mm["gflops"])
         rows.append(row)
     return rows
 
@@ -261,19 +267,14 @@ def pixelcnnpp_train(cfg, warmup, repetitions, peak):
 def pixelcnnpp_sample(cfg):
     """16 images: ours cached, ours naive (same seed, same images) and TFP's `sample()`.
     Each warms up once on 1 image (its graph takes n as a tensor: no retracing)."""
-    import tensorflow as tf
-    from zoo.models import DensityModel, PixelCNNPlusPlus
-
     shape, n, levels = cfg["sample_shape"], cfg["sample_images"], cfg["num_levels"]
     ours = PixelCNNPlusPlus(shape, levels, **cfg["model"]).build_for_images()
     dist = tfp_pixelcnn(shape, levels, cfg["model"])
     tfp_sample = tf.function(lambda k: dist.sample(k, seed=0), input_signature=[tf.TensorSpec([], tf.int32)])
 
-    def draw(k, method):  # `DensityModel.sample`: PixelCNN++'s label-conditioned `sample` takes no
-        return DensityModel.sample(ours, k, seed=0, method=method)  # `method` yet; unconditional, the same
-
     def ours_task(method):
-        return {"run": lambda: draw(n, method), "warm": lambda: draw(1, method), "images": n,
+        return {"run": lambda: ours.sample(n, seed=0, method=method),
+                "warm": lambda: ours.sample(1, seed=0, method=method), "images": n,
                 "budget_s": cfg["sample_budget_s"]}
 
     m = measure({"ours_cached": ours_task("cached"), "ours_naive": ours_task("naive"),
@@ -288,8 +289,6 @@ def pixelcnnpp_sample(cfg):
 def tfp_glow(shape, num_levels, model):
     """`tfb.Glow` (latent -> image) at our Glow's levels, steps and width over a standard
     normal: `log_prob(images)` of dequantized pixels scaled to [-1/2, 1/2) as ours."""
-    import tensorflow as tf
-    import tensorflow_probability as tfp
     tfb, tfd = tfp.bijectors, tfp.distributions
     if model.get("coupling", "affine") != "affine":
         raise ValueError(f"tfb.Glow's default network is affine; got coupling {model['coupling']!r}.")
@@ -308,39 +307,34 @@ def tfp_glow(shape, num_levels, model):
     return dist, bijector, log_prob
 
 
-def glow_bench(cfg, warmup, repetitions, peak):
-    import tensorflow as tf
-    from zoo.models import Glow
-
+def glow_bench(cfg, warmup, repetitions, matmul):
     shape, levels, batch, n = cfg["image_shape"], cfg["num_levels"], cfg["batch"], cfg["sample_images"]
     ours = Glow(shape, levels, seed=0, **cfg["model"]).build_for_images()
     images = random_images(shape, levels, batch)
     ours.initialize(images)  # actnorm's data-dependent initialization (TFP's runs in its first step)
     dist, bijector, log_prob = tfp_glow(shape, levels, cfg["model"])
     num_dims = math.prod(shape)
+    spec = tf.TensorSpec(images.shape, tf.int32)
+    ours_flops = step_flops(lambda x: ours.log_prob(x, training=True), spec)
+    flops = {"ours": ours_flops, "ours_xla": ours_flops, "tfp": step_flops(log_prob, spec)}
     steps = {"ours": ours_step(ours, False),
              "tfp": tfp_step(log_prob, bijector.trainable_variables, num_dims, False),
              "ours_xla": ours_step(ours, True)}
-    train = measure({k: {"run": (lambda s=s: s(images)), "images": batch} for k, s in steps.items()},
-                    warmup, repetitions)
+    train, mm = measure_steps({k: {"run": (lambda s=s: s(images)), "images": batch} for k, s in steps.items()},
+                              matmul, warmup, repetitions)
     tfp_sample = tf.function(lambda: dist.sample(n, seed=0))  # tfb.Reshape takes no int32 tensor n
     sample = measure({"ours": {"run": lambda: ours.sample(n, seed=0), "images": n},
                       "tfp": {"run": tfp_sample, "images": n}}, warmup, repetitions)
-    spec = tf.TensorSpec(images.shape, tf.int32)
-    flops = {**flops_records(lambda x: ours.log_prob(x, training=True), spec,
-                             {k: train[k] for k in ("ours", "ours_xla")}, peak),
-             **flops_records(log_prob, spec, {"tfp": train["tfp"]}, peak)}
     return {"image_shape": shape, "batch": batch,
             "train": {**train, "ours_vs_tfp": ratio(train["ours"], train["tfp"]),
-                      "xla_speedup": ratio(train["ours_xla"], train["ours"]), "flops": flops,
+                      "xla_speedup": ratio(train["ours_xla"], train["ours"]),
+                      "matmul": mm, "flops": flops_records(flops, train, mm["gflops"]),
                       "parameters": {"ours": parameters(ours.trainable_variables),
                                      "tfp": parameters(bijector.trainable_variables)}},
             "sample": {**sample, "images": n, "ours_vs_tfp": ratio(sample["ours"], sample["tfp"])}}
 
 
 def arm_sample(cfg, warmup, repetitions):
-    from zoo.models import ARM
-
     shape, n = cfg["image_shape"], cfg["sample_images"]
     model = ARM(shape, cfg["num_levels"], **cfg["model"]).build_for_images()
     m = measure({method: {"run": (lambda method=method: model.sample(n, seed=0, method=method)), "images": n}
@@ -353,19 +347,18 @@ def arm_sample(cfg, warmup, repetitions):
 
 def run(quick=False, note=""):
     """Every section in order; returns the JSON-ready results."""
-    from reproduce import records
-
     cfg = quick_config() if quick else full_config()
     warmup, reps = cfg["warmup"], cfg["repetitions"]
     start = time.time()
     results = {"command": "python -m reproduce bench" + (" --quick" if quick else ""), "quick": quick,
                "date": records.now(), "git_commit": records.git_commit(), "machine": machine(), "note": note,
                "config": cfg}
+    matmul = matmul_task(cfg["matmul"]["size"])
     sections = [
-        ("matmul_peak", lambda: matmul_peak(cfg["matmul"])),
-        ("pixelcnnpp_train", lambda: pixelcnnpp_train(cfg["pixelcnnpp"], warmup, reps, results["matmul_peak"])),
+        ("matmul_peak", lambda: matmul_peak(cfg["matmul"], matmul)),
+        ("pixelcnnpp_train", lambda: pixelcnnpp_train(cfg["pixelcnnpp"], warmup, reps, matmul)),
         ("pixelcnnpp_sample", lambda: pixelcnnpp_sample(cfg["pixelcnnpp"])),
-        ("glow", lambda: glow_bench(cfg["glow"], warmup, reps, results["matmul_peak"])),
+        ("glow", lambda: glow_bench(cfg["glow"], warmup, reps, matmul)),
         ("arm_sample", lambda: arm_sample(cfg["arm"], warmup, reps)),
     ]
     for name, section in sections:
@@ -385,8 +378,6 @@ def main(argv=None):
     p.add_argument("--out", default="results", help="folder for benchmarks.json and benchmarks.md")
     p.add_argument("--note", default="", help="a sentence on the conditions of the run, put in the table")
     args = p.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
     keras.mixed_precision.set_global_policy("float32")
     results = run(quick=args.quick, note=args.note)
     paths = bench_report.write(results, args.out)

@@ -13,6 +13,7 @@ import math
 import re
 
 import tensorflow as tf
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 TRAIN_FACTOR = 3
 
@@ -22,16 +23,29 @@ _CALLS = ("PartitionedCall", "StatefulPartitionedCall")
 
 
 def forward_flops(fn, *input_specs):
-    """FLOPs of one call of `fn` on inputs of the fully defined `tf.TensorSpec`s."""
+    """FLOPs of one call of `fn` on inputs of the fully defined `tf.TensorSpec`s.
+
+    Where a nested function leaves a shape unknown (TFP's Keras layers run in functions
+    of their own, traced for any batch size), the graph is frozen with its functions
+    inlined, which makes every shape static.
+    """
     for spec in input_specs:
         if not spec.shape.is_fully_defined():
             raise ValueError(f"input specs must have fully defined shapes to count FLOPs, got {spec}.")
-    graph = tf.function(fn).get_concrete_function(*input_specs).graph
-    return graph_flops(graph)
+    traced = tf.function(fn).get_concrete_function(*input_specs)
+    try:
+        return graph_flops(traced.graph)
+    except UnknownShapeError:
+        frozen = convert_variables_to_constants_v2(traced, lower_control_flow=False, aggressive_inlining=True)
+        return graph_flops(frozen.graph)
+
+
+class UnknownShapeError(ValueError):
+    """An op to count has a shape the trace left unknown."""
 
 
 def graph_flops(graph):
-    """Sum of `op_flops` over the ops of a `FuncGraph`, nested function calls included."""
+    """Sum of `op_flops` over the ops of a graph, nested function calls included."""
     total = 0
     for op in graph.get_operations():
         if op.type in _CALLS:
@@ -42,10 +56,9 @@ def graph_flops(graph):
 
 
 def _dims(tensor):
-    shape = tensor.shape
-    if not shape.is_fully_defined():
-        raise ValueError(f"{tensor.op.type} op {tensor.op.name!r} has shape {shape}: trace with fixed shapes.")
-    return shape.as_list()
+    if not tensor.shape.is_fully_defined():
+        raise UnknownShapeError(f"{tensor.op.type} op {tensor.op.name!r} has shape {tensor.shape}.")
+    return tensor.shape.as_list()
 
 
 def op_flops(op):

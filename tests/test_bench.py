@@ -51,6 +51,13 @@ def test_nested_functions_count_once_and_cond_branches_not_at_all():
                          tf.TensorSpec([1, 6, 6, 2])) == once
 
 
+def test_a_nested_function_traced_for_any_batch_counts_the_callers_batch():
+    conv = keras.layers.Conv2D(4, 3, padding="same")
+    conv.build((None, 6, 6, 2))
+    inner = tf.function(conv, input_signature=[tf.TensorSpec([None, 6, 6, 2])])  # as TFP's WeightNorm.call
+    assert forward_flops(lambda x: inner(x), tf.TensorSpec([3, 6, 6, 2])) == 2 * 3 * 6 * 6 * 3 * 3 * 2 * 4
+
+
 def test_unknown_shapes_are_refused():
     with pytest.raises(ValueError, match="fully defined"):
         forward_flops(tf.nn.relu, tf.TensorSpec([None, 4]))
@@ -94,7 +101,9 @@ def test_every_section_is_measured(quick):
     assert {"cached", "naive"} <= set(r["arm_sample"])
     assert positive(r["matmul_peak"]["gflops"]) and r["matmul_peak"]["gflops_best"] >= r["matmul_peak"]["gflops"]
     found = list(measurements(r))
-    assert len(found) == 2 + 3 + 3 + 2 + 2  # PixelCNN++ train (no XLA when quick) and sample, Glow, ARM
+    # PixelCNN++ train (no XLA when quick) and sample, Glow train and sample, ARM; a matmul
+    # timed with each training comparison.
+    assert len(found) == 2 + 3 + 3 + 2 + 2 + 2
     for m in found:
         assert m["seconds"] and all(positive(s) for s in m["seconds"]) and positive(m["first_call_seconds"])
         assert m["median_seconds"] == statistics.median(m["seconds"])
@@ -110,17 +119,24 @@ def test_ratios_and_fractions_come_from_the_raw_numbers(quick):
     def ips(m):
         return m["images"] / statistics.median(m["seconds"])
 
-    for row in r["pixelcnnpp_train"]:
-        assert row["ours_vs_tfp"] == pytest.approx(ips(row["ours"]) / ips(row["tfp"]), rel=1e-12)
-        for name, f in row["flops"].items():
+    def fractions_of_the_same_rounds_matmul(train):
+        matmul_gflops = peak["flops"] / statistics.median(train["matmul"]["seconds"]) / 1e9
+        assert train["matmul"]["gflops"] == pytest.approx(matmul_gflops, rel=1e-12)
+        assert {k for k in train if k.startswith("ours") or k == "tfp"} - {"ours_vs_tfp"} == set(train["flops"])
+        for name, f in train["flops"].items():
             assert positive(f["flops_per_step"]) and f["flops_per_step"] % TRAIN_FACTOR == 0
             assert f["fraction_of_matmul_peak"] == pytest.approx(
-                f["flops_per_step"] / row[name]["median_seconds"] / 1e9 / peak["gflops"], rel=1e-12)
+                f["flops_per_step"] / statistics.median(train[name]["seconds"]) / 1e9 / matmul_gflops, rel=1e-12)
+
+    for row in r["pixelcnnpp_train"]:
+        assert row["ours_vs_tfp"] == pytest.approx(ips(row["ours"]) / ips(row["tfp"]), rel=1e-12)
+        fractions_of_the_same_rounds_matmul(row)
     s = r["pixelcnnpp_sample"]
     assert s["cached_vs_naive"] == pytest.approx(ips(s["ours_cached"]) / ips(s["ours_naive"]), rel=1e-12)
     assert s["cached_vs_tfp"] == pytest.approx(ips(s["ours_cached"]) / ips(s["tfp"]), rel=1e-12)
     assert s["naive_vs_tfp"] == pytest.approx(ips(s["ours_naive"]) / ips(s["tfp"]), rel=1e-12)
     g = r["glow"]
+    fractions_of_the_same_rounds_matmul(g["train"])
     assert g["train"]["ours_vs_tfp"] == pytest.approx(ips(g["train"]["ours"]) / ips(g["train"]["tfp"]), rel=1e-12)
     assert g["train"]["xla_speedup"] == pytest.approx(ips(g["train"]["ours_xla"]) / ips(g["train"]["ours"]),
                                                       rel=1e-12)
