@@ -206,7 +206,8 @@ def _first(m):
 def _rest(cfg):
     p, g = cfg["pixelcnnpp"], cfg["glow"]
     return (
-        f"The peak is one large square matmul. A training step runs many small convolutions instead: "
+        f"Not measured op by op; the likely causes. The peak is one large square matmul. A training step "
+        f"runs many small convolutions instead: "
         f"PixelCNN++'s {p['model']['nr_filters']} filters make matrices of {p['model']['nr_filters']} to "
         f"{2 * p['model']['nr_filters']} columns, Glow's couplings {g['model']['hidden_channels']}, on batches "
         f"of {p['batch']} and {g['batch']} images at a few resolutions, too small for oneDNN's best blocking; "
