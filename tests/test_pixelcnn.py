@@ -1,7 +1,5 @@
 import itertools
 import json
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -9,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 import zoo
+from serving import serve_without_zoo
 from causality import abs_jacobian, perturb_weights
 from zoo.models import GatedPixelCNN, PixelCNN
 
@@ -181,28 +180,19 @@ def test_keras_file_round_trip_in_safe_mode(tmp_path, cls, kwargs):
     np.testing.assert_array_equal(loaded.log_prob(*args), model.log_prob(*args))
 
 
-SERVE = """
-import sys, json
-sys.modules["zoo"] = None  # serving must need TensorFlow alone
-import numpy as np, tensorflow as tf
-m = tf.saved_model.load(sys.argv[1])
-x = tf.constant(np.load(sys.argv[2]))
-print(json.dumps({
-    "bits_per_dim": m.signatures["bits_per_dim"](images=x)["bits_per_dim"].numpy().tolist(),
-    "sample": m.signatures["sample"](n=tf.constant(3), temperature=tf.constant(1.0),
-                                     seed=tf.constant(5, tf.int64))["images"].numpy().tolist()}))
-"""
+def served_bits_and_sample(path, x, tmp_path):
+    """`bits_per_dim(x)` and `sample(n=3, temperature=1, seed=5)` of the SavedModel at
+    `path`, served without zoo."""
+    out = serve_without_zoo(path, {
+        "bpd": ("bits_per_dim", {"images": x}),
+        "s": ("sample", {"n": np.int32(3), "temperature": np.float32(1.0), "seed": np.int64(5)})}, tmp_path)
+    return {"bits_per_dim": out["bpd"]["bits_per_dim"], "sample": out["s"]["images"]}
 
 
 def test_saved_model_serves_without_zoo(tmp_path):
     model = tiny(GatedPixelCNN, (3, 3, 3), num_levels=4)
-    path = zoo.export(model, tmp_path / "saved")
     x = np.random.default_rng(3).integers(0, 4, (5, 3, 3, 3)).astype(np.uint8)
-    np.save(tmp_path / "x.npy", x)
-    proc = subprocess.run([sys.executable, "-c", SERVE, str(path), str(tmp_path / "x.npy")],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = served_bits_and_sample(zoo.export(model, tmp_path / "saved"), x, tmp_path)
     np.testing.assert_allclose(out["bits_per_dim"], model.bits_per_dim(x), rtol=1e-5)
     np.testing.assert_array_equal(out["sample"], model.sample(3, temperature=1.0, seed=5))
 

@@ -243,19 +243,11 @@ def test_smoke_run_writes_a_record(tmp_path):
 
 
 def test_saved_model_serves_without_zoo(tmp_path):
-    import subprocess
-    import sys
-
     import zoo
-    from test_pixelcnn import SERVE  # the same serving script: TensorFlow alone
+    from test_pixelcnn import served_bits_and_sample
 
     model = tiny((4, 4, 3), num_levels=4)
-    path = zoo.export(model, tmp_path / "saved")
     x = np.random.default_rng(3).integers(0, 4, (5, 4, 4, 3)).astype(np.uint8)
-    np.save(tmp_path / "x.npy", x)
-    proc = subprocess.run([sys.executable, "-c", SERVE, str(path), str(tmp_path / "x.npy")],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = served_bits_and_sample(zoo.export(model, tmp_path / "saved"), x, tmp_path)
     np.testing.assert_allclose(out["bits_per_dim"], model.bits_per_dim(x), rtol=1e-5)
     np.testing.assert_array_equal(out["sample"], model.sample(3, temperature=1.0, seed=5))
