@@ -120,3 +120,32 @@ def test_training_on_two_replicas_follows_the_one_device_run(tmp_path, two_cpus)
         np.testing.assert_allclose([r[key] for r in h1], [r[key] for r in h2], rtol=1e-5)
     for a, b in zip(one.get_weights(), two.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+
+class MinuteEpochs(keras.callbacks.Callback):
+    """A fake clock for `training.time`: every epoch takes exactly one minute."""
+
+    def __init__(self):
+        super().__init__()
+        self.now = 0.0
+
+    def time(self):
+        return self.now
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.now += 60.0
+
+
+def test_time_budget_stops_before_an_epoch_would_pass_it(tmp_path, monkeypatch):
+    clock = MinuteEpochs()
+    monkeypatch.setattr(training, "time", clock)
+    train = tf.data.Dataset.from_tensor_slices(images(32, seed=1))
+    val = tf.data.Dataset.from_tensor_slices(images(16, seed=2))
+    # One-minute epochs, a 2.5-minute budget: after 2 epochs a third would pass it, so
+    # training stops there with the history and best weights of 2 epochs.
+    _, history = training.train(small_arm, train, val, num_train=32, run_dir=str(tmp_path), epochs=10,
+                                batch_size=16, verbose=0, callbacks=[clock], max_minutes=2.5)
+    assert [r["epoch"] for r in history] == [0, 1]
+    with pytest.raises(ValueError, match="max_minutes must be > 0"):
+        training.StopAfterMinutes(0)

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import shutil
+import time
 
 import keras
 import numpy as np
@@ -180,6 +181,33 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
                 f"{self.run_dir}: no record or pretrained weights were written.")
 
 
+class StopAfterMinutes(keras.callbacks.Callback):
+    """Ends `fit` at the first epoch end after which one more epoch (at the mean epoch
+    time so far) would pass `minutes` of wall time since training began, so a run keeps
+    a stated time budget and its best weights; in a multi-worker run the chief's
+    clock decides for every worker, so all stop at the same epoch."""
+
+    def __init__(self, minutes):
+        super().__init__()
+        if not minutes > 0:
+            raise ValueError(f"max_minutes must be > 0, got {minutes}.")
+        self.seconds, self.stopped_epoch = 60.0 * minutes, None
+
+    def on_train_begin(self, logs=None):
+        self.start, self.epochs_run = time.time(), 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs_run += 1
+        elapsed = time.time() - self.start
+        over = elapsed + elapsed / self.epochs_run > self.seconds
+        strategy = self.model.distribute_strategy
+        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            vote = tf.constant(float(over and worker(strategy)[0]))
+            over = bool(strategy.reduce("MAX", strategy.run(lambda: tf.identity(vote)), axis=None))
+        if over:
+            self.stopped_epoch, self.model.stop_training = epoch, True
+
+
 def _backup_epoch(backup_dir):
     """The epoch `BackupAndRestore` will resume at (0 when there is no backup)."""
     path = os.path.join(backup_dir, "training_metadata.json")
@@ -210,7 +238,7 @@ def make_optimizer(name="adam", learning_rate=1e-3, decay=None, ema=None, clipno
 
 def train(build_model, train_images, val_images, *, num_train, run_dir, epochs, batch_size,
           optimizer=None, patience=None, seed=0, resume=False, strategy=None,
-          jit_compile="auto", verbose="auto", callbacks=()):
+          jit_compile="auto", verbose="auto", callbacks=(), max_minutes=None):
     """Fits `build_model()` on `train_images` (a dataset of single uint8 images, or of
     `(image, label)` pairs for a class-conditional model).
 
@@ -223,6 +251,8 @@ def train(build_model, train_images, val_images, *, num_train, run_dir, epochs, 
       epochs, batch_size: the global batch, split across replicas.
       optimizer: kwargs of `make_optimizer`.
       patience: epochs without a better validation loss before stopping (None: never).
+      max_minutes: wall-time budget of this call's training (None: none); see
+        `StopAfterMinutes`.
       resume: continue from `run_dir`'s backup; otherwise `run_dir` starts empty.
       strategy: the `tf.distribute` strategy (default `get_strategy()`); in a
         multi-worker cluster, workers other than the chief keep their backup and logs
@@ -261,6 +291,7 @@ def train(build_model, train_images, val_images, *, num_train, run_dir, epochs, 
         keras.callbacks.ModelCheckpoint(best_path, monitor="val_loss", save_best_only=True,
                                         save_weights_only=True, initial_value_threshold=best),
         *([ResumableEarlyStopping(history, monitor="val_loss", patience=patience)] if patience else []),
+        *([StopAfterMinutes(max_minutes)] if max_minutes else []),
         keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), profile_batch=0),
         *callbacks,
         keras.callbacks.BackupAndRestore(backup_dir),  # last: it saves after all others
