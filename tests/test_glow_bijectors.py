@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from zoo import bijectors as zb
-from zoo.layers import ActNormParams, Invertible1x1ConvWeight
+from zoo.layers import ActNormParams, GlowCouplingNet, Invertible1x1ConvWeight
 from test_realnvp_bijectors import brute_force_log_det
 
 SHAPE = (4, 4, 2)
@@ -146,6 +146,24 @@ def test_actnorm_init_standardizes_its_batch_and_then_stays():
     layer.initialize(x * 5.0 + 1.0)  # already initialized: no change
     for a, w in zip(before, layer.weights):
         np.testing.assert_array_equal(a, w.numpy())
+
+
+def test_coupling_net_actnorms_standardize_its_hidden_maps_on_the_init_batch():
+    x = np.random.default_rng(7).normal(1.0, 2.0, (16, 4, 4, 2)).astype(np.float32)
+    net = GlowCouplingNet(4, 6, actnorm=True)
+    out = net(x, initialize=True)
+    np.testing.assert_array_equal(out, np.zeros((16, 4, 4, 4)))  # zero-initialized last conv
+    h = net.conv_in(x)  # no bias: the actnorm's bias replaces it
+    assert not net.conv_in.use_bias
+    bias, log_scale = net.norms[0].params()
+    mean, std = moments(((h + bias) * np.exp(log_scale)).numpy())
+    np.testing.assert_allclose(mean, 0.0, atol=1e-3)
+    np.testing.assert_allclose(std, 1.0, atol=1e-3)
+    h = np.maximum(((h + bias) * np.exp(log_scale)).numpy(), 0.0)
+    bias, log_scale = net.norms[1].params()
+    mean, std = moments(((net.conv_mid(h) + bias) * np.exp(log_scale)).numpy())
+    np.testing.assert_allclose(mean, 0.0, atol=1e-3)
+    np.testing.assert_allclose(std, 1.0, atol=1e-3)
 
 
 def test_actnorm_init_under_mirrored_strategy_uses_the_whole_global_batch(two_cpus):

@@ -149,3 +149,15 @@ def test_time_budget_stops_before_an_epoch_would_pass_it(tmp_path, monkeypatch):
     assert [r["epoch"] for r in history] == [0, 1]
     with pytest.raises(ValueError, match="max_minutes must be > 0"):
         training.StopAfterMinutes(0)
+
+
+def test_warmup_ramps_linearly_then_decays_and_round_trips():
+    optimizer = training.make_optimizer("adam", learning_rate=1e-3, decay=0.99, warmup=4)
+    schedule = optimizer._learning_rate
+    lr = [float(schedule(step)) for step in (0, 1, 3, 10)]
+    np.testing.assert_allclose(lr, [2.5e-4 * 0.99**0, 5e-4 * 0.99, 1e-3 * 0.99**3, 1e-3 * 0.99**10],
+                               rtol=1e-6)
+    again = training.WarmupExponentialDecay.from_config(schedule.get_config())
+    assert float(again(7)) == float(schedule(7))
+    with pytest.raises(ValueError, match="warmup_steps must be >= 1"):
+        training.make_optimizer(warmup=0)

@@ -2,15 +2,19 @@
 `f`, `conv2d_zeros`, `split2d_prior`, the learned top prior).
 
     ZeroConv2D:      conv3x3(x) * exp(3 * logs)     kernel, bias, logs zero-initialized
-    GlowCouplingNet: ZeroConv2D(relu(conv1x1(relu(conv3x3(x)))))
+    GlowCouplingNet: ZeroConv2D(relu(an(conv1x1(relu(an(conv3x3(x)))))))
 
 The zero-initialized last layer makes every coupling the identity and every prior
-a standard normal at initialization. (openai/glow also puts an actnorm after each
-hidden convolution; those are not built here.)
+a standard normal at initialization. `an` is an actnorm after each hidden convolution
+(openai/glow's `conv2d(..., do_actnorm=True)`, whose convolutions then have no bias),
+initialized from the data like the flow's (`ActNormParams`); `actnorm=False` gives
+plain biased convolutions instead.
 """
 
 import keras
 import tensorflow as tf
+
+from zoo.layers.actnorm_params import ActNormParams
 
 LOGSCALE_FACTOR = 3.0  # openai/glow's logscale_factor: the learned log-scale moves 3x faster
 
@@ -47,19 +51,23 @@ class GlowCouplingNet(keras.layers.Layer):
     Args:
       out_channels: C of the transformed half (additive) or twice it (affine).
       hidden_channels: width of the two hidden convolutions (512 in the paper).
+      actnorm: an actnorm after each hidden convolution (openai/glow) instead of a bias.
     """
 
-    def __init__(self, out_channels, hidden_channels=512, **kwargs):
+    def __init__(self, out_channels, hidden_channels=512, actnorm=False, **kwargs):
         super().__init__(**kwargs)
         if int(out_channels) < 1 or int(hidden_channels) < 1:
             raise ValueError(f"out_channels and hidden_channels must be >= 1, got {out_channels}, "
                              f"{hidden_channels}.")
         self.out_channels, self.hidden_channels = int(out_channels), int(hidden_channels)
+        self.actnorm = bool(actnorm)
         self.conv_in = keras.layers.Conv2D(self.hidden_channels, 3, padding="same", name="conv_in",
-                                           dtype=self.dtype_policy)
+                                           use_bias=not self.actnorm, dtype=self.dtype_policy)
         self.conv_mid = keras.layers.Conv2D(self.hidden_channels, 1, name="conv_mid",
-                                            dtype=self.dtype_policy)
+                                            use_bias=not self.actnorm, dtype=self.dtype_policy)
         self.conv_out = ZeroConv2D(self.out_channels, name="conv_out", dtype=self.dtype_policy)
+        self.norms = [ActNormParams(self.hidden_channels, name=f"actnorm_{n}")
+                      for n in ("in", "mid")] if self.actnorm else []
 
     def build(self, input_shape):
         hidden = (*tuple(input_shape)[:-1], self.hidden_channels)
@@ -67,12 +75,24 @@ class GlowCouplingNet(keras.layers.Layer):
         self.conv_mid.build(hidden)
         self.conv_out.build(hidden)
 
-    def call(self, x):
-        return self.conv_out(tf.nn.relu(self.conv_mid(tf.nn.relu(self.conv_in(x)))))
+    def _normalize(self, h, index, initialize):
+        """`(h + b) * exp(s)` of hidden actnorm `index`, initialized from `h` first if asked."""
+        if not self.actnorm:
+            return h
+        norm = self.norms[index]
+        bias, log_scale = norm.initialize(h) if initialize else norm.params()
+        return (h + tf.cast(bias, h.dtype)) * tf.cast(tf.exp(log_scale), h.dtype)
+
+    def call(self, x, initialize=False):
+        """`initialize=True`: the data-dependent initialization pass of the actnorms
+        (`ActNormParams.initialize`, a no-op once done)."""
+        h = tf.nn.relu(self._normalize(self.conv_in(x), 0, initialize))
+        h = tf.nn.relu(self._normalize(self.conv_mid(h), 1, initialize))
+        return self.conv_out(h)
 
     def get_config(self):
         return {**super().get_config(), "out_channels": self.out_channels,
-                "hidden_channels": self.hidden_channels}
+                "hidden_channels": self.hidden_channels, "actnorm": self.actnorm}
 
 
 @keras.saving.register_keras_serializable(package="zoo")

@@ -17,6 +17,8 @@ gives Keras a function whose first call is traced with the initialization and al
 later calls without it. Outside `fit`, call `initialize(images)` once.
 """
 
+import functools
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -39,6 +41,8 @@ class Glow(FlowModel):
       num_scales: L, the levels; H and W must be divisible by 2^L.
       depth: K, steps of flow per level.
       hidden_channels: width of the coupling networks (512 in the paper).
+      net_actnorm: actnorm after the coupling networks' hidden convolutions, as
+        openai/glow (False: biased convolutions, the layout of models saved before).
       coupling: "affine" (scale sigmoid(h + 2)) or "additive".
       permutation: "lu" (LU-decomposed 1x1 conv) or "conv" (plain, slogdet).
       learn_top: a learned top prior (else standard normal).
@@ -54,7 +58,8 @@ class Glow(FlowModel):
 
     def __init__(self, image_shape, num_levels, num_scales=3, depth=32, hidden_channels=512,
                  coupling="affine", permutation="lu", learn_top=True, n_bits=None,
-                 num_classes=None, mixed_precision=None, eval_draws=4, seed=None, **kwargs):
+                 num_classes=None, mixed_precision=None, net_actnorm=False, eval_draws=4,
+                 seed=None, **kwargs):
         super().__init__(image_shape, num_levels, eval_draws=eval_draws, seed=seed, **kwargs)
         h, w, c = self.image_shape
         self.num_scales, self.depth = int(num_scales), int(depth)
@@ -81,7 +86,7 @@ class Glow(FlowModel):
                 and 2 ** self.n_bits <= self.num_levels):
             raise ValueError(f"n_bits={n_bits} needs num_levels a power of two >= 2^n_bits, got "
                              f"num_levels={self.num_levels}.")
-        self.hidden_channels = int(hidden_channels)
+        self.hidden_channels, self.net_actnorm = int(hidden_channels), bool(net_actnorm)
         self.coupling, self.permutation = coupling, permutation
         self.learn_top, self.mixed_precision = bool(learn_top), mixed_precision
         net_dtype = f"mixed_{mixed_precision}" if mixed_precision else None
@@ -98,8 +103,9 @@ class Glow(FlowModel):
                                                        name=f"level{i}_conv{k}")
                                for k in range(self.depth)])
             out = 2 * half if coupling == "affine" else half
-            self.nets.append([GlowCouplingNet(out, self.hidden_channels, name=f"level{i}_coupling{k}",
-                                              dtype=net_dtype) for k in range(self.depth)])
+            self.nets.append([GlowCouplingNet(out, self.hidden_channels, self.net_actnorm,
+                                              name=f"level{i}_coupling{k}", dtype=net_dtype)
+                              for k in range(self.depth)])
             if i < self.num_scales - 1:
                 self.split_nets.append(ZeroConv2D(ci, name=f"level{i}_split_prior", dtype=net_dtype))
         self.top_prior = LearnedPrior(4 * c * 2 ** (self.num_scales - 1), self.num_classes,
@@ -139,8 +145,11 @@ class Glow(FlowModel):
         params = actnorm.initialize if self._ddi else actnorm.params()
         weight, log_abs_det = self.convs[i][k].params()
         ci = self.convs[i][k].channels
+        net = self.nets[i][k]
+        if self._ddi:  # the networks' own actnorms initialize in the same pass
+            net = functools.partial(net, initialize=True)
         return [zb.ActNorm(params), zb.Invertible1x1Conv(weight, log_abs_det),
-                zb.channel_coupling(self.nets[i][k], ci, affine=self.coupling == "affine")]
+                zb.channel_coupling(net, ci, affine=self.coupling == "affine")]
 
     def _top(self, labels=None):
         if self.top_prior is None:
@@ -227,4 +236,4 @@ class Glow(FlowModel):
                 "hidden_channels": self.hidden_channels, "coupling": self.coupling,
                 "permutation": self.permutation, "learn_top": self.learn_top,
                 "n_bits": self.n_bits, "num_classes": self.num_classes,
-                "mixed_precision": self.mixed_precision}
+                "mixed_precision": self.mixed_precision, "net_actnorm": self.net_actnorm}
