@@ -2,10 +2,6 @@
 (one device and two replicas), n_bits, sampling, interpolation, refusals, saving,
 export without zoo, and the smoke preset through the driver."""
 
-import json
-import subprocess
-import sys
-
 import keras
 import numpy as np
 import pytest
@@ -14,7 +10,7 @@ import tensorflow as tf
 import zoo
 from reproduce.__main__ import main
 from zoo.models import Glow
-from test_realnvp import SERVE
+from serving import assert_flow_serves_like
 from test_glow_bijectors import isolated_mirrored
 from test_realnvp_bijectors import brute_force_log_det
 
@@ -197,18 +193,7 @@ def test_keras_file_round_trip_in_safe_mode(model, tmp_path):
 
 def test_saved_model_serves_sample_encode_decode_without_zoo_with_a_dynamic_batch(tmp_path):
     model = small(depth=1)  # two levels, one step each: tracing dominates the export
-    path = zoo.export(model, tmp_path / "saved")
-    x = images(5)
-    np.save(tmp_path / "x.npy", x)
-    proc = subprocess.run([sys.executable, "-c", SERVE, str(path), str(tmp_path / "x.npy")],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    np.testing.assert_allclose(out["z"], model.encode(x), rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(out["z2"], model.encode(x[:2]), rtol=1e-4, atol=1e-4)
-    np.testing.assert_array_equal(out["decoded"], x)
-    np.testing.assert_allclose(out["log_prob"], model.log_prob(x), rtol=1e-5)
-    np.testing.assert_array_equal(out["sample"], model.sample(3, temperature=0.7, seed=2))
+    assert_flow_serves_like(model, zoo.export(model, tmp_path / "saved"), images(5), tmp_path, atol=1e-4)
 
 
 def test_smoke_preset_through_the_driver_writes_record_and_figures(tmp_path):

@@ -1,7 +1,5 @@
 import json
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -11,6 +9,7 @@ import pytest
 import zoo
 from zoo import hub
 from zoo.models import ARM
+from serving import serve_without_zoo
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 
@@ -80,34 +79,18 @@ def test_shipped_model_loads_verified_fast_and_matches_its_run_record(name):
     assert samples.max() < model.num_levels
 
 
-SERVE = """
-import sys
-sys.modules["zoo"] = None  # serving must need TensorFlow alone
-import numpy as np, tensorflow as tf
-m = tf.saved_model.load(sys.argv[1])
-x = np.load(sys.argv[2])
-out = {
-    "log_prob": m.signatures["log_prob"](images=tf.constant(x))["log_prob"].numpy().tolist(),
-    "bits_per_dim": m.signatures["bits_per_dim"](images=tf.constant(x[:2]))["bits_per_dim"].numpy().tolist(),
-    "sample": m.signatures["sample"](n=tf.constant(7), temperature=tf.constant(0.8),
-                                     seed=tf.constant(3, tf.int64))["images"].numpy().tolist(),
-}
-print(__import__("json").dumps(out))
-"""
-
-
 def test_saved_model_serves_without_zoo_with_a_dynamic_batch(registry, tmp_path):
     _, model = registry
     path = zoo.export(model, tmp_path / "saved")
     x = images(5)
-    np.save(tmp_path / "x.npy", x)
-    proc = subprocess.run([sys.executable, "-c", SERVE, str(path), str(tmp_path / "x.npy")],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    np.testing.assert_allclose(out["log_prob"], model.log_prob(x), rtol=1e-5)
-    np.testing.assert_allclose(out["bits_per_dim"], model.bits_per_dim(x[:2]), rtol=1e-5)
-    sample = np.array(out["sample"])
+    out = serve_without_zoo(path, {
+        "log_prob": ("log_prob", {"images": x}),
+        "bits_per_dim": ("bits_per_dim", {"images": x[:2]}),
+        "sample": ("sample", {"n": np.int32(7), "temperature": np.float32(0.8), "seed": np.int64(3)}),
+    }, tmp_path)
+    np.testing.assert_allclose(out["log_prob"]["log_prob"], model.log_prob(x), rtol=1e-5)
+    np.testing.assert_allclose(out["bits_per_dim"]["bits_per_dim"], model.bits_per_dim(x[:2]), rtol=1e-5)
+    sample = out["sample"]["images"]
     assert sample.shape == (7, 4, 4, 1) and 0 <= sample.min() and sample.max() < 3
     np.testing.assert_array_equal(sample, model.sample(7, temperature=0.8, seed=3))
     shutil.rmtree(path)

@@ -1,10 +1,6 @@
 """The RealNVP model: the whole flow's log-det, encode/decode, sampling, refusals,
 saving, export without zoo, and the smoke preset through the driver."""
 
-import json
-import subprocess
-import sys
-
 import keras
 import numpy as np
 import pytest
@@ -13,6 +9,7 @@ import tensorflow as tf
 import zoo
 from reproduce.__main__ import main
 from zoo.models import RealNVP
+from serving import assert_flow_serves_like
 from test_realnvp_bijectors import brute_force_log_det
 
 SHAPE = (4, 4, 2)
@@ -162,38 +159,8 @@ def test_bfloat16_networks_keep_the_flow_float32_and_exact():
     np.testing.assert_array_equal(m.decode(m.encode(x)), x)
 
 
-SERVE = """
-import sys
-sys.modules["zoo"] = None  # serving must need TensorFlow alone
-import json, numpy as np, tensorflow as tf
-m = tf.saved_model.load(sys.argv[1])
-x = np.load(sys.argv[2])
-z = m.signatures["encode"](images=tf.constant(x))["z"]
-out = {
-    "z": z.numpy().tolist(),
-    "z2": m.signatures["encode"](images=tf.constant(x[:2]))["z"].numpy().tolist(),
-    "decoded": m.signatures["decode"](z=z)["images"].numpy().tolist(),
-    "log_prob": m.signatures["log_prob"](images=tf.constant(x))["log_prob"].numpy().tolist(),
-    "sample": m.signatures["sample"](n=tf.constant(3), temperature=tf.constant(0.7),
-                                     seed=tf.constant(2, tf.int64))["images"].numpy().tolist(),
-}
-print(json.dumps(out))
-"""
-
-
 def test_saved_model_encodes_and_decodes_without_zoo_with_a_dynamic_batch(model, tmp_path):
-    path = zoo.export(model, tmp_path / "saved")
-    x = images(5)
-    np.save(tmp_path / "x.npy", x)
-    proc = subprocess.run([sys.executable, "-c", SERVE, str(path), str(tmp_path / "x.npy")],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    np.testing.assert_allclose(out["z"], model.encode(x), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(out["z2"], model.encode(x[:2]), rtol=1e-5, atol=1e-5)
-    np.testing.assert_array_equal(out["decoded"], x)
-    np.testing.assert_allclose(out["log_prob"], model.log_prob(x), rtol=1e-5)
-    np.testing.assert_array_equal(out["sample"], model.sample(3, temperature=0.7, seed=2))
+    assert_flow_serves_like(model, zoo.export(model, tmp_path / "saved"), images(5), tmp_path)
 
 
 def test_smoke_preset_through_the_driver_writes_record_and_temperature_sweep(tmp_path):

@@ -12,7 +12,6 @@ horizontal stacks reach every earlier pixel within their extent.
 """
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from zoo.layers import GatedPixelCNNLayer, MaskedConv2D, ResumableDropout
