@@ -25,6 +25,8 @@ class ActNorm(tfb.Bijector):
         or a callable `x -> (bias, log_scale)` (forward direction only).
     """
 
+    _what = "parameters"  # named in the error of an inverse without tensors
+
     def __init__(self, params, validate_args=False, name="actnorm"):
         parameters = dict(locals())
         self._params = params
@@ -41,8 +43,8 @@ class ActNorm(tfb.Bijector):
         def compute(x):
             if callable(self._params):
                 if x is None:
-                    raise ValueError("ActNorm's inverse needs its parameters as tensors, "
-                                     "not a callable of the input.")
+                    raise ValueError(f"{type(self).__name__}'s inverse needs its {self._what} as "
+                                     f"tensors, not a callable of the input.")
                 bias, log_scale = self._params(x)
             else:
                 bias, log_scale = self._params
