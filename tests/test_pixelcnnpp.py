@@ -169,6 +169,19 @@ def test_labels_condition_log_prob_and_sampling():
         tiny((4, 4, 1), num_levels=17).log_prob(images, [0, 1])
 
 
+def test_bfloat16_network_keeps_the_mixture_float32_and_normalized():
+    images = np.random.default_rng(4).integers(0, 4, (3, 4, 4, 3)).astype(np.uint8)
+    full, half = tiny(), tiny(mixed_precision="bfloat16")  # the same float32 weights
+    assert half.up[0][0][1].conv_in.compute_dtype == "bfloat16" and half.head.compute_dtype == "bfloat16"
+    assert all(w.dtype == "float32" for w in half.weights if w.trainable)
+    log_prob = half.log_prob(images)
+    assert log_prob.dtype == tf.float32
+    np.testing.assert_allclose(log_prob, full.log_prob(images), rtol=0.03)
+    binary = tiny((2, 2, 1), num_levels=2, num_scales=1, mixed_precision="bfloat16")
+    every = np.array(list(itertools.product([0, 1], repeat=4)), np.uint8).reshape(-1, 2, 2, 1)
+    assert abs(np.exp(binary.log_prob(every).numpy().astype(np.float64)).sum() - 1.0) < 1e-5
+
+
 def test_fit_initializes_weight_norm_from_data_then_learns():
     keras.utils.set_random_seed(1)
     model = PixelCNNPlusPlus((4, 4, 1), 5, **{**TINY, "nr_resnet": 0, "num_scales": 1}).build_for_images()
@@ -199,6 +212,7 @@ def test_bad_images_are_refused(images, match):
     ({"image_shape": (6, 6, 1), "num_scales": 3}, "divisible by 2\\^\\(num_scales - 1\\) = 4"),
     ({"nr_logistic_mix": 0}, "nr_logistic_mix >= 1"),
     ({"num_classes": 0}, "num_classes"),
+    ({"mixed_precision": "int8"}, "mixed_precision"),
 ])
 def test_bad_configs_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -33,18 +33,21 @@ class GatedResNet(keras.layers.Layer):
         if direction not in ("down", "down_right"):
             raise ValueError(f"direction must be 'down' or 'down_right', got {direction!r}.")
         self.direction, self.dropout, self.weight_norm = direction, float(dropout), bool(weight_norm)
-        self.drop = ResumableDropout(self.dropout)
+        self.drop = ResumableDropout(self.dropout, dtype=self.dtype_policy)
 
     def build(self, x_shape, a_shape=None, cond_shape=None):
         f = int(x_shape[-1])
         conv = DownShiftedConv2D if self.direction == "down" else DownRightShiftedConv2D
-        self.conv_in = conv(f, weight_norm=self.weight_norm, name="conv_in")
+        dtype = self.dtype_policy  # sub-layers compute in this block's dtype
+        self.conv_in = conv(f, weight_norm=self.weight_norm, name="conv_in", dtype=dtype)
         self.conv_in.build((*x_shape[:-1], 2 * f))
-        self.conv_out = conv(2 * f, weight_norm=self.weight_norm, init_scale=0.1, name="conv_out")
+        self.conv_out = conv(2 * f, weight_norm=self.weight_norm, init_scale=0.1, name="conv_out",
+                             dtype=dtype)
         self.conv_out.build((*x_shape[:-1], 2 * f))
         self.nin = None
         if a_shape is not None:
-            self.nin = DownRightShiftedConv2D(f, (1, 1), weight_norm=self.weight_norm, name="nin")
+            self.nin = DownRightShiftedConv2D(f, (1, 1), weight_norm=self.weight_norm, name="nin",
+                                              dtype=dtype)
             self.nin.build((*a_shape[:-1], 2 * int(a_shape[-1])))
         self.cond_kernel = None
         if cond_shape is not None:  # zeros: the label starts with no effect

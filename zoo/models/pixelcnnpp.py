@@ -42,11 +42,13 @@ class PixelCNNPlusPlus(LabelConditioned, DensityModel):
       num_classes: classes of the condition (None: unconditional): `log_prob(images,
         labels)`, `sample(n, labels=...)`, `fit` on `(images, labels)`.
       min_log_scale: lower bound on the logistics' log-scales (-7 in openai/pixel-cnn).
+      mixed_precision: None, "bfloat16" or "float16" for the network (variables, the
+        mixture's parameters and the likelihood stay float32).
     """
 
     def __init__(self, image_shape, num_levels, nr_resnet=5, nr_filters=160, nr_logistic_mix=10,
                  num_scales=3, dropout=0.5, weight_norm=True, num_classes=None, min_log_scale=-7.0,
-                 **kwargs):
+                 mixed_precision=None, **kwargs):
         super().__init__(image_shape, num_levels, **kwargs)
         h, w, c = self.image_shape
         if c not in (1, 3):
@@ -60,6 +62,11 @@ class PixelCNNPlusPlus(LabelConditioned, DensityModel):
                              f"got {h} x {w} with num_scales={num_scales}.")
         if num_classes is not None and int(num_classes) < 1:
             raise ValueError(f"num_classes must be None or >= 1, got {num_classes}.")
+        if mixed_precision not in (None, "bfloat16", "float16"):
+            raise ValueError(f"mixed_precision must be None, 'bfloat16' or 'float16', got "
+                             f"{mixed_precision!r}.")
+        self.mixed_precision = mixed_precision
+        dtype = f"mixed_{mixed_precision}" if mixed_precision else None
         self.nr_resnet, self.nr_filters = int(nr_resnet), int(nr_filters)
         self.nr_logistic_mix, self.num_scales = int(nr_logistic_mix), int(num_scales)
         self.dropout, self.weight_norm = float(dropout), bool(weight_norm)
@@ -68,23 +75,25 @@ class PixelCNNPlusPlus(LabelConditioned, DensityModel):
         f, wn = self.nr_filters, self.weight_norm
 
         def block(direction, name):
-            return GatedResNet(direction, self.dropout, wn, name=name)
+            return GatedResNet(direction, self.dropout, wn, name=name, dtype=dtype)
 
-        self.u_in = DownShiftedConv2D(f, (2, 3), weight_norm=wn, name="u_in")
-        self.ul_in_above = DownShiftedConv2D(f, (1, 3), weight_norm=wn, name="ul_in_above")
-        self.ul_in_left = DownRightShiftedConv2D(f, (2, 1), weight_norm=wn, name="ul_in_left")
+        self.u_in = DownShiftedConv2D(f, (2, 3), weight_norm=wn, name="u_in", dtype=dtype)
+        self.ul_in_above = DownShiftedConv2D(f, (1, 3), weight_norm=wn, name="ul_in_above", dtype=dtype)
+        self.ul_in_left = DownRightShiftedConv2D(f, (2, 1), weight_norm=wn, name="ul_in_left", dtype=dtype)
         self.up, self.down, self.downsample, self.upsample = [], [], [], []
         for s in range(self.num_scales):
             if s:
-                self.downsample.append((DownShiftedConv2D(f, strides=2, weight_norm=wn, name=f"u_down_{s}"),
-                                        DownRightShiftedConv2D(f, strides=2, weight_norm=wn, name=f"ul_down_{s}")))
-                self.upsample.append((DownShiftedConv2DTranspose(f, weight_norm=wn, name=f"u_up_{s}"),
-                                      DownRightShiftedConv2DTranspose(f, weight_norm=wn, name=f"ul_up_{s}")))
+                self.downsample.append((
+                    DownShiftedConv2D(f, strides=2, weight_norm=wn, name=f"u_down_{s}", dtype=dtype),
+                    DownRightShiftedConv2D(f, strides=2, weight_norm=wn, name=f"ul_down_{s}", dtype=dtype)))
+                self.upsample.append((
+                    DownShiftedConv2DTranspose(f, weight_norm=wn, name=f"u_up_{s}", dtype=dtype),
+                    DownRightShiftedConv2DTranspose(f, weight_norm=wn, name=f"ul_up_{s}", dtype=dtype)))
             self.up.append([(block("down", f"up_{s}_{i}_u"), block("down_right", f"up_{s}_{i}_ul"))
                             for i in range(self.nr_resnet)])
             self.down.append([(block("down", f"down_{s}_{i}_u"), block("down_right", f"down_{s}_{i}_ul"))
                               for i in range(self.nr_resnet + (1 if s < self.num_scales - 1 else 0))])
-        self.head = DownRightShiftedConv2D(self.num_params, (1, 1), weight_norm=wn, name="head")
+        self.head = DownRightShiftedConv2D(self.num_params, (1, 1), weight_norm=wn, name="head", dtype=dtype)
 
     @property
     def num_params(self):
@@ -92,9 +101,15 @@ class PixelCNNPlusPlus(LabelConditioned, DensityModel):
         c, k = self.image_shape[-1], self.nr_logistic_mix
         return k * (1 + 2 * c + c * (c - 1) // 2)
 
+    @property
+    def net_dtype_name(self):
+        """The dtype the network computes in (float32, or 16 bits under `mixed_precision`)."""
+        return self.u_in.compute_dtype
+
     def scale(self, images):
-        """int32 `[b, H, W, C]` -> float in [-1, 1]."""
-        return tf.cast(images, self.compute_dtype) * (2.0 / (self.num_levels - 1)) - 1.0
+        """int32 `[b, H, W, C]` -> float in [-1, 1], in the network's compute dtype."""
+        dtype = self.net_dtype_name
+        return tf.cast(tf.cast(images, tf.float32) * (2.0 / (self.num_levels - 1)) - 1.0, dtype)
 
     def features(self, x, cond, training):
         """The two streams (Figure 2): `[b, H, W, C]` -> `[b, H, W, nr_filters]` (the ul stream)."""
@@ -149,7 +164,7 @@ class PixelCNNPlusPlus(LabelConditioned, DensityModel):
         pixel only the positions of the ul stream that depend on it, per row the u stream.
         Draws the very images `_sample_naive` draws for the same seed."""
         labels = self._sample_labels(n, seed, labels)
-        cond = tf.one_hot(labels, self.num_classes, dtype=self.compute_dtype) if self.num_classes else None
+        cond = tf.one_hot(labels, self.num_classes, dtype=self.net_dtype_name) if self.num_classes else None
         return CachedSampler(self, n, cond).sample(temperature, seed)
 
     def _sample_naive(self, n, temperature, seed, labels=None):
@@ -180,5 +195,6 @@ class PixelCNNPlusPlus(LabelConditioned, DensityModel):
         return {**super().get_config(), "nr_resnet": self.nr_resnet, "nr_filters": self.nr_filters,
                 "nr_logistic_mix": self.nr_logistic_mix, "num_scales": self.num_scales,
                 "dropout": self.dropout, "weight_norm": self.weight_norm,
-                "num_classes": self.num_classes, "min_log_scale": self.min_log_scale}
+                "num_classes": self.num_classes, "min_log_scale": self.min_log_scale,
+                "mixed_precision": self.mixed_precision}
 

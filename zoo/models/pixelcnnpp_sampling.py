@@ -61,7 +61,7 @@ class CachedSampler:
 
     def __init__(self, model, n, cond):
         self.model, self.n = model, n
-        f, dtype = model.nr_filters, model.compute_dtype
+        f, dtype = model.nr_filters, model.net_dtype_name
         self.widths = [model.image_shape[1] >> s for s in range(model.num_scales)]
         blocks = [(s, pair) for s in range(model.num_scales) for pair in model.up[s] + model.down[s]]
         # The cached convolutions of each stream: key -> (layer, scale of its input, channels).
@@ -97,7 +97,7 @@ class CachedSampler:
         m, f = self.model, self.model.nr_filters
 
         def zeros(*shape):
-            return tf.zeros([self.n, *shape], m.compute_dtype)
+            return tf.zeros([self.n, *shape], m.net_dtype_name)
 
         u, ul, self.scale_of = {}, {}, {}
         for state, convs in ((u, self.u_convs), (ul, self.ul_convs)):
