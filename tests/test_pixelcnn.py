@@ -169,7 +169,8 @@ def test_bad_configs_are_refused(cls, kwargs, match):
 
 
 @pytest.mark.parametrize("cls,kwargs", [(PixelCNN, {"dropout": 0.2}),
-                                        (GatedPixelCNN, {"dropout": 0.2, "num_classes": 3})])
+                                        (GatedPixelCNN, {"dropout": 0.2, "num_classes": 3,
+                                                         "vertical_dropout": True})])
 def test_keras_file_round_trip_in_safe_mode(tmp_path, cls, kwargs):
     model = tiny(cls, (3, 3, 3), num_levels=4, **kwargs)
     images = np.random.default_rng(2).integers(0, 4, (2, 3, 3, 3)).astype(np.uint8)
@@ -178,6 +179,19 @@ def test_keras_file_round_trip_in_safe_mode(tmp_path, cls, kwargs):
     loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
     assert type(loaded) is cls and loaded.get_config() == model.get_config()
     np.testing.assert_array_equal(loaded.log_prob(*args), model.log_prob(*args))
+
+
+def test_vertical_dropout_drops_the_vertical_stack_only_while_training():
+    x = tf.random.stateless_uniform((2, 4, 4, 1), seed=[1, 2], minval=-1.0, maxval=1.0)
+    plain = tiny(GatedPixelCNN, (4, 4, 1), dropout=0.5).layers_[1]
+    both = tiny(GatedPixelCNN, (4, 4, 1), dropout=0.5, vertical_dropout=True).layers_[1]
+    v, h = np.asarray(x).repeat(6, -1), np.asarray(x).repeat(6, -1)
+    for layer in (plain, both):  # inference: dropout off, the same layer either way
+        np.testing.assert_array_equal(layer(v, h)[0], plain(v, h)[0])
+    v_train = both(v, h, training=True)[0].numpy()
+    zeros = np.mean(v_train == 0) - np.mean(both(v, h)[0].numpy() == 0)
+    assert 0.3 < zeros < 0.7  # about half the vertical maps dropped
+    np.testing.assert_array_equal(plain(v, h, training=True)[0], plain(v, h)[0])
 
 
 def served_bits_and_sample(path, x, tmp_path):

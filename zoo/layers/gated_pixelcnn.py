@@ -69,7 +69,7 @@ class GatedPixelCNNLayer(keras.layers.Layer):
     """
 
     def __init__(self, filters, kernel_size, mask_type="B", color_channels=1, residual=True,
-                 dropout=0.0, **kwargs):
+                 dropout=0.0, vertical_dropout=False, **kwargs):
         super().__init__(**kwargs)
         if filters % color_channels:
             raise ValueError(f"filters ({filters}) must be a multiple of color_channels ({color_channels}).")
@@ -78,7 +78,7 @@ class GatedPixelCNNLayer(keras.layers.Layer):
         self.mask_type = mask_type
         self.color_channels = int(color_channels)
         self.residual = bool(residual)
-        self.dropout = float(dropout)
+        self.dropout, self.vertical_dropout = float(dropout), bool(vertical_dropout)
         p, c = self.filters, self.color_channels
         dtype = self.dtype_policy  # sub-layers compute in this layer's dtype
         self.vconv = VerticalConv2D(2 * p, self.kernel_size, name="vertical", dtype=dtype)
@@ -107,9 +107,13 @@ class GatedPixelCNNLayer(keras.layers.Layer):
             f_v = f_v + ops.matmul(cond, ops.cast(self.v_cond, cond.dtype))[:, None, None]
             f_h = f_h + ops.matmul(cond, ops.cast(self.h_cond, cond.dtype))[:, None, None]
         out = self.drop(self.hout(gate(f_h)), training=training)
-        return gate(f_v), (h + out if self.residual else out)
+        v_out = gate(f_v)
+        if self.vertical_dropout:  # the same rate on the vertical stack's output
+            v_out = self.drop(v_out, training=training)
+        return v_out, (h + out if self.residual else out)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
                 "mask_type": self.mask_type, "color_channels": self.color_channels,
-                "residual": self.residual, "dropout": self.dropout}
+                "residual": self.residual, "dropout": self.dropout,
+                "vertical_dropout": self.vertical_dropout}

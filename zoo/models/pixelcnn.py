@@ -202,6 +202,8 @@ class GatedPixelCNN(LabelConditioned, _PixelModel):
       head_filters: maps of the first output 1x1 conv.
       num_classes: classes of the condition (None: unconditional).
       dropout: rate on each layer's horizontal output while training.
+      vertical_dropout: the same rate on each layer's vertical output too (regularizes
+        the vertical stack, which has neither dropout nor a residual otherwise).
       mixed_precision: None, "bfloat16" or "float16" for the network's convolutions
         (variables, logits and the likelihood stay float32).
       position_bias: learn a logit bias per pixel, colour and level (zero-initialized),
@@ -209,7 +211,8 @@ class GatedPixelCNN(LabelConditioned, _PixelModel):
     """
 
     def __init__(self, image_shape, num_levels, filters=32, num_layers=8, kernel_size=3,
-                 first_kernel_size=7, head_filters=128, num_classes=None, dropout=0.0, **kwargs):
+                 first_kernel_size=7, head_filters=128, num_classes=None, dropout=0.0,
+                 vertical_dropout=False, **kwargs):
         super().__init__(image_shape, num_levels, head_filters, **kwargs)
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}.")
@@ -218,12 +221,13 @@ class GatedPixelCNN(LabelConditioned, _PixelModel):
         self.filters, self.num_layers = int(filters), int(num_layers)
         self.kernel_size, self.first_kernel_size = int(kernel_size), int(first_kernel_size)
         self.num_classes = int(num_classes) if num_classes is not None else None
-        self.dropout = float(dropout)
+        self.dropout, self.vertical_dropout = float(dropout), bool(vertical_dropout)
         c = self.image_shape[-1]
         self.layers_ = [
             GatedPixelCNNLayer(self.filters, self.first_kernel_size if i == 0 else self.kernel_size,
                                "A" if i == 0 else "B", c, residual=i > 0, dropout=self.dropout,
-                               name=f"gated_{i}", dtype=self.net_dtype)
+                               vertical_dropout=self.vertical_dropout, name=f"gated_{i}",
+                               dtype=self.net_dtype)
             for i in range(self.num_layers)]
 
     def features(self, x, cond, training):
@@ -238,5 +242,6 @@ class GatedPixelCNN(LabelConditioned, _PixelModel):
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "num_layers": self.num_layers,
                 "kernel_size": self.kernel_size, "first_kernel_size": self.first_kernel_size,
-                "num_classes": self.num_classes, "dropout": self.dropout}
+                "num_classes": self.num_classes, "dropout": self.dropout,
+                "vertical_dropout": self.vertical_dropout}
 
