@@ -21,11 +21,12 @@ PRESETS = {
     # epochs), batch 32 for more updates in few epochs. XLA is off: on CPU it made these
     # convs 2-3x slower. Measured: 87.49 test nats after 5 epochs (8435 steps; 107 min on
     # cores shared with a second training and test runs, 0.55-0.9 s a step; at the idle
-    # step time, 0.28 s, the same steps take 40 min). 3 float32 epochs: 88.76.
+    # step time, 0.28 s, the same steps take 40 min). 3 float32 epochs: 88.76. Training
+    # stops at the epoch end before 80 minutes would pass (`max_minutes`).
     "cpu": {
         "model": {"class": "GatedPixelCNN", "filters": 32, "num_layers": 8, "kernel_size": 3,
                   "first_kernel_size": 7, "head_filters": 64, "mixed_precision": "bfloat16"},
-        "train": {"epochs": 5, "batch_size": 32, "jit_compile": False,
+        "train": {"epochs": 5, "max_minutes": 80, "batch_size": 32, "jit_compile": False,
                   "optimizer": {"name": "adam", "learning_rate": 1e-3, "decay": 0.9998}},
         "per_dataset": {
             # 1000 training images of 8x8 with 17 levels: strong dropout, Polyak averaging
