@@ -6,7 +6,8 @@ step, ours vs `tfp.distributions.PixelCNN` at matched hyper-parameters (28x28x1 
 `sample()`; Glow's training step and sampling, ours vs `tfp.bijectors.Glow` at matched
 levels, steps and width; the causal-conv ARM's cached vs naive sampling; the fraction
 of the peak our training steps reach (the matmul timed again in the same rounds as the
-steps, so both see the same load). Writes `DIR/benchmarks.json` (every measurement)
+steps, so both see the same load), also for the PixelCNN++ and Glow `cpu` presets as
+they train (their batch and bfloat16 networks; a bf16 matmul's peak alongside). Writes `DIR/benchmarks.json` (every measurement)
 and `DIR/benchmarks.md` (the ratios and targets; `reproduce/bench_report.py`).
 
 Every training step, ours or TFP's, is the same `tf.function` (XLA as stated): a
@@ -42,10 +43,11 @@ def full_config():
     """The benchmark's sizes: the `cpu` presets' models (Glow in float32, as TFP's)."""
     glow_model = {k: v for k, v in glow.PRESETS["cpu"]["model"].items()
                   if k not in ("mixed_precision", "eval_draws")}
+    pixel_model = {k: v for k, v in pixelcnnpp.PRESETS["cpu"]["model"].items() if k != "mixed_precision"}
     return {
         "warmup": 2, "repetitions": 5,
         "matmul": {"size": 2048, "repetitions": 10},
-        "pixelcnnpp": {"model": dict(pixelcnnpp.PRESETS["cpu"]["model"], weight_norm=True),
+        "pixelcnnpp": {"model": dict(pixel_model, weight_norm=True),
                        "num_levels": 256, "batch": 16, "train_shapes": [[28, 28, 1], [32, 32, 3]],
                        "xla_shapes": [[28, 28, 1]],
                        # A naive loop runs the whole network 784 times a call: a sampler's
@@ -56,6 +58,12 @@ def full_config():
                  "sample_images": 16},
         "arm": {"model": dict(arm.PRESETS["cpu"]["model"]), "num_levels": 17, "image_shape": [8, 8, 1],
                 "sample_images": 16},
+        # The `cpu` presets' training steps on 8-bit MNIST as they train: model (with its
+        # precision), batch.
+        "presets": {name: {"model": {k: v for k, v in paper.PRESETS["cpu"]["model"].items() if k != "eval_draws"},
+                           "batch": paper.PRESETS["cpu"]["train"]["batch_size"], "image_shape": [28, 28, 1],
+                           "num_levels": 256}
+                    for name, paper in (("pixelcnnpp", pixelcnnpp), ("glow", glow))},
     }
 
 
@@ -75,6 +83,13 @@ def quick_config():
                  "num_levels": 256, "batch": 2, "image_shape": [4, 4, 1], "sample_images": 2},
         "arm": {"model": {"filters": 8, "kernel_size": 3, "dilations": [1, 2], "residual": True},
                 "num_levels": 17, "image_shape": [4, 4, 1], "sample_images": 2},
+        "presets": {
+            "pixelcnnpp": {"model": {"nr_resnet": 1, "nr_filters": 8, "nr_logistic_mix": 2, "num_scales": 2,
+                                     "dropout": 0.0, "weight_norm": False, "mixed_precision": "bfloat16"},
+                           "batch": 2, "image_shape": [4, 4, 1], "num_levels": 256},
+            "glow": {"model": {"num_scales": 1, "depth": 1, "hidden_channels": 8, "mixed_precision": "bfloat16"},
+                     "batch": 2, "image_shape": [4, 4, 1], "num_levels": 256},
+        },
     }
 
 
@@ -148,9 +163,10 @@ def machine():
             "numpy": np.__version__, "load_average_1min_at_start": os.getloadavg()[0]}
 
 
-def matmul_task(size):
-    """A task for `measure`: an n x n x n fp32 `tf.linalg.matmul`, with its 2 n^3 `flops`."""
-    a, b = tf.random.normal([size, size], seed=1), tf.random.normal([size, size], seed=2)
+def matmul_task(size, dtype=tf.float32):
+    """A task for `measure`: an n x n x n `tf.linalg.matmul` (fp32, or bf16 for the peak a
+    16-bit network can reach), with its 2 n^3 `flops`."""
+    a, b = (tf.cast(tf.random.normal([size, size], seed=s), dtype) for s in (1, 2))
     mm = tf.function(tf.linalg.matmul)
     return {"run": lambda: mm(a, b), "images": 1, "flops": 2 * size**3}
 
@@ -245,18 +261,20 @@ def pixelcnnpp_train(cfg, warmup, repetitions, matmul):
         flops = {"ours": ours_flops, "ours_xla": ours_flops,
                  "tfp": step_flops(lambda x: dist.log_prob(x, training=True),
                                    tf.TensorSpec(images.shape, tf.float32))}
-        steps = {"ours": ours_step(ours, False),
+        half = PixelCNNPlusPlus(shape, levels, **cfg["model"], mixed_precision="bfloat16").build_for_images()
+        flops["ours_bf16"] = ours_flops  # the same convolutions, in 16 bits
+        steps = {"ours": ours_step(ours, False), "ours_bf16": ours_step(half, False),
                  "tfp": tfp_step(lambda x: dist.log_prob(x, training=True), dist.network.trainable_variables,
                                  num_dims, False)}
         if shape in cfg["xla_shapes"]:
             steps["ours_xla"] = ours_step(ours, True)
-        inputs = {"ours": images, "ours_xla": images, "tfp": floats}
+        inputs = {"ours": images, "ours_xla": images, "ours_bf16": images, "tfp": floats}
         m, mm = measure_steps({k: {"run": (lambda s=s, x=inputs[k]: s(x)), "images": batch}
                                for k, s in steps.items()}, matmul, warmup, repetitions)
         row = {"image_shape": shape, "batch": batch, **m, "matmul": mm,
                "parameters": {"ours": parameters(ours.trainable_variables),
                               "tfp": parameters(dist.network.trainable_variables)},
-               "ours_vs_tfp": ratio(m["ours"], m["tfp"])}
+               "ours_vs_tfp": ratio(m["ours"], m["tfp"]), "ours_bf16_vs_tfp": ratio(m["ours_bf16"], m["tfp"])}
         if "ours_xla" in m:
             row["xla_speedup"] = ratio(m["ours_xla"], m["ours"])
         row["flops"] = flops_records(flops, m, mm["gflops"])
@@ -334,6 +352,32 @@ def glow_bench(cfg, warmup, repetitions, matmul):
             "sample": {**sample, "images": n, "ours_vs_tfp": ratio(sample["ours"], sample["tfp"])}}
 
 
+def preset_steps(cfg, warmup, repetitions, matmul, matmul16):
+    """Our PixelCNN++ and Glow training steps as their `cpu` presets train on 8-bit MNIST
+    (model, precision, batch), each with the fp32 and bf16 matmuls timed in its rounds."""
+    out = {}
+    for name, c in cfg.items():
+        shape, levels, batch = c["image_shape"], c["num_levels"], c["batch"]
+        model_class = PixelCNNPlusPlus if name == "pixelcnnpp" else Glow
+        model = model_class(shape, levels, **c["model"]).build_for_images()
+        images = random_images(shape, levels, batch)
+        if name == "glow":
+            model.initialize(images)
+        flops = step_flops(lambda x: model.log_prob(x, training=True), tf.TensorSpec(images.shape, tf.int32))
+        step = ours_step(model, False)
+        m = measure({"ours": {"run": lambda: step(images), "images": batch}, "matmul": matmul,
+                     "matmul_bf16": matmul16}, warmup, repetitions)
+        mm, mm16 = m.pop("matmul"), m.pop("matmul_bf16")
+        gflops = flops / m["ours"]["median_seconds"] / 1e9
+        mm["gflops"] = matmul["flops"] / mm["median_seconds"] / 1e9
+        mm16["gflops"] = matmul16["flops"] / mm16["median_seconds"] / 1e9
+        out[name] = {"image_shape": shape, "batch": batch, "precision": c["model"].get("mixed_precision") or
+                     "float32", **m, "matmul": mm, "matmul_bf16": mm16, "flops_per_step": flops,
+                     "gflops": gflops, "fraction_of_matmul_peak": gflops / mm["gflops"],
+                     "fraction_of_bf16_matmul_peak": gflops / mm16["gflops"]}
+    return out
+
+
 def arm_sample(cfg, warmup, repetitions):
     shape, n = cfg["image_shape"], cfg["sample_images"]
     model = ARM(shape, cfg["num_levels"], **cfg["model"]).build_for_images()
@@ -354,12 +398,14 @@ def run(quick=False, note=""):
                "date": records.now(), "git_commit": records.git_commit(), "machine": machine(), "note": note,
                "config": cfg}
     matmul = matmul_task(cfg["matmul"]["size"])
+    matmul16 = matmul_task(cfg["matmul"]["size"], tf.bfloat16)
     sections = [
         ("matmul_peak", lambda: matmul_peak(cfg["matmul"], matmul)),
         ("pixelcnnpp_train", lambda: pixelcnnpp_train(cfg["pixelcnnpp"], warmup, reps, matmul)),
         ("pixelcnnpp_sample", lambda: pixelcnnpp_sample(cfg["pixelcnnpp"])),
         ("glow", lambda: glow_bench(cfg["glow"], warmup, reps, matmul)),
         ("arm_sample", lambda: arm_sample(cfg["arm"], warmup, reps)),
+        ("preset_steps", lambda: preset_steps(cfg["presets"], warmup, reps, matmul, matmul16)),
     ]
     for name, section in sections:
         t = time.time()

@@ -99,11 +99,14 @@ def test_every_section_is_measured(quick):
     assert {"ours_cached", "ours_naive", "tfp"} <= set(r["pixelcnnpp_sample"])
     assert {"ours", "ours_xla", "tfp"} <= set(r["glow"]["train"]) and {"ours", "tfp"} <= set(r["glow"]["sample"])
     assert {"cached", "naive"} <= set(r["arm_sample"])
+    assert set(r["preset_steps"]) == {"pixelcnnpp", "glow"}
+    assert {"ours", "ours_bf16", "tfp"} <= set(row) and positive(row["ours_bf16_vs_tfp"])
     assert positive(r["matmul_peak"]["gflops"]) and r["matmul_peak"]["gflops_best"] >= r["matmul_peak"]["gflops"]
     found = list(measurements(r))
-    # PixelCNN++ train (no XLA when quick) and sample, Glow train and sample, ARM; a matmul
-    # timed with each training comparison.
-    assert len(found) == 2 + 3 + 3 + 2 + 2 + 2
+    # PixelCNN++ train (float32, bfloat16, TFP; no XLA when quick) and sample, Glow train
+    # and sample, ARM; a matmul timed with each training comparison; each preset's step
+    # with an fp32 and a bf16 matmul.
+    assert len(found) == 3 + 3 + 3 + 2 + 2 + 2 + 2 * 3
     for m in found:
         assert m["seconds"] and all(positive(s) for s in m["seconds"]) and positive(m["first_call_seconds"])
         assert m["median_seconds"] == statistics.median(m["seconds"])
@@ -122,7 +125,8 @@ def test_ratios_and_fractions_come_from_the_raw_numbers(quick):
     def fractions_of_the_same_rounds_matmul(train):
         matmul_gflops = peak["flops"] / statistics.median(train["matmul"]["seconds"]) / 1e9
         assert train["matmul"]["gflops"] == pytest.approx(matmul_gflops, rel=1e-12)
-        assert {k for k in train if k.startswith("ours") or k == "tfp"} - {"ours_vs_tfp"} == set(train["flops"])
+        assert ({k for k in train if k.startswith("ours") or k == "tfp"} - {"ours_vs_tfp", "ours_bf16_vs_tfp"}
+                == set(train["flops"]))
         for name, f in train["flops"].items():
             assert positive(f["flops_per_step"]) and f["flops_per_step"] % TRAIN_FACTOR == 0
             assert f["fraction_of_matmul_peak"] == pytest.approx(
@@ -130,6 +134,7 @@ def test_ratios_and_fractions_come_from_the_raw_numbers(quick):
 
     for row in r["pixelcnnpp_train"]:
         assert row["ours_vs_tfp"] == pytest.approx(ips(row["ours"]) / ips(row["tfp"]), rel=1e-12)
+        assert row["ours_bf16_vs_tfp"] == pytest.approx(ips(row["ours_bf16"]) / ips(row["tfp"]), rel=1e-12)
         fractions_of_the_same_rounds_matmul(row)
     s = r["pixelcnnpp_sample"]
     assert s["cached_vs_naive"] == pytest.approx(ips(s["ours_cached"]) / ips(s["ours_naive"]), rel=1e-12)
@@ -144,6 +149,12 @@ def test_ratios_and_fractions_come_from_the_raw_numbers(quick):
                                                        rel=1e-12)
     a = r["arm_sample"]
     assert a["cached_vs_naive"] == pytest.approx(ips(a["cached"]) / ips(a["naive"]), rel=1e-12)
+    for p in r["preset_steps"].values():
+        assert p["precision"] == "bfloat16" and positive(p["flops_per_step"])
+        gflops = p["flops_per_step"] / statistics.median(p["ours"]["seconds"]) / 1e9
+        for key, matmul in (("fraction_of_matmul_peak", "matmul"), ("fraction_of_bf16_matmul_peak", "matmul_bf16")):
+            peak_gflops = peak["flops"] / statistics.median(p[matmul]["seconds"]) / 1e9
+            assert p[key] == pytest.approx(gflops / peak_gflops, rel=1e-12)
 
 
 def test_targets_hold_the_measured_ratios(quick):
@@ -156,8 +167,9 @@ def test_targets_hold_the_measured_ratios(quick):
     glow = [t for t in values.values() if t["name"].startswith("Glow training step >= 1.2x")]
     assert len(glow) == 1 and glow[0]["value"] == r["glow"]["train"]["ours_vs_tfp"]
     peak = [t for t in values.values() if t["name"].startswith("Glow training step >= 40%")]
-    best = max(r["glow"]["train"]["flops"][k]["fraction_of_matmul_peak"] for k in ("ours", "ours_xla"))
-    assert len(peak) == 1 and peak[0]["value"] == best and peak[0]["needed"] == 0.4
+    assert len(peak) == 1 and peak[0]["needed"] == 0.4
+    assert peak[0]["value"] == r["preset_steps"]["glow"]["fraction_of_matmul_peak"]
+    assert len([t for t in values.values() if "1.5x tfd.PixelCNN" in t["name"]]) == 2 * len(r["pixelcnnpp_train"])
     for t in r["targets"]:
         assert positive(t["value"]) and t["met"] == (t["value"] >= t["needed"])
 
@@ -166,6 +178,7 @@ def test_markdown_shows_every_section_and_target(quick):
     r, md = quick
     for heading in ("## Targets", "## fp32 matmul peak", "## PixelCNN++ training step",
                     "## PixelCNN++ sampling", "## Glow", "## Causal-conv ARM sampling",
+                    "## Training steps at the `cpu` presets' sizes",
                     "## How it was measured", "## Where the rest of the peak goes"):
         assert heading in md
     assert "a test run" in md and r["machine"]["cpu"] in md
