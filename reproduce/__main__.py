@@ -93,6 +93,7 @@ def run(args, paper, preset, dataset):
     import keras
 
     strategy = training.get_strategy()  # first: a multi-worker strategy must precede other TF work
+    commit = records.git_commit()  # before the run writes its own figures and weights into the tree
     chief, _ = training.worker(strategy)
     keras.mixed_precision.set_global_policy(args.precision)
     spec = data.spec(dataset)
@@ -160,7 +161,7 @@ def run(args, paper, preset, dataset):
         "epochs": len(history), "steps": len(history) * (
             data.num_examples(dataset, "train", args.data_dir) // batch_size),
         "wall_seconds": round(wall, 1), "hardware": records.hardware(),
-        "git_commit": records.git_commit(), "date": records.now(),
+        "git_commit": commit, "date": records.now(),
         "history": [{"epoch": int(r["epoch"]) + 1, "train_bits_per_dim": r["loss"],
                      "val_bits_per_dim": r.get("val_loss")} for r in history],
     }
