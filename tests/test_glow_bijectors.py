@@ -164,6 +164,9 @@ def test_coupling_net_actnorms_standardize_its_hidden_maps_on_the_init_batch():
     mean, std = moments(((net.conv_mid(h) + bias) * np.exp(log_scale)).numpy())
     np.testing.assert_allclose(mean, 0.0, atol=1e-3)
     np.testing.assert_allclose(std, 1.0, atol=1e-3)
+    half = GlowCouplingNet(4, 6, actnorm=True, dtype="mixed_bfloat16")  # a 16-bit net initializes too
+    assert half(x, initialize=True).dtype == tf.bfloat16
+    assert all(norm.initialized.numpy() == 1 and norm.bias.dtype == "float32" for norm in half.norms)
 
 
 def test_actnorm_init_under_mirrored_strategy_uses_the_whole_global_batch(two_cpus):

@@ -61,8 +61,10 @@ class ActNormParams(keras.layers.Layer):
         mean = total / count
         std = tf.sqrt(tf.maximum(total_sq / count - tf.square(mean), 0.0))
         done = self.initialized.value > 0
-        self.bias.assign(tf.where(done, self.bias.value, -mean))
-        self.log_scale.assign(tf.where(done, self.log_scale.value, -tf.math.log(std + 1e-6)))
+        # float32 reads: inside a 16-bit layer's call Keras autocasts variable values.
+        bias, log_scale = (tf.cast(v.value, tf.float32) for v in (self.bias, self.log_scale))
+        self.bias.assign(tf.where(done, bias, -mean))
+        self.log_scale.assign(tf.where(done, log_scale, -tf.math.log(std + 1e-6)))
         self.initialized.assign(1.0)
         return self.params()
 
