@@ -29,8 +29,12 @@ PRESETS = {
         "train": {"epochs": 5, "max_minutes": 80, "batch_size": 32, "jit_compile": False,
                   "optimizer": {"name": "adam", "learning_rate": 1e-3, "decay": 0.9998}},
         "per_dataset": {
-            # 1000 training images of 8x8 with 17 levels: strong dropout (on both stacks), decoupled weight decay, Polyak averaging
-            # (the optimizer's EMA, ~7 epochs), early stopping on validation bits/dim.
+            # 1000 training images of 8x8 with 17 levels: strong dropout (on both stacks),
+            # decoupled weight decay, Polyak averaging (the optimizer's EMA, ~7 epochs), early
+            # stopping on validation bits/dim. Measured (validation best / test nats):
+            # horizontal dropout only 1.8779 / 79.84; + weight decay 0.5 1.8691 / 79.44;
+            # + vertical dropout 1.8519 / 78.88; both (this preset) 1.8331 / 78.42 (epoch 187
+            # of 248, 19 min on 2 shared cores).
             "digits": {
                 "model": {"class": "GatedPixelCNN", "filters": 64, "num_layers": 5, "kernel_size": 3,
                           "first_kernel_size": 5, "head_filters": 128, "dropout": 0.5,
