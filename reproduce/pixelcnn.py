@@ -19,10 +19,10 @@ PRESETS = {
     # maps in bfloat16 (0.28 s a step against 0.42 in float32 on 2 idle AMX cores; logits and
     # likelihood stay float32); Adam with a per-step exponential decay (x0.15 over 5
     # epochs), batch 32 for more updates in few epochs. XLA is off: on CPU it made these
-    # convs 2-3x slower. Measured: 87.49 test nats after 5 epochs (8435 steps; 107 min on
-    # cores shared with a second training and test runs, 0.55-0.9 s a step; at the idle
-    # step time, 0.28 s, the same steps take 40 min). 3 float32 epochs: 88.76. Training
-    # stops at the epoch end before 80 minutes would pass (`max_minutes`).
+    # convs 2-3x slower. Training stops at the epoch end before 80 minutes would pass
+    # (`max_minutes`). Measured: 87.51 test nats after 5 epochs (8435 steps) in 48.4 min
+    # with the test evaluation (the first two epochs on cores shared with the test suite:
+    # 0.43-0.51 s a step; 0.21 s idle). 3 float32 epochs: 88.76.
     "cpu": {
         "model": {"class": "GatedPixelCNN", "filters": 32, "num_layers": 8, "kernel_size": 3,
                   "first_kernel_size": 7, "head_filters": 64, "mixed_precision": "bfloat16"},
