@@ -184,8 +184,12 @@ def measure_steps(tasks, matmul, warmup, repetitions):
     (measurements, the matmul's measurement with its median `gflops`, the reference
     the steps' fractions of the peak divide by)."""
     m = measure({**tasks, "matmul": matmul}, warmup, repetitions)
-    mm = m.pop("matmul")
-    return m, {**mm, "gflops": matmul["flops"] / mm["median_seconds"] / 1e9}
+    return m, matmul_gflops(m.pop("matmul"), matmul)
+
+
+def matmul_gflops(measured, task):
+    """A matmul's measurement with its median `gflops` added."""
+    return {**measured, "gflops": task["flops"] / measured["median_seconds"] / 1e9}
 
 
 # ---- train steps ------------------------------------------------------------------
@@ -367,10 +371,8 @@ def preset_steps(cfg, warmup, repetitions, matmul, matmul16):
         step = ours_step(model, False)
         m = measure({"ours": {"run": lambda: step(images), "images": batch}, "matmul": matmul,
                      "matmul_bf16": matmul16}, warmup, repetitions)
-        mm, mm16 = m.pop("matmul"), m.pop("matmul_bf16")
+        mm, mm16 = matmul_gflops(m.pop("matmul"), matmul), matmul_gflops(m.pop("matmul_bf16"), matmul16)
         gflops = flops / m["ours"]["median_seconds"] / 1e9
-        mm["gflops"] = matmul["flops"] / mm["median_seconds"] / 1e9
-        mm16["gflops"] = matmul16["flops"] / mm16["median_seconds"] / 1e9
         out[name] = {"image_shape": shape, "batch": batch, "precision": c["model"].get("mixed_precision") or
                      "float32", **m, "matmul": mm, "matmul_bf16": mm16, "flops_per_step": flops,
                      "gflops": gflops, "fraction_of_matmul_peak": gflops / mm["gflops"],

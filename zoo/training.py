@@ -191,7 +191,7 @@ class StopAfterMinutes(keras.callbacks.Callback):
         super().__init__()
         if not minutes > 0:
             raise ValueError(f"max_minutes must be > 0, got {minutes}.")
-        self.seconds, self.stopped_epoch = 60.0 * minutes, None
+        self.seconds = 60.0 * minutes
 
     def on_train_begin(self, logs=None):
         self.start, self.epochs_run = time.time(), 0
@@ -205,7 +205,7 @@ class StopAfterMinutes(keras.callbacks.Callback):
             vote = tf.constant(float(over and worker(strategy)[0]))
             over = bool(strategy.reduce("MAX", strategy.run(lambda: tf.identity(vote)), axis=None))
         if over:
-            self.stopped_epoch, self.model.stop_training = epoch, True
+            self.model.stop_training = True
 
 
 def _backup_epoch(backup_dir):
