@@ -1,3 +1,6 @@
+import os
+import shutil
+
 import keras
 import numpy as np
 import pytest
@@ -92,6 +95,60 @@ def test_resumed_run_ends_with_the_same_weights(tmp_path):
                                rtol=1e-6)
     for a, b in zip(reference.get_weights(), resumed.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+class Killed(BaseException):
+    """A kill: nothing catches it and no `finally` of ours cleans up after it."""
+
+
+@pytest.mark.parametrize("target, hit", [("epoch-2.weights.h5", 1), ("training_metadata.json", 2),
+                                         ("best.weights.h5", 2)])
+def test_a_kill_inside_any_save_resumes_to_the_same_weights(tmp_path, monkeypatch, target, hit):
+    """Killed at the rename that would land `target` for the `hit`-th time, with its
+    temporary half-written on disk: the backup of epoch 2's weights, the metadata that
+    names them (Keras' own `BackupAndRestore` would then resume epoch 2's weights as
+    epoch 1's), or the best weights. The resume must end where the straight run did."""
+    train = tf.data.Dataset.from_tensor_slices(images(64, seed=1))
+    val = tf.data.Dataset.from_tensor_slices(images(32, seed=2))
+    kwargs = dict(num_train=64, epochs=4, batch_size=16, optimizer={"learning_rate": 1e-2}, seed=5,
+                  verbose=0)
+    reference, ref_history = training.train(small_arm, train, val, run_dir=str(tmp_path / "a"), **kwargs)
+    real_replace, seen = os.replace, []
+
+    def replace_then_die(src, dst):
+        if os.path.basename(dst) == target:
+            seen.append(dst)
+            if len(seen) == hit:
+                torn = f"{src}.torn"
+                shutil.copy(src, torn)
+                with open(torn, "r+b") as f:
+                    f.truncate(os.path.getsize(torn) // 2)
+                raise Killed(dst)
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace_then_die)
+    with pytest.raises(Killed):
+        training.train(small_arm, train, val, run_dir=str(tmp_path / "b"), **kwargs)
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert list((tmp_path / "b").rglob("*.torn")), "the kill left no torn temporary"
+    resumed, history = training.train(small_arm, train, val, run_dir=str(tmp_path / "b"), resume=True,
+                                      **kwargs)
+    np.testing.assert_allclose([r["val_loss"] for r in history], [r["val_loss"] for r in ref_history],
+                               rtol=1e-6)
+    for a, b in zip(reference.get_weights(), resumed.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    assert not [p for p in (tmp_path / "b").rglob(".*") if p.is_file()], "temporaries left"
+
+
+def test_a_backup_whose_weights_are_gone_refuses_to_resume(tmp_path):
+    data = tf.data.Dataset.from_tensor_slices(images(32))
+    kwargs = dict(num_train=32, epochs=3, batch_size=16, verbose=0)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(small_arm, data, data, run_dir=str(tmp_path),
+                       callbacks=[Interrupt(epoch=2, step=0)], **kwargs)
+    (tmp_path / "backup" / "epoch-2.weights.h5").unlink()
+    with pytest.raises(FileNotFoundError, match="names epoch-2.weights.h5, which is missing"):
+        training.train(small_arm, data, data, run_dir=str(tmp_path), resume=True, **kwargs)
 
 
 def test_strategy_choice_reads_tf_config(monkeypatch):

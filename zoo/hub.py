@@ -9,7 +9,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from zoo.files import atomic_write, write_json
+from zoo.files import write_json
 from zoo.models import MODELS
 
 PRETRAINED = Path(__file__).parent / "pretrained"
@@ -73,7 +73,7 @@ def publish(name, model, record, directory=PRETRAINED):
     clean = build(type(model).__name__, model.get_config()).build_for_images()
     clean.set_weights(model.get_weights())
     weights = directory / f"{name}.weights.h5"
-    atomic_write(weights, lambda tmp: clean.save_weights(tmp, overwrite=True))
+    clean.save_weights(weights)  # atomic: `DensityModel.save_weights`
     e = {
         "name": name, "model": type(model).__name__, "config": model.get_config(),
         "weights": weights.name, "sha256": sha256(weights), "dataset": record["dataset"],

@@ -2,8 +2,8 @@
 
 `train` builds the model inside the chosen `tf.distribute` strategy, compiles it
 with loss = mean bits/dim, and fits with Keras' own callbacks: `BackupAndRestore`
-(resume), `EarlyStopping` on validation bits/dim, `ModelCheckpoint` of the best
-weights, `CSVLogger` (the learning curve) and `TensorBoard`; a non-finite loss stops
+(resume; each save atomic, `zoo.backup`), `EarlyStopping` on validation bits/dim,
+`ModelCheckpoint` of the best weights, `CSVLogger` (the learning curve) and `TensorBoard`; a non-finite loss stops
 the run at once (`StopOnNonFiniteLoss`) with the last good backup kept.
 """
 
@@ -17,6 +17,9 @@ import time
 import keras
 import numpy as np
 import tensorflow as tf
+
+from zoo.backup import AtomicBackupAndRestore, backup_epoch
+from zoo.files import remove_temporaries
 
 
 def get_strategy(devices=None):
@@ -208,15 +211,6 @@ class StopAfterMinutes(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def _backup_epoch(backup_dir):
-    """The epoch `BackupAndRestore` will resume at (0 when there is no backup)."""
-    path = os.path.join(backup_dir, "training_metadata.json")
-    if not os.path.exists(path):
-        return 0
-    with open(path) as f:
-        return int(json.load(f)["epoch"])
-
-
 @keras.saving.register_keras_serializable(package="zoo")
 class WarmupExponentialDecay(keras.optimizers.schedules.LearningRateSchedule):
     """`learning_rate * min(1, (step + 1) / warmup_steps) * decay^step`: a linear warm-up
@@ -294,6 +288,7 @@ def train(build_model, train_images, val_images, *, num_train, run_dir, epochs, 
     if not resume and os.path.exists(run_dir):
         shutil.rmtree(run_dir)
     os.makedirs(run_dir, exist_ok=True)
+    remove_temporaries(run_dir)  # a kill inside a save of the best weights leaves one
     backup_dir = os.path.join(run_dir, "backup")
     history_path = os.path.join(run_dir, "history.csv")
     best_path = os.path.join(run_dir, "best.weights.h5")
@@ -307,7 +302,7 @@ def train(build_model, train_images, val_images, *, num_train, run_dir, epochs, 
         model.compile(optimizer=make_optimizer(**(optimizer or {})), jit_compile=jit_compile)
 
     history = read_history(history_path) if resume else []
-    first_epoch = _backup_epoch(backup_dir) if resume else 0
+    first_epoch = backup_epoch(backup_dir) if resume else 0
     history = [r for r in history if r["epoch"] < first_epoch]
     best = min((r["val_loss"] for r in history if "val_loss" in r), default=None)
     use_ema = model.optimizer.use_ema
@@ -321,7 +316,7 @@ def train(build_model, train_images, val_images, *, num_train, run_dir, epochs, 
         *([StopAfterMinutes(max_minutes)] if max_minutes else []),
         keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), profile_batch=0),
         *callbacks,
-        keras.callbacks.BackupAndRestore(backup_dir),  # last: it saves after all others
+        AtomicBackupAndRestore(backup_dir),  # last: it saves after all others
     ]
     model.fit(
         distributed_batches(strategy, train_images, batch_size, seed, first_epoch),

@@ -7,11 +7,14 @@ loss = mean bits/dim.
 """
 
 import math
+import os
 import secrets
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from zoo.files import atomic_write
 
 MAX_SEED = 2**31 - 1
 
@@ -194,6 +197,14 @@ class DensityModel(keras.Model):
         if not self.built:
             self.build((None, *self.image_shape))
         return self
+
+    def save_weights(self, filepath, overwrite=True, max_shard_size=None):
+        """Keras' `save_weights`, written to a temporary name and renamed: a process
+        killed mid-save (`ModelCheckpoint`, `zoo.hub.publish`) leaves the previous
+        file whole. Sharded saves (`max_shard_size`) are Keras' own, not atomic."""
+        if max_shard_size is not None or (not overwrite and os.path.exists(filepath)):
+            return super().save_weights(filepath, overwrite, max_shard_size)
+        atomic_write(filepath, lambda tmp: super(DensityModel, self).save_weights(tmp))
 
     def get_config(self):
         return {"image_shape": list(self.image_shape), "num_levels": self.num_levels}
