@@ -9,14 +9,14 @@ from zoo.distributions import DiscretizedLogisticMixture
 
 def random_params(rng, batch, channels, k=4, extreme=True):
     """Mixture parameters `[batch, ...]`; with `extreme`, means far outside [-1, 1] and
-    log-scales from -12 (tiny: all mass in one bin) to 4 (nearly flat)."""
+    log-scales from -12 (tiny: all mass in one bin) to 20 (far wider than the pixel range)."""
     logits = rng.normal(size=(batch, k)) * 3
     locs = rng.normal(size=(batch, channels, k))
     log_scales = rng.uniform(-5, 1, size=(batch, channels, k))
     if extreme:
         locs = np.where(rng.uniform(size=locs.shape) < 0.3, rng.choice([-40.0, -1.0, 1.0, 40.0], locs.shape), locs)
         log_scales = np.where(rng.uniform(size=log_scales.shape) < 0.4,
-                              rng.choice([-12.0, -7.0, 4.0], log_scales.shape), log_scales)
+                              rng.choice([-12.0, -7.0, 4.0, 20.0], log_scales.shape), log_scales)
     coeffs = np.tanh(rng.normal(size=(batch, channels * (channels - 1) // 2, k)) * 2) if channels > 1 else None
     return logits, locs, log_scales, coeffs
 

@@ -8,8 +8,16 @@ tfd = tfp.distributions
 
 
 def log1mexp(d):
-    """`log(1 - exp(-d))` for `d > 0`, accurate for tiny and large d (Maechler 2012)."""
-    return tf.where(d < 0.6931472, tf.math.log(-tf.math.expm1(-d)), tf.math.log1p(-tf.exp(-d)))
+    """`log(1 - exp(-d))` for `d > 0`, accurate for tiny and large d (Maechler 2012).
+
+    Each branch sees only inputs of its own side of log 2: `tf.where` back-propagates
+    zero times the unused branch's gradient, and log1p(-exp(-d)) is -inf for d below
+    float32's epsilon (a logistic wider than the whole pixel range), which made a NaN
+    gradient from an unused branch.
+    """
+    small = d < 0.6931472
+    return tf.where(small, tf.math.log(-tf.math.expm1(-tf.where(small, d, 1.0))),
+                    tf.math.log1p(-tf.exp(-tf.where(small, 1.0, d))))
 
 
 def logistic_bin_log_mass(centered, log_scale, value, num_levels):
