@@ -19,9 +19,10 @@ PRESETS = {
     # averaging) at a CPU's size; per-step decay as the paper's, faster for a short run.
     # XLA off, as for the PixelCNNs (slower convs on CPU); a bfloat16 network (the mixture
     # and likelihood stay float32): 0.53 s a step against 0.71 in float32 at batch 32
-    # (AMX cores). On 8-bit MNIST an epoch is 1875 steps (~17 min): training stops at the
-    # epoch end before one more epoch would pass 80 minutes (`max_minutes`), leaving the
-    # test evaluation inside 90.
+    # (AMX cores). 8-bit MNIST: training stops at the epoch end before one more epoch
+    # would pass 80 minutes (`max_minutes`), leaving the test evaluation inside 90.
+    # Measured: 1.0391 test bits/dim in 72.2 min, 6 epochs of 1687 steps at 0.375 s a
+    # step on idle cores (validation 1.618, 1.119, 1.086, 1.059, 1.069, 1.046).
     "cpu": {
         "model": {"nr_resnet": 2, "nr_filters": 32, "nr_logistic_mix": 5, "num_scales": 3, "dropout": 0.0,
                   "mixed_precision": "bfloat16"},
