@@ -22,7 +22,10 @@ PRESETS = {
     # math stays float32). Adam 5e-4 (the paper's 1e-3 comes with a 10-epoch linear
     # warm-up we do not have), batch 64. Measured: 2.022 test bits/dim after 5 epochs in
     # 19.9 min (validation 2.93, 2.29, 2.13, 2.04, 2.03): far from the 1.25 target and
-    # from RealNVP's cpu preset (1.56 after 2 epochs); not shipped to the hub.
+    # from RealNVP's cpu preset (1.56 after 2 epochs); not shipped to the hub. Tried for 3
+    # epochs (validation by epoch / test; branches exp-g1, exp-g2): net actnorm + warm-up
+    # 400 + lr 1e-3 x 0.99995^step 3.263, 2.073, 1.944 / 1.937; the same with openai/glow's
+    # actnorm log-scale factor 3: 2.687, 2.240, 2.006 / 2.000.
     "cpu": {
         "model": {"num_scales": 2, "depth": 8, "hidden_channels": 128, "coupling": "affine",
                   "permutation": "lu", "mixed_precision": "bfloat16", "eval_draws": 2},
