@@ -50,7 +50,10 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     def _save_model(self):
         name = f"epoch-{self._current_epoch}.weights.h5"
-        atomic_write(os.path.join(self.backup_dir, name), self.model.save_weights)
+        # Keras' own save under our one temporary (a model's atomic `save_weights`, as
+        # `DensityModel`'s, would add a second temporary and fsync)
+        atomic_write(os.path.join(self.backup_dir, name),
+                     lambda tmp: keras.Model.save_weights(self.model, tmp))
         write_json(os.path.join(self.backup_dir, METADATA),
                    {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name})
         self._weights_path = os.path.join(self.backup_dir, name)

@@ -3,8 +3,9 @@
 `train` builds the model inside the chosen `tf.distribute` strategy, compiles it
 with loss = mean bits/dim, and fits with Keras' own callbacks: `BackupAndRestore`
 (resume; each save atomic, `zoo.backup`), `EarlyStopping` on validation bits/dim,
-`ModelCheckpoint` of the best weights, `CSVLogger` (the learning curve) and `TensorBoard`; a non-finite loss stops
-the run at once (`StopOnNonFiniteLoss`) with the last good backup kept.
+`ModelCheckpoint` of the best weights, `CSVLogger` (the learning curve) and
+`TensorBoard`; a non-finite loss stops the run at once (`StopOnNonFiniteLoss`) with
+the last good backup kept.
 """
 
 import csv
