@@ -36,7 +36,7 @@ PRESETS = {
             "digits": {
                 "model": {"nr_resnet": 2, "nr_filters": 32, "nr_logistic_mix": 5, "num_scales": 2,
                           "dropout": 0.5, "mixed_precision": None},
-                "train": {"epochs": 40, "batch_size": 64, "patience": 10, "jit_compile": False,
+                "train": {"epochs": 400, "batch_size": 64, "patience": 30, "jit_compile": False,
                           "optimizer": {"name": "adam", "learning_rate": 2e-3, "decay": 0.9995, "ema": 0.995}},
             },
         },

@@ -5,7 +5,8 @@ Convolutions", NeurIPS 2018), multi-scale architecture of section 3 / Figure 2:
     last level:      squeeze, K steps, learned top prior
     step (Table 1):  actnorm -> invertible 1x1 conv -> coupling (additive or affine)
 
-Pixels are dequantized and scaled to [-1/2, 1/2) (`ScalePixels`, log-det -D log L).
+Pixels are dequantized and scaled to [-1/2, 1/2) (`ScalePixels`, log-det -D log L,
+openai/glow), or mapped through RealNVP's logit (`LogitPreprocess`, `preprocess="logit"`).
 The priors are standardizing bijectors (`gaussian_split` at each split, an actnorm
 from `LearnedPrior` at the top), so the whole model is one bijector from pixels to
 eps of the image's shape with a standard normal base (`FlowModel`): temperature T
@@ -53,13 +54,16 @@ class Glow(FlowModel):
         CelebA): `num_levels` must be a power of two >= 2^n_bits; log_prob is that of
         the reduced image, decode/sample return its levels on the input scale.
       mixed_precision: None, "bfloat16" or "float16" for the networks' convolutions.
+      preprocess: "scale" (`v / L - 1/2`, openai/glow) or "logit" (RealNVP's
+        `logit(alpha + (1 - 2 alpha) v / L)`, section 4.1 of Dinh et al. 2017).
+      alpha: the logit's constant.
       eval_draws, seed: see `FlowModel`.
     """
 
     def __init__(self, image_shape, num_levels, num_scales=3, depth=32, hidden_channels=512,
                  coupling="affine", permutation="lu", learn_top=True, n_bits=None,
-                 num_classes=None, mixed_precision=None, net_actnorm=False, eval_draws=4,
-                 seed=None, **kwargs):
+                 num_classes=None, mixed_precision=None, net_actnorm=False, preprocess="scale",
+                 alpha=0.05, eval_draws=4, seed=None, **kwargs):
         super().__init__(image_shape, num_levels, eval_draws=eval_draws, seed=seed, **kwargs)
         h, w, c = self.image_shape
         self.num_scales, self.depth = int(num_scales), int(depth)
@@ -79,6 +83,11 @@ class Glow(FlowModel):
         if num_classes is not None and (int(num_classes) < 1 or not learn_top):
             raise ValueError(f"num_classes must be None or >= 1 with learn_top=True, got "
                              f"num_classes={num_classes}, learn_top={learn_top}.")
+        if preprocess not in ("scale", "logit"):
+            raise ValueError(f"preprocess must be 'scale' or 'logit', got {preprocess!r}.")
+        if not 0.0 <= float(alpha) < 0.5:
+            raise ValueError(f"alpha must be in [0, 0.5), got {alpha}.")
+        self.preprocess, self.alpha = preprocess, float(alpha)
         self.num_classes = int(num_classes) if num_classes is not None else None
         self.n_bits = None if n_bits is None else int(n_bits)
         if self.n_bits is not None and not (
@@ -173,7 +182,13 @@ class Glow(FlowModel):
                 steps += [zb.gaussian_split(self.split_nets[i], ci), zb.FactorOut(flow)]
             steps.append(tfb.Invert(zb.Squeeze()))
             flow = tfb.Chain(steps[::-1])  # Chain applies its last bijector first
-        return tfb.Chain([flow, zb.ScalePixels(self.model_levels)])
+        return tfb.Chain([flow, self._pixels()])
+
+    def _pixels(self):
+        """The fixed map from dequantized pixels `v in [0, L)` into the flow."""
+        if self.preprocess == "logit":
+            return zb.LogitPreprocess(self.model_levels, self.alpha)
+        return zb.ScalePixels(self.model_levels)
 
     # ---- actnorm initialization -----------------------------------------------
 
@@ -236,4 +251,5 @@ class Glow(FlowModel):
                 "hidden_channels": self.hidden_channels, "coupling": self.coupling,
                 "permutation": self.permutation, "learn_top": self.learn_top,
                 "n_bits": self.n_bits, "num_classes": self.num_classes,
-                "mixed_precision": self.mixed_precision, "net_actnorm": self.net_actnorm}
+                "mixed_precision": self.mixed_precision, "net_actnorm": self.net_actnorm,
+                "preprocess": self.preprocess, "alpha": self.alpha}
