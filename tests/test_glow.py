@@ -43,7 +43,8 @@ def model():
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"coupling": "additive", "permutation": "conv",
-                                         "learn_top": False}, {"net_actnorm": True}])
+                                         "learn_top": False}, {"net_actnorm": True},
+                                    {"preprocess": "logit", "alpha": 0.1}])
 def test_whole_two_level_flow_log_det_equals_brute_force_jacobian(kwargs):
     m = small(**kwargs)
     v = images(3).astype(np.float32) + np.random.default_rng(1).uniform(size=(3, *SHAPE)).astype(np.float32)
@@ -123,9 +124,10 @@ def test_n_bits_models_the_reduced_image():
     assert np.all(s % 8 == 0)
 
 
-@pytest.mark.parametrize("levels", [17, 256])
-def test_decode_of_encode_is_the_identity_on_integer_images(levels):
-    m = randomized(Glow(SHAPE, levels, num_scales=2, depth=2, hidden_channels=4))
+@pytest.mark.parametrize("levels,preprocess", [(17, "scale"), (256, "scale"), (256, "logit")])
+def test_decode_of_encode_is_the_identity_on_integer_images(levels, preprocess):
+    m = randomized(Glow(SHAPE, levels, num_scales=2, depth=2, hidden_channels=4,
+                        preprocess=preprocess))
     x = images(7, levels)
     x[0], x[1] = 0, levels - 1
     z = m.encode(x)
@@ -174,6 +176,8 @@ def test_bad_inputs_are_refused(model, method, arg, match):
     ({"mixed_precision": "int8"}, "mixed_precision"),
     ({"n_bits": 5}, "power of two"),
     ({"eval_draws": 0}, "eval_draws"),
+    ({"preprocess": "dequantize"}, "preprocess must be 'scale' or 'logit'"),
+    ({"preprocess": "logit", "alpha": 0.5}, r"alpha must be in \[0, 0.5\)"),
 ])
 def test_bad_configs_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
