@@ -40,9 +40,10 @@ MB = 2.0**20
 
 
 def full_config():
-    """The benchmark's sizes: the `cpu` presets' models (Glow in float32, as TFP's)."""
+    """The benchmark's sizes: the `cpu` presets' models (Glow in float32 with plain
+    biased hidden convolutions and no preprocessing, as TFP's `GlowDefaultNetwork`)."""
     glow_model = {k: v for k, v in glow.PRESETS["cpu"]["model"].items()
-                  if k not in ("mixed_precision", "eval_draws")}
+                  if k not in ("mixed_precision", "eval_draws", "net_actnorm", "preprocess")}
     pixel_model = {k: v for k, v in pixelcnnpp.PRESETS["cpu"]["model"].items() if k != "mixed_precision"}
     return {
         "warmup": 2, "repetitions": 5,
