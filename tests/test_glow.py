@@ -177,7 +177,7 @@ def test_bad_inputs_are_refused(model, method, arg, match):
     ({"n_bits": 5}, "power of two"),
     ({"eval_draws": 0}, "eval_draws"),
     ({"preprocess": "dequantize"}, "preprocess must be 'scale' or 'logit'"),
-    ({"preprocess": "logit", "alpha": 0.5}, r"alpha must be in \[0, 0.5\)"),
+    ({"preprocess": "logit", "alpha": 0.5}, r"alpha must be a number in \[0, 0.5\)"),
 ])
 def test_bad_configs_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):

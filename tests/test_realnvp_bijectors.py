@@ -187,3 +187,12 @@ def test_logit_preprocessing_log_det_puts_bits_on_the_pixel_scale():
     np.testing.assert_allclose(ldj, np.log(0.9 / 256) - np.log(p) - np.log(1 - p), rtol=1e-5)
     with pytest.raises(ValueError, match="alpha"):
         zb.LogitPreprocess(256, alpha=0.5)
+
+
+@pytest.mark.parametrize("alpha", [0.5, -0.01, "0.05", True, None])
+def test_check_alpha_refuses_by_name(alpha):
+    """The one alpha check that LogitPreprocess, RealNVP and Glow share: a number in [0, 0.5),
+    neither cast from a string nor a bool."""
+    with pytest.raises(ValueError, match=r"alpha must be a number in \[0, 0.5\)"):
+        zb.check_alpha(alpha)
+    assert zb.check_alpha(np.float32(0.05)) == pytest.approx(0.05)

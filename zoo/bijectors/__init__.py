@@ -9,7 +9,7 @@ from zoo.bijectors.channel_coupling import channel_coupling, gaussian_split
 from zoo.bijectors.coupling import AffineCoupling
 from zoo.bijectors.factor_out import FactorOut
 from zoo.bijectors.invertible_conv import Invertible1x1Conv, lu_weight
-from zoo.bijectors.logit import LogitPreprocess
+from zoo.bijectors.logit import LogitPreprocess, check_alpha
 from zoo.bijectors.masks import channel_mask, checkerboard_mask
 from zoo.bijectors.scale_pixels import ScalePixels
 from zoo.bijectors.squeeze import Squeeze
@@ -17,4 +17,4 @@ from zoo.bijectors.squeeze import Squeeze
 __all__ = ["AffineCoupling", "BatchNorm", "FactorOut", "LogitPreprocess", "Squeeze",
            "channel_mask", "checkerboard_mask"]
 __all__ += ["ActNorm", "Invertible1x1Conv", "ScalePixels", "channel_coupling", "gaussian_split",
-            "lu_weight"]
+            "check_alpha", "lu_weight"]

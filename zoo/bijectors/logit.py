@@ -12,6 +12,7 @@ on the original pixel scale that the papers report.
 """
 
 import math
+import numbers
 
 import tensorflow as tf
 import tensorflow_probability as tfp
@@ -19,15 +20,21 @@ import tensorflow_probability as tfp
 tfb = tfp.bijectors
 
 
+def check_alpha(alpha):
+    """`alpha` as a float, or a ValueError unless 0 <= alpha < 0.5 (p must stay inside (0, 1))."""
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0.0 <= alpha < 0.5:
+        raise ValueError(f"alpha must be a number in [0, 0.5), got {alpha!r}.")
+    return float(alpha)
+
+
 class LogitPreprocess(tfb.Bijector):
     """`v in [0, L)` -> `logit(alpha + (1 - 2 alpha) v / L)`, elementwise. Events rank 3."""
 
     def __init__(self, num_levels, alpha=0.05, validate_args=False, name="logit_preprocess"):
         parameters = dict(locals())
-        if not 0.0 <= alpha < 0.5:
-            raise ValueError(f"alpha must be in [0, 0.5), got {alpha}.")
+        alpha = check_alpha(alpha)
         self._num_levels = float(num_levels)
-        self._alpha = float(alpha)
+        self._alpha = alpha
         self._log_slope = math.log((1.0 - 2.0 * alpha) / num_levels)
         super().__init__(forward_min_event_ndims=3, validate_args=validate_args,
                          parameters=parameters, name=name)

@@ -85,9 +85,7 @@ class Glow(FlowModel):
                              f"num_classes={num_classes}, learn_top={learn_top}.")
         if preprocess not in ("scale", "logit"):
             raise ValueError(f"preprocess must be 'scale' or 'logit', got {preprocess!r}.")
-        if not 0.0 <= float(alpha) < 0.5:
-            raise ValueError(f"alpha must be in [0, 0.5), got {alpha}.")
-        self.preprocess, self.alpha = preprocess, float(alpha)
+        self.preprocess, self.alpha = preprocess, zb.check_alpha(alpha)
         self.num_classes = int(num_classes) if num_classes is not None else None
         self.n_bits = None if n_bits is None else int(n_bits)
         if self.n_bits is not None and not (

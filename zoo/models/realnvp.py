@@ -52,9 +52,7 @@ class RealNVP(FlowModel):
                              f"{self.image_shape}.")
         self.num_blocks, self.num_filters, self.norm = int(num_blocks), int(num_filters), norm
         self.flow_batch_norm, self.momentum = bool(flow_batch_norm), float(momentum)
-        self.alpha = float(alpha)
-        if not 0.0 <= self.alpha < 0.5:
-            raise ValueError(f"alpha must be in [0, 0.5), got {alpha}.")
+        self.alpha = zb.check_alpha(alpha)
         if mixed_precision not in (None, "bfloat16", "float16"):
             raise ValueError(f"mixed_precision must be None, 'bfloat16' or 'float16', got "
                              f"{mixed_precision!r}.")
