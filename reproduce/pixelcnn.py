@@ -42,7 +42,7 @@ PRESETS = {
                 "model": {"class": "GatedPixelCNN", "filters": 64, "num_layers": 5, "kernel_size": 3,
                           "first_kernel_size": 5, "head_filters": 128, "dropout": 0.5,
                           "vertical_dropout": True, "mixed_precision": None},
-                "train": {"epochs": 400, "batch_size": 16, "patience": 60, "jit_compile": False,
+                "train": {"epochs": 600, "batch_size": 16, "patience": 60, "jit_compile": False,
                           "optimizer": {"name": "adam", "learning_rate": 1e-3, "ema": 0.995,
                                         "weight_decay": 0.5}},
             },
