@@ -30,14 +30,18 @@ PRESETS = {
                   "optimizer": {"name": "adam", "learning_rate": 1e-3, "decay": 0.9998}},
         "per_dataset": {
             # 1000 training images of 8x8 with 17 levels: strong dropout (on both stacks),
-            # decoupled weight decay, Polyak averaging (the optimizer's EMA, ~7 epochs), early
+            # decoupled weight decay, Polyak averaging (the optimizer's EMA, ~200 steps: 3 epochs), early
             # stopping on validation bits/dim. Measured (validation best / test nats):
             # horizontal dropout only 1.8779 / 79.84; + weight decay 0.5 1.8691 / 79.44;
-            # + vertical dropout 1.8519 / 78.88; both (this preset) 1.8331 / 78.42 (epoch 187
-            # of 248, 19 min on 2 shared cores); both + lr x 0.9995^step 1.8419 / 78.63; + weight
-            # decay 1.0 1.8558 at epoch 119 (this preset: 1.8472), stopped; 96 filters 1.8437 at
-            # epoch 159 (this preset: 1.8409 at 150), stopped; EMA 0.995 1.8331 / 78.36 (epoch
-            # 241 of 301, 14.9 min shared).
+            # + vertical dropout 1.8519 / 78.88; both (batch 64, EMA 0.99) 1.8331 / 78.42 (epoch
+            # 187 of 248, 19 min on 2 shared cores); both + lr x 0.9995^step 1.8419 / 78.63; + weight
+            # decay 1.0 1.8558 at epoch 119 (batch 64: 1.8472), stopped; 96 filters 1.8437 at
+            # epoch 159 (batch 64: 1.8409 at 150), stopped; EMA 0.995 1.8331 / 78.36 (epoch
+            # 241 of 301, 14.9 min shared); EMA 0.995 + batch 32 1.8280 / 78.22 (12.9 min);
+            # that + dropout 0.6 1.8285 / 78.14 (epoch 279 of 339, 30.6 min shared); EMA 0.995 +
+            # batch 16 1.8221 / 78.03 when 400 epochs ended (epoch 382, still improving, 38.0
+            # min shared); the same with 600 epochs (this preset, the shipped pixelcnn-digits):
+            # 1.8201 at epoch 424, patience stopped it at 484 / 77.97 (44.3 min, 2 shared cores).
             "digits": {
                 "model": {"class": "GatedPixelCNN", "filters": 64, "num_layers": 5, "kernel_size": 3,
                           "first_kernel_size": 5, "head_filters": 128, "dropout": 0.5,
