@@ -37,7 +37,10 @@ PRESETS = {
     # idle cores, 0.27 s a step): validation 1.899, 1.608, 1.537, 1.735, 1.523, 1.442,
     # 1.412, 1.404, 2.359, 1.432, 1.618, 1.415, 1.389, 1.361, 1.348, 1.332, 1.337; test
     # 1.3229 after 17 epochs, 76.5 min in all. The jumps (epochs 4, 9, 11) say 2e-3 is
-    # too high late in training: a faster decay or clipping is the next A/B.
+    # too high late in training: a faster decay or clipping is the next A/B. Fashion-MNIST
+    # (this preset, 0.32 s a step, the first ~20 minutes on cores shared with a PixelCNN
+    # training): validation 3.992, 3.543, 3.449, 3.358, 3.345, 3.286, 3.251, 3.220, 3.230,
+    # 3.204, 3.176, 3.178, 3.159, 3.156; test 3.1723 after 14 epochs, 78.2 min in all.
     "cpu": {
         "model": {"num_scales": 2, "depth": 8, "hidden_channels": 128, "coupling": "affine",
                   "permutation": "lu", "net_actnorm": True, "preprocess": "logit",
