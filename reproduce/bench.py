@@ -14,9 +14,10 @@ Every training step, ours or TFP's, is the same `tf.function` (XLA as stated): a
 GradientTape over the mean negative log-likelihood in bits/dim, then one Adam update
 (Keras 3's Adam for ours, tf_keras' for TFP's Keras networks). Each measured callable is
 called `warmup` times (the first call traces and compiles), then timed `repetitions`
-times, the sides interleaved so load from other processes falls on both alike; the
-median counts. Peak memory: TF's CPU allocator (`tf.config.experimental.
-get_memory_info("CPU:0")`), its peak during a call above what was held before it.
+times, the sides interleaved so load from other processes falls on both alike (XLA
+steps in rounds of their own after the others: see `measure_steps`); the median counts.
+Peak memory: TF's CPU allocator (`tf.config.experimental.get_memory_info("CPU:0")`), its
+peak during a call above what was held before it.
 """
 
 import argparse
@@ -183,8 +184,17 @@ def matmul_peak(cfg, task):
 def measure_steps(tasks, matmul, warmup, repetitions):
     """`measure` of the training-step tasks with the matmul `task` timed in the same rounds:
     (measurements, the matmul's measurement with its median `gflops`, the reference
-    the steps' fractions of the peak divide by)."""
-    m = measure({**tasks, "matmul": matmul}, warmup, repetitions)
+    the steps' fractions of the peak divide by).
+
+    Tasks marked `xla=True` are timed after the others, in rounds of their own: right
+    after an XLA call, XLA's CPU runtime slows the next TensorFlow call (our Glow `cpu`
+    preset step took 0.29 s a call interleaved with a float32 step, 0.46 s interleaved
+    with XLA steps, on idle cores)."""
+    m = measure({**{k: t for k, t in tasks.items() if not t.get("xla")}, "matmul": matmul},
+                warmup, repetitions)
+    compiled = {k: t for k, t in tasks.items() if t.get("xla")}
+    if compiled:
+        m.update(measure(compiled, warmup, repetitions))
     return m, matmul_gflops(m.pop("matmul"), matmul)
 
 
@@ -274,7 +284,7 @@ def pixelcnnpp_train(cfg, warmup, repetitions, matmul):
         if shape in cfg["xla_shapes"]:
             steps["ours_xla"] = ours_step(ours, True)
         inputs = {"ours": images, "ours_xla": images, "ours_bf16": images, "tfp": floats}
-        m, mm = measure_steps({k: {"run": (lambda s=s, x=inputs[k]: s(x)), "images": batch}
+        m, mm = measure_steps({k: {"run": (lambda s=s, x=inputs[k]: s(x)), "images": batch, "xla": k == "ours_xla"}
                                for k, s in steps.items()}, matmul, warmup, repetitions)
         row = {"image_shape": shape, "batch": batch, **m, "matmul": mm,
                "parameters": {"ours": parameters(ours.trainable_variables),
@@ -343,8 +353,8 @@ def glow_bench(cfg, warmup, repetitions, matmul):
     steps = {"ours": ours_step(ours, False),
              "tfp": tfp_step(log_prob, bijector.trainable_variables, num_dims, False),
              "ours_xla": ours_step(ours, True)}
-    train, mm = measure_steps({k: {"run": (lambda s=s: s(images)), "images": batch} for k, s in steps.items()},
-                              matmul, warmup, repetitions)
+    train, mm = measure_steps({k: {"run": (lambda s=s: s(images)), "images": batch, "xla": k == "ours_xla"}
+                               for k, s in steps.items()}, matmul, warmup, repetitions)
     tfp_sample = tf.function(lambda: dist.sample(n, seed=0))  # tfb.Reshape takes no int32 tensor n
     sample = measure({"ours": {"run": lambda: ours.sample(n, seed=0), "images": n},
                       "tfp": {"run": tfp_sample, "images": n}}, warmup, repetitions)

@@ -78,7 +78,9 @@ def markdown(r):
     lines += [
         "Every number is the median of the repetitions in `benchmarks.json` (after warm-up calls that "
         "trace and compile); the two sides of a comparison ran in one process, their calls interleaved, so "
-        "the ratios compare like with like while absolute times depend on the load.",
+        "the ratios compare like with like while absolute times depend on the load. XLA-compiled steps ran "
+        "in rounds of their own after the others (right after an XLA call, XLA's CPU runtime slows the "
+        "next TensorFlow call).",
         "",
         "## Targets",
         "",

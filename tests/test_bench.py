@@ -63,6 +63,24 @@ def test_unknown_shapes_are_refused():
         forward_flops(tf.nn.relu, tf.TensorSpec([None, 4]))
 
 
+def test_xla_steps_are_timed_in_rounds_of_their_own_after_the_others():
+    from reproduce.bench import measure_steps
+    calls = []
+
+    def task(name, xla=False):
+        return {"run": lambda: calls.append(name), "images": 1, "xla": xla}
+
+    m, mm = measure_steps({"ours": task("ours"), "ours_xla": task("ours_xla", True), "tfp": task("tfp")},
+                          {"run": lambda: calls.append("matmul") or tf.constant(0.0), "images": 1,
+                           "flops": 1}, warmup=1, repetitions=3)
+    timed = [c for c in calls if c != "matmul"]
+    last_plain = max(i for i, c in enumerate(timed) if c != "ours_xla")
+    first_xla_timed = [i for i, c in enumerate(timed) if c == "ours_xla"][1]  # after its warm-up call
+    assert first_xla_timed > last_plain
+    assert set(m) == {"ours", "ours_xla", "tfp"} and all(len(v["seconds"]) == 3 for v in m.values())
+    assert len(mm["seconds"]) == 3
+
+
 # ---- the quick run --------------------------------------------------------------
 
 
