@@ -208,6 +208,14 @@ def test_time_budget_stops_before_an_epoch_would_pass_it(tmp_path, monkeypatch):
         training.StopAfterMinutes(0)
 
 
+def test_gradient_clipping_reaches_the_keras_optimizer():
+    grads = [tf.constant([3.0, 4.0]), tf.constant([0.0, 12.0])]  # norms 5 and 12, together 13
+    whole = training.make_optimizer("adam", global_clipnorm=1.0)._clip_gradients(grads)
+    np.testing.assert_allclose(np.concatenate(whole), np.array([3.0, 4.0, 0.0, 12.0]) / 13.0, rtol=1e-6)
+    each = training.make_optimizer("adam", clipnorm=1.0)._clip_gradients(grads)
+    np.testing.assert_allclose(np.concatenate(each), [0.6, 0.8, 0.0, 1.0], rtol=1e-6)
+
+
 def test_warmup_ramps_linearly_then_decays_and_round_trips():
     optimizer = training.make_optimizer("adam", learning_rate=1e-3, decay=0.99, warmup=4)
     schedule = optimizer._learning_rate

@@ -235,12 +235,14 @@ class WarmupExponentialDecay(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def make_optimizer(name="adam", learning_rate=1e-3, decay=None, ema=None, clipnorm=None,
-                   beta_1=None, beta_2=None, weight_decay=None, warmup=None):
+                   beta_1=None, beta_2=None, weight_decay=None, warmup=None, global_clipnorm=None):
     """A Keras optimizer by name; `decay` is a per-step exponential learning-rate
     decay, `warmup` steps of linear warm-up before it (`WarmupExponentialDecay`), `ema`
     the momentum of Polyak averaging through the optimizer's `use_ema`, `beta_1`/`beta_2`
     the Adam-family moment decays (Keras' defaults when None), `weight_decay` Keras'
-    decoupled decay (each step `w -= learning_rate * weight_decay * w`)."""
+    decoupled decay (each step `w -= learning_rate * weight_decay * w`), `clipnorm` /
+    `global_clipnorm` Keras' gradient clipping (each variable's norm / all of them
+    together)."""
     optimizers = {"adam": keras.optimizers.Adam, "adamax": keras.optimizers.Adamax,
                   "adamw": keras.optimizers.AdamW, "rmsprop": keras.optimizers.RMSprop}
     if name not in optimizers:
@@ -251,10 +253,9 @@ def make_optimizer(name="adam", learning_rate=1e-3, decay=None, ema=None, clipno
     elif decay is not None:
         lr = keras.optimizers.schedules.ExponentialDecay(learning_rate, 1, decay)
     kwargs = {"use_ema": ema is not None, "ema_momentum": ema if ema is not None else 0.99}
-    if clipnorm is not None:
-        kwargs["clipnorm"] = clipnorm
-    kwargs.update({k: v for k, v in (("beta_1", beta_1), ("beta_2", beta_2),
-                                     ("weight_decay", weight_decay)) if v is not None})
+    kwargs.update({k: v for k, v in (("beta_1", beta_1), ("beta_2", beta_2), ("weight_decay", weight_decay),
+                                     ("clipnorm", clipnorm), ("global_clipnorm", global_clipnorm))
+                   if v is not None})
     return optimizers[name](learning_rate=lr, **kwargs)
 
 
