@@ -9,6 +9,11 @@ a standard normal at initialization. `an` is an actnorm after each hidden convol
 (openai/glow's `conv2d(..., do_actnorm=True)`, whose convolutions then have no bias),
 initialized from the data like the flow's (`ActNormParams`); `actnorm=False` gives
 plain biased convolutions instead.
+
+Every per-channel affine map after a convolution is folded into it (`scaled_conv`):
+`(conv(x; W) + b) * s + t = conv(x; W s) + (b s + t)`, so each layer is one
+convolution and one bias add, which TensorFlow fuses with the ReLU that follows,
+instead of a pass over the activations per scale, shift and their gradients.
 """
 
 import keras
@@ -19,13 +24,33 @@ from zoo.layers.actnorm_params import ActNormParams
 LOGSCALE_FACTOR = 3.0  # openai/glow's logscale_factor: the learned log-scale moves 3x faster
 
 
+def scaled_conv(conv, x, scale=None, shift=None):
+    """`conv(x) * scale + shift` for a Keras `Conv2D` (stride 1) and per-channel `scale`,
+    `shift` `[filters]` (None: 1 and 0), computed as one convolution with kernel
+    `W * scale` and bias `b * scale + shift`: `[b, H, W, C_in]` -> `[b, H, W, filters]`
+    in `x`'s dtype. The weights are folded in float32 and then cast to it once: call it
+    outside Keras' autocasting (the layers here set `autocast=False`), which would
+    hand over 16-bit variable values."""
+    kernel = tf.cast(conv.kernel, tf.float32)
+    bias = tf.cast(conv.bias, tf.float32) if conv.use_bias else None
+    if scale is not None:
+        scale = tf.cast(scale, tf.float32)
+        kernel = kernel * scale
+        bias = None if bias is None else bias * scale
+    if shift is not None:
+        shift = tf.cast(shift, tf.float32)
+        bias = shift if bias is None else bias + shift
+    y = tf.nn.conv2d(x, tf.cast(kernel, x.dtype), strides=1, padding=conv.padding.upper())
+    return y if bias is None else tf.nn.bias_add(y, tf.cast(bias, x.dtype))
+
+
 @keras.saving.register_keras_serializable(package="zoo")
 class ZeroConv2D(keras.layers.Layer):
     """`[b, H, W, C_in]` -> `[b, H, W, filters]`: a zero-initialized 3x3 conv with a
     learned per-channel scale `exp(3 * logs)`."""
 
     def __init__(self, filters, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(autocast=False, **kwargs)  # float32 weights into `scaled_conv`
         if int(filters) < 1:
             raise ValueError(f"filters must be >= 1, got {filters}.")
         self.filters = int(filters)
@@ -37,8 +62,8 @@ class ZeroConv2D(keras.layers.Layer):
         self.logs = self.add_weight(name="logs", shape=(self.filters,), initializer="zeros")
 
     def call(self, x):
-        h = self.conv(x)
-        return h * tf.cast(tf.exp(LOGSCALE_FACTOR * self.logs), h.dtype)
+        x = tf.cast(x, self.compute_dtype)
+        return scaled_conv(self.conv, x, scale=tf.exp(LOGSCALE_FACTOR * self.logs))
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters}
@@ -55,7 +80,7 @@ class GlowCouplingNet(keras.layers.Layer):
     """
 
     def __init__(self, out_channels, hidden_channels=512, actnorm=False, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(autocast=False, **kwargs)  # float32 weights into `scaled_conv`
         if int(out_channels) < 1 or int(hidden_channels) < 1:
             raise ValueError(f"out_channels and hidden_channels must be >= 1, got {out_channels}, "
                              f"{hidden_channels}.")
@@ -75,19 +100,23 @@ class GlowCouplingNet(keras.layers.Layer):
         self.conv_mid.build(hidden)
         self.conv_out.build(hidden)
 
-    def _normalize(self, h, index, initialize):
-        """`(h + b) * exp(s)` of hidden actnorm `index`, initialized from `h` first if asked."""
+    def _hidden(self, conv, x, index, initialize):
+        """`relu(an(conv(x)))` of hidden layer `index`: `(conv(x) + b) * exp(s)` with its
+        actnorm, folded into the convolution (after the initialization pass, which
+        needs `conv(x)` itself to set b and s)."""
         if not self.actnorm:
-            return h
+            return tf.nn.relu(scaled_conv(conv, x))
         norm = self.norms[index]
-        bias, log_scale = norm.initialize(h) if initialize else norm.params()
-        return (h + tf.cast(bias, h.dtype)) * tf.cast(tf.exp(log_scale), h.dtype)
+        bias, log_scale = norm.initialize(conv(x)) if initialize else norm.params()
+        scale = tf.exp(log_scale)
+        return tf.nn.relu(scaled_conv(conv, x, scale=scale, shift=bias * scale))
 
     def call(self, x, initialize=False):
         """`initialize=True`: the data-dependent initialization pass of the actnorms
         (`ActNormParams.initialize`, a no-op once done)."""
-        h = tf.nn.relu(self._normalize(self.conv_in(x), 0, initialize))
-        h = tf.nn.relu(self._normalize(self.conv_mid(h), 1, initialize))
+        x = tf.cast(x, self.compute_dtype)
+        h = self._hidden(self.conv_in, x, 0, initialize)
+        h = self._hidden(self.conv_mid, h, 1, initialize)
         return self.conv_out(h)
 
     def get_config(self):
