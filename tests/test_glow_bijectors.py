@@ -169,6 +169,35 @@ def test_coupling_net_actnorms_standardize_its_hidden_maps_on_the_init_batch():
     assert all(norm.initialized.numpy() == 1 and norm.bias.dtype == "float32" for norm in half.norms)
 
 
+@pytest.mark.parametrize("actnorm", [True, False])
+def test_coupling_net_folds_each_affine_map_into_its_convolution(actnorm):
+    """The net computes conv_out(relu(an(conv_mid(relu(an(conv_in(x))))))) with the
+    actnorms and the zero conv's exp(3 logs) applied after each conv, as written."""
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(3, 5, 5, 2)).astype(np.float32)
+    net = GlowCouplingNet(4, 6, actnorm=actnorm)
+    net(x, initialize=True)
+    for w in net.trainable_weights:  # every weight away from its initial value
+        w.assign(rng.normal(0.0, 0.5, w.shape).astype(np.float32))
+
+    def an(h, index):
+        if not actnorm:
+            return h
+        bias, log_scale = net.norms[index].params()
+        return (h + bias) * np.exp(log_scale)
+
+    h = np.maximum(an(net.conv_in(x), 0), 0.0)
+    h = np.maximum(an(net.conv_mid(h), 1), 0.0)
+    expected = net.conv_out.conv(h) * np.exp(3.0 * net.conv_out.logs.numpy())
+    np.testing.assert_allclose(net(x), expected, rtol=1e-4, atol=1e-5)
+    half = GlowCouplingNet(4, 6, actnorm=actnorm, dtype="mixed_bfloat16")
+    half(x, initialize=True)
+    half.set_weights(net.get_weights())
+    out = half(x)
+    assert out.dtype == tf.bfloat16  # bf16 convolutions of weights folded in float32
+    np.testing.assert_allclose(tf.cast(out, tf.float32), expected, rtol=0.05, atol=0.05 * np.abs(expected).max())
+
+
 def test_actnorm_init_under_mirrored_strategy_uses_the_whole_global_batch(two_cpus):
     strategy = isolated_mirrored(two_cpus)
     rng = np.random.default_rng(8)
