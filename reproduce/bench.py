@@ -349,8 +349,12 @@ def glow_bench(cfg, warmup, repetitions, matmul):
     num_dims = math.prod(shape)
     spec = tf.TensorSpec(images.shape, tf.int32)
     ours_flops = step_flops(lambda x: ours.log_prob(x, training=True), spec)
-    flops = {"ours": ours_flops, "ours_xla": ours_flops, "tfp": step_flops(log_prob, spec)}
-    steps = {"ours": ours_step(ours, False),
+    half = Glow(shape, levels, seed=0, **{**cfg["model"], "mixed_precision": "bfloat16"}).build_for_images()
+    half.initialize(images)
+    # The bfloat16 network does the same convolutions in 16 bits (the flow stays float32).
+    flops = {"ours": ours_flops, "ours_bf16": ours_flops, "ours_xla": ours_flops,
+             "tfp": step_flops(log_prob, spec)}
+    steps = {"ours": ours_step(ours, False), "ours_bf16": ours_step(half, False),
              "tfp": tfp_step(log_prob, bijector.trainable_variables, num_dims, False),
              "ours_xla": ours_step(ours, True)}
     train, mm = measure_steps({k: {"run": (lambda s=s: s(images)), "images": batch, "xla": k == "ours_xla"}
@@ -360,6 +364,7 @@ def glow_bench(cfg, warmup, repetitions, matmul):
                       "tfp": {"run": tfp_sample, "images": n}}, warmup, repetitions)
     return {"image_shape": shape, "batch": batch,
             "train": {**train, "ours_vs_tfp": ratio(train["ours"], train["tfp"]),
+                      "ours_bf16_vs_tfp": ratio(train["ours_bf16"], train["tfp"]),
                       "xla_speedup": ratio(train["ours_xla"], train["ours"]),
                       "matmul": mm, "flops": flops_records(flops, train, mm["gflops"]),
                       "parameters": {"ours": parameters(ours.trainable_variables),

@@ -115,16 +115,17 @@ def test_every_section_is_measured(quick):
     row = r["pixelcnnpp_train"][0]
     assert {"ours", "tfp"} <= set(row) and positive(row["ours_vs_tfp"])
     assert {"ours_cached", "ours_naive", "tfp"} <= set(r["pixelcnnpp_sample"])
-    assert {"ours", "ours_xla", "tfp"} <= set(r["glow"]["train"]) and {"ours", "tfp"} <= set(r["glow"]["sample"])
+    assert {"ours", "ours_bf16", "ours_xla", "tfp"} <= set(r["glow"]["train"])
+    assert {"ours", "tfp"} <= set(r["glow"]["sample"])
     assert {"cached", "naive"} <= set(r["arm_sample"])
     assert set(r["preset_steps"]) == {"pixelcnnpp", "glow"}
     assert {"ours", "ours_bf16", "tfp"} <= set(row) and positive(row["ours_bf16_vs_tfp"])
     assert positive(r["matmul_peak"]["gflops"]) and r["matmul_peak"]["gflops_best"] >= r["matmul_peak"]["gflops"]
     found = list(measurements(r))
     # PixelCNN++ train (float32, bfloat16, TFP; no XLA when quick) and sample, Glow train
-    # and sample, ARM; a matmul timed with each training comparison; each preset's step
-    # with an fp32 and a bf16 matmul.
-    assert len(found) == 3 + 3 + 3 + 2 + 2 + 2 + 2 * 3
+    # (float32, bfloat16, XLA, TFP) and sample, ARM; a matmul timed with each training
+    # comparison; each preset's step with an fp32 and a bf16 matmul.
+    assert len(found) == 3 + 3 + 4 + 2 + 2 + 2 + 2 * 3
     for m in found:
         assert m["seconds"] and all(positive(s) for s in m["seconds"]) and positive(m["first_call_seconds"])
         assert m["median_seconds"] == statistics.median(m["seconds"])
@@ -161,6 +162,8 @@ def test_ratios_and_fractions_come_from_the_raw_numbers(quick):
     g = r["glow"]
     fractions_of_the_same_rounds_matmul(g["train"])
     assert g["train"]["ours_vs_tfp"] == pytest.approx(ips(g["train"]["ours"]) / ips(g["train"]["tfp"]), rel=1e-12)
+    assert g["train"]["ours_bf16_vs_tfp"] == pytest.approx(ips(g["train"]["ours_bf16"]) / ips(g["train"]["tfp"]),
+                                                           rel=1e-12)
     assert g["train"]["xla_speedup"] == pytest.approx(ips(g["train"]["ours_xla"]) / ips(g["train"]["ours"]),
                                                       rel=1e-12)
     assert g["sample"]["ours_vs_tfp"] == pytest.approx(ips(g["sample"]["ours"]) / ips(g["sample"]["tfp"]),
@@ -183,7 +186,7 @@ def test_targets_hold_the_measured_ratios(quick):
     by_value = [t for t in values.values() if "naive sampler" in t["name"]]
     assert len(by_value) == 1 and by_value[0]["value"] == s["cached_vs_naive"] and by_value[0]["needed"] == 20
     glow = [t for t in values.values() if t["name"].startswith("Glow training step >= 1.2x")]
-    assert len(glow) == 1 and glow[0]["value"] == r["glow"]["train"]["ours_vs_tfp"]
+    assert [t["value"] for t in glow] == [r["glow"]["train"]["ours_vs_tfp"], r["glow"]["train"]["ours_bf16_vs_tfp"]]
     peak = [t for t in values.values() if t["name"].startswith("Glow training step >= 40%")]
     assert len(peak) == 1 and peak[0]["needed"] == 0.4
     assert peak[0]["value"] == r["preset_steps"]["glow"]["fraction_of_matmul_peak"]
