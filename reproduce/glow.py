@@ -48,7 +48,7 @@ PRESETS = {
         "model": {"num_scales": 2, "depth": 8, "hidden_channels": 128, "coupling": "affine",
                   "permutation": "lu", "net_actnorm": True, "preprocess": "logit",
                   "mixed_precision": "bfloat16", "eval_draws": 2},
-        "train": {"epochs": 20, "max_minutes": 80, "batch_size": 64,
+        "train": {"epochs": 40, "max_minutes": 80, "batch_size": 64,
                   "optimizer": {"name": "adam", "learning_rate": 2e-3, "warmup": 200,
                                 "decay": 0.99995, "ema": 0.999, "global_clipnorm": 50.0}},
         "per_dataset": {
