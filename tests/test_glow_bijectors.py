@@ -99,6 +99,17 @@ def test_couplings_keep_the_first_half_and_affine_scale_is_sigmoid_h_plus_2():
         zb.channel_coupling(net, 3)
 
 
+@pytest.mark.parametrize("batch_shape", [(), (3,), (2, 3)])
+def test_invertible_1x1_conv_is_a_per_pixel_matrix_product_for_any_batch_rank(batch_shape):
+    # rank 4 runs as a 1 x 1 convolution, other ranks as an einsum: both are x @ W.
+    w = randomized(Invertible1x1ConvWeight(4, lu=True, seed=2), seed=3).params()[0].numpy()
+    x = np.random.default_rng(1).normal(size=(*batch_shape, *WIDE)).astype(np.float32)
+    bijector = zb.Invertible1x1Conv(w)
+    y = bijector.forward(x).numpy()
+    np.testing.assert_allclose(y, x @ w, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(bijector.inverse(y), x, rtol=1e-4, atol=1e-4)
+
+
 def test_lu_log_det_equals_slogdet_of_the_recomposed_weight_and_init_is_orthogonal():
     layer = Invertible1x1ConvWeight(6, lu=True, seed=4)
     w, log_det = layer.params()

@@ -53,6 +53,11 @@ class Invertible1x1Conv(tfb.Bijector):
         return {}
 
     def _mix(self, x, weight):
+        """`x @ weight` per pixel, `[..., H, W, C]`. A 1 x 1 convolution where the batch is
+        known to be one axis: on CPU (oneDNN) it made the Glow cpu preset's training step
+        1.16x faster than the same product as an einsum (a batched matmul with C <= 8)."""
+        if x.shape.rank == 4:
+            return tf.nn.conv2d(x, weight[None, None], strides=1, padding="VALID")
         return tf.einsum("...c,cd->...d", x, weight)
 
     def _weight_log_det(self, x):
