@@ -55,6 +55,22 @@ def test_shifted_convs_see_exactly_their_stated_window(layer, expected):
     assert support(layer, shape) == expected
 
 
+@pytest.mark.parametrize("layer", [DownShiftedConv2D(3, (2, 3), weight_norm=True), DownRightShiftedConv2D(3),
+                                   DownRightShiftedConv2D(3, (1, 1)), DownRightShiftedConv2D(3, strides=2)])
+def test_a_padded_window_gives_the_layers_output_at_its_position(layer):
+    # Cached sampling convolves one kh x kw window of the padded input at a time (a matrix
+    # product); each must equal the whole-image convolution's output there.
+    x = tf.random.uniform([2, 8, 8, 2], -1, 1, seed=1)
+    full = layer(x).numpy()
+    kh, kw = layer.kernel_size
+    padded = tf.pad(x, [[0, 0], [kh - 1, 0], [layer.left, kw - 1 - layer.left], [0, 0]])
+    s = layer.strides
+    for i, j in itertools.product(range(full.shape[1]), range(full.shape[2])):
+        window = padded[:, s * i:s * i + kh, s * j:s * j + kw]
+        np.testing.assert_allclose(layer.convolve(window, *layer.effective_weights(), padded=True)[:, 0, 0],
+                                   full[:, i, j], rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("layer", [DownShiftedConv2DTranspose(3), DownRightShiftedConv2DTranspose(3)])
 def test_transposed_shifted_convs_upsample_without_looking_down_or_right(layer):
     x = tf.random.uniform([1, 4, 4, 2], -1, 1, seed=1)
