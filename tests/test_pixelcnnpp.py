@@ -10,6 +10,7 @@ from causality import abs_jacobian, perturb_weights
 from zoo.distributions import DiscretizedLogisticMixture
 from zoo.layers import (DownRightShiftedConv2D, DownRightShiftedConv2DTranspose, DownShiftedConv2D,
                         DownShiftedConv2DTranspose, GatedResNet)
+from zoo.layers.window_product import window_product
 from zoo.models import PixelCNNPlusPlus
 
 TINY = dict(nr_resnet=1, nr_filters=8, nr_logistic_mix=2, num_scales=2, dropout=0.0)
@@ -69,6 +70,11 @@ def test_a_padded_window_gives_the_layers_output_at_its_position(layer):
         window = padded[:, s * i:s * i + kh, s * j:s * j + kw]
         np.testing.assert_allclose(layer.convolve(window, *layer.effective_weights(), padded=True)[:, 0, 0],
                                    full[:, i, j], rtol=1e-5, atol=1e-6)
+
+
+def test_window_product_refuses_windows_that_do_not_fit_the_kernel():
+    with pytest.raises(ValueError, match=r"windows must be \[n, kh, kw, C\] = \[n, 2, 3, 3\]"):
+        window_product(tf.zeros([2, 2, 2, 3]), tf.zeros([2, 3, 3, 4]))
 
 
 @pytest.mark.parametrize("layer", [DownShiftedConv2DTranspose(3), DownRightShiftedConv2DTranspose(3)])

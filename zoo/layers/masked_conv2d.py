@@ -5,6 +5,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from zoo.layers.window_product import window_product
+
 
 def _pair(kernel_size):
     kh, kw = (kernel_size, kernel_size) if np.isscalar(kernel_size) else tuple(kernel_size)
@@ -86,20 +88,17 @@ class MaskedConv2D(keras.layers.Layer):
         return ops.cast(self.kernel * ops.cast(self.mask, self.kernel.dtype), dtype)
 
     def call(self, x):
-        return self._conv(x, self.masked_kernel(x.dtype), "same")
+        return self._biased(ops.conv(x, self.masked_kernel(x.dtype), strides=1, padding="same"))
 
     def step(self, window, kernel):
         """Output at one pixel: `window [b, kh, kw, in]` holds the inputs centred on it
         (rows below and pixels right of the centre are masked away: any finite values)
         -> `[b, 1, 1, filters]`, `call`'s output at that pixel. `kernel` is
         `masked_kernel(window.dtype)`, made once by a sampler outside its loop."""
-        return self._conv(window, kernel, "valid")
+        return self._biased(window_product(window, kernel))
 
-    def _conv(self, x, kernel, padding):
-        y = ops.conv(x, kernel, strides=1, padding=padding)
-        if self.bias is not None:
-            y = y + ops.cast(self.bias, y.dtype)
-        return y
+    def _biased(self, y):
+        return y + ops.cast(self.bias, y.dtype) if self.bias is not None else y
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.filters)
