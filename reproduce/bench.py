@@ -47,7 +47,8 @@ def full_config():
                   if k not in ("mixed_precision", "eval_draws", "net_actnorm", "preprocess")}
     pixel_model = {k: v for k, v in pixelcnnpp.PRESETS["cpu"]["model"].items() if k != "mixed_precision"}
     return {
-        "warmup": 2, "repetitions": 5,
+        # 15 timed rounds: with 5, run-to-run noise moved the Glow step ratio by 10-15%.
+        "warmup": 3, "repetitions": 15,
         "matmul": {"size": 2048, "repetitions": 10},
         "pixelcnnpp": {"model": dict(pixel_model, weight_norm=True),
                        "num_levels": 256, "batch": 16, "train_shapes": [[28, 28, 1], [32, 32, 3]],
