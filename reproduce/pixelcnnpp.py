@@ -36,7 +36,9 @@ PRESETS = {
             # lr 2e-3 x 0.9995^step, no weight decay 1.8980 (epoch 43; test 81.37 nats, the
             # earlier shipped run); that with weight decay 0.5 1.9024; batch 16 without weight
             # decay 1.8827 (epoch 29); this preset 1.8568 at epoch 41 in a trial; 64 filters
-            # and 10 components 1.8738 (epoch 22): more capacity overfits sooner.
+            # and 10 components 1.8738 (epoch 22): more capacity overfits sooner. Measured
+            # (the shipped pixelcnnpp-digits): validation best 1.8568 at epoch 41, patience
+            # stopped the run at epoch 101; test 80.13 nats (1.8062 bits/dim), 15.9 min.
             "digits": {
                 "model": {"nr_resnet": 2, "nr_filters": 32, "nr_logistic_mix": 5, "num_scales": 2,
                           "dropout": 0.5, "mixed_precision": None},
