@@ -72,9 +72,10 @@ def test_a_padded_window_gives_the_layers_output_at_its_position(layer):
                                    full[:, i, j], rtol=1e-5, atol=1e-6)
 
 
-def test_window_product_refuses_windows_that_do_not_fit_the_kernel():
+@pytest.mark.parametrize("shape", [(2, 2, 2, 3), (2, 3, 3)])
+def test_window_product_refuses_windows_that_do_not_fit_the_kernel(shape):
     with pytest.raises(ValueError, match=r"windows must be \[n, kh, kw, C\] = \[n, 2, 3, 3\]"):
-        window_product(tf.zeros([2, 2, 2, 3]), tf.zeros([2, 3, 3, 4]))
+        window_product(tf.zeros(shape), tf.zeros([2, 3, 3, 4]))
 
 
 @pytest.mark.parametrize("layer", [DownShiftedConv2DTranspose(3), DownRightShiftedConv2DTranspose(3)])
