@@ -11,6 +11,8 @@ import os
 import sys
 import time
 
+from reproduce.threads import add_thread_args, apply_thread_args
+
 PAPERS = ["arm", "pixelcnn", "realnvp", "pixelcnnpp", "glow"]
 
 
@@ -35,6 +37,7 @@ def parse_args(argv):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16", "mixed_float16"],
                    help="Keras dtype policy: convolutions in 16 bits, likelihoods stay float32")
+    add_thread_args(p)
     p.add_argument("--publish", action="store_true",
                    help="ship the trained weights as pretrained NAME-DATASET in zoo/pretrained/")
     args = p.parse_args(argv)
@@ -66,6 +69,7 @@ def main(argv=None):
     dataset = args.dataset or paper.PRESETS[args.preset].get("dataset", paper.DATASET)
     import tensorflow as tf
 
+    apply_thread_args(args)
     try:
         return run(args, paper, resolve_preset(paper, args.preset, dataset), dataset)
     except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as e:

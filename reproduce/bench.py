@@ -34,6 +34,7 @@ import tensorflow_probability as tfp
 import tf_keras
 
 from reproduce import arm, bench_report, glow, pixelcnnpp, records
+from reproduce.threads import add_thread_args, apply_thread_args
 from reproduce.flops import TRAIN_FACTOR, forward_flops
 from zoo.models import ARM, Glow, PixelCNNPlusPlus
 
@@ -163,21 +164,28 @@ def machine():
     return {"cpu": cpu, "cores": os.cpu_count(), "cores_usable": len(os.sched_getaffinity(0)),
             "python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
             "tensorflow_probability": tfp.__version__, "tf_keras": tf_keras.__version__,
-            "numpy": np.__version__, "load_average_1min_at_start": os.getloadavg()[0]}
+            "numpy": np.__version__, "load_average_1min_at_start": os.getloadavg()[0],
+            # TF's thread pools (0: TF's default, all cores each)
+            "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+            "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads()}
 
 
-def matmul_task(size, dtype=tf.float32):
-    """A task for `measure`: an n x n x n `tf.linalg.matmul` (fp32, or bf16 for the peak a
-    16-bit network can reach), with its 2 n^3 `flops`."""
-    a, b = (tf.cast(tf.random.normal([size, size], seed=s), dtype) for s in (1, 2))
-    mm = tf.function(tf.linalg.matmul)
-    return {"run": lambda: mm(a, b), "images": 1, "flops": 2 * size**3}
+def matmul_task(size, dtype=tf.float32, copies=None):
+    """A task for `measure`: `copies` independent n x n x n `tf.linalg.matmul`s in one call
+    (default: one per usable core), fp32, or bf16 for the peak a 16-bit network can reach;
+    its `flops` 2 n^3 per copy. Side by side, they fill the cores however TF's threads are
+    set: one op over all cores, or one op per core (`--intra-op-threads 1`)."""
+    copies = copies or len(os.sched_getaffinity(0))
+    pairs = [tuple(tf.cast(tf.random.normal([size, size], seed=2 * i + s), dtype) for s in (1, 2))
+             for i in range(copies)]
+    mm = tf.function(lambda: [tf.linalg.matmul(a, b) for a, b in pairs])
+    return {"run": mm, "images": 1, "flops": 2 * size**3 * copies, "copies": copies, "pairs": pairs}
 
 
 def matmul_peak(cfg, task):
     """fp32 GFLOP/s of the matmul `task`, timed alone: median and best."""
     m = measure({"matmul": task}, 2, cfg["repetitions"])["matmul"]
-    return {"size": cfg["size"], "flops": task["flops"], "seconds": m["seconds"],
+    return {"size": cfg["size"], "copies": task["copies"], "flops": task["flops"], "seconds": m["seconds"],
             "gflops": task["flops"] / m["median_seconds"] / 1e9,
             "gflops_best": task["flops"] / min(m["seconds"]) / 1e9}
 
@@ -408,12 +416,14 @@ def arm_sample(cfg, warmup, repetitions):
 # ---- the run -----------------------------------------------------------------------
 
 
-def run(quick=False, note=""):
-    """Every section in order; returns the JSON-ready results."""
+def run(quick=False, note="", flags=""):
+    """Every section in order; returns the JSON-ready results (`flags`: the command's
+    thread flags, recorded with it)."""
     cfg = quick_config() if quick else full_config()
     warmup, reps = cfg["warmup"], cfg["repetitions"]
     start = time.time()
-    results = {"command": "python -m reproduce bench" + (" --quick" if quick else ""), "quick": quick,
+    command = " ".join(["python -m reproduce bench"] + (["--quick"] if quick else []) + ([flags] if flags else []))
+    results = {"command": command, "quick": quick,
                "date": records.now(), "git_commit": records.git_commit(), "machine": machine(), "note": note,
                "config": cfg}
     matmul = matmul_task(cfg["matmul"]["size"])
@@ -442,9 +452,13 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="tiny shapes, one repetition (seconds; for tests)")
     p.add_argument("--out", default="results", help="folder for benchmarks.json and benchmarks.md")
     p.add_argument("--note", default="", help="a sentence on the conditions of the run, put in the table")
+    add_thread_args(p)
     args = p.parse_args(argv)
+    apply_thread_args(args)
     keras.mixed_precision.set_global_policy("float32")
-    results = run(quick=args.quick, note=args.note)
+    flags = " ".join(f"--{name.replace('_', '-')} {getattr(args, name)}"
+                     for name in ("intra_op_threads", "inter_op_threads") if getattr(args, name) is not None)
+    results = run(quick=args.quick, note=args.note, flags=flags)
     paths = bench_report.write(results, args.out)
     print("wrote " + ", ".join(map(str, paths)))
     return results

@@ -72,8 +72,8 @@ def markdown(r):
         "",
         f"Machine: {mach['cpu']}, {mach['cores']} cores ({mach['cores_usable']} usable); Python {mach['python']}, "
         f"TensorFlow {mach['tensorflow']}, Keras {mach['keras']}, TFP {mach['tensorflow_probability']} "
-        f"(tf_keras {mach['tf_keras']}). Load average (1 min): {mach['load_average_1min_at_start']:.2f} at the "
-        f"start, {mach['load_average_1min_at_end']:.2f} at the end.",
+        f"(tf_keras {mach['tf_keras']}). TF's threads: {_threads(mach)}. Load average (1 min): "
+        f"{mach['load_average_1min_at_start']:.2f} at the start, {mach['load_average_1min_at_end']:.2f} at the end.",
         "",
     ]
     if r["note"]:
@@ -99,7 +99,7 @@ def markdown(r):
         "",
         f"## fp32 matmul peak: {peak['gflops']:.1f} GFLOP/s",
         "",
-        f"`tf.linalg.matmul` of two {peak['size']}x{peak['size']} float32 matrices (2 n^3 FLOPs): median "
+        f"{_copies(peak)} of two {peak['size']}x{peak['size']} float32 matrices (2 n^3 FLOPs each): median "
         f"{peak['gflops']:.1f} GFLOP/s, best {peak['gflops_best']:.1f} GFLOP/s over {len(peak['seconds'])} calls "
         f"timed alone. The same matmul is timed again in the rounds of every training-step comparison, "
         f"interleaved with the steps; a step's fraction of the peak divides its GFLOP/s by that matmul's "
@@ -227,6 +227,19 @@ def markdown(r):
         "",
     ]
     return "\n".join(lines)
+
+
+def _threads(mach):
+    """TF's thread pools as the run set them (0: TF's default, all cores)."""
+    def pool(n):
+        return "TF's default" if n == 0 else str(n)
+    return (f"{pool(mach['intra_op_threads'])} per op (intra-op), "
+            f"{pool(mach['inter_op_threads'])} ops at a time (inter-op)")
+
+
+def _copies(peak):
+    n = peak.get("copies", 1)
+    return "`tf.linalg.matmul`" if n == 1 else f"{n} independent `tf.linalg.matmul`s in one call, side by side,"
 
 
 def _first(m):

@@ -7,6 +7,7 @@ import math
 import statistics
 
 import keras
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -61,6 +62,19 @@ def test_a_nested_function_traced_for_any_batch_counts_the_callers_batch():
 def test_unknown_shapes_are_refused():
     with pytest.raises(ValueError, match="fully defined"):
         forward_flops(tf.nn.relu, tf.TensorSpec([None, 4]))
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.bfloat16])
+def test_peak_matmul_multiplies_one_pair_per_copy_side_by_side(dtype):
+    from reproduce.bench import matmul_task
+    task = matmul_task(48, dtype, copies=3)
+    products = task["run"]()
+    assert task["flops"] == 3 * 2 * 48**3 and len(products) == len(task["pairs"]) == 3
+    for (a, b), product in zip(task["pairs"], products):
+        want = tf.cast(a, tf.float64).numpy() @ tf.cast(b, tf.float64).numpy()
+        assert product.dtype == dtype
+        np.testing.assert_allclose(tf.cast(product, tf.float64), want, rtol=0.05, atol=0.2)
+    assert not np.allclose(products[0], products[1])  # different pairs, not one product thrice
 
 
 def test_xla_steps_are_timed_in_rounds_of_their_own_after_the_others():

@@ -10,6 +10,7 @@ from causality import abs_jacobian, perturb_weights
 from zoo.distributions import DiscretizedLogisticMixture
 from zoo.layers import (DownRightShiftedConv2D, DownRightShiftedConv2DTranspose, DownShiftedConv2D,
                         DownShiftedConv2DTranspose, GatedResNet)
+from zoo.layers import gated_resnet
 from zoo.layers.window_product import window_product
 from zoo.models import PixelCNNPlusPlus
 
@@ -113,6 +114,28 @@ def test_gated_resnet_starts_as_identity_plus_a_gate_and_takes_a_shortcut():
     assert out.shape == x.shape
     with pytest.raises(ValueError, match="direction"):
         GatedResNet("up")
+
+
+@pytest.mark.parametrize("dtype", [tf.bfloat16, tf.float16])
+def test_16_bit_concat_elu_and_gate_run_fused_and_match_the_plain_ops(dtype):
+    x, c = (tf.cast(tf.random.normal(shape, seed=seed) * 3, dtype) for shape, seed in (([2, 5, 3, 4], 3), ([2, 5, 3, 8], 4)))
+    wy, wz = (tf.cast(tf.random.normal(shape, seed=seed), dtype) for shape, seed in (([8], 5), ([4], 6)))
+
+    def with_grads(concat_elu, gated_sum, x, c):  # values and the gradients of a linear loss
+        with tf.GradientTape() as tape:
+            tape.watch([x, c])
+            y, z = concat_elu(x), gated_sum(x, c)
+            loss = tf.reduce_sum(y * tf.cast(wy, y.dtype)) + tf.reduce_sum(z * tf.cast(wz, z.dtype))
+        return [y, z, *tape.gradient(loss, [x, c])]
+
+    fused = with_grads(gated_resnet.concat_elu, gated_resnet.gated_sum, x, c)
+    x, c = tf.cast(x, tf.float32), tf.cast(c, tf.float32)  # the same numbers: a float32 reference
+    plain = with_grads(gated_resnet._concat_elu, gated_resnet._gated_sum, x, c)
+    assert gated_resnet._FUSED["concat_elu"].experimental_get_tracing_count() > 0  # it took the XLA path
+    assert [t.dtype for t in fused] == [dtype] * 4
+    for got, want in zip(fused, plain):
+        np.testing.assert_allclose(tf.cast(got, tf.float32), want, rtol=0.02, atol=0.02)
+    np.testing.assert_array_equal(gated_resnet.concat_elu(x), plain[0])  # float32 keeps TF's kernels
 
 
 # ---- the whole network ----------------------------------------------------------------
@@ -279,12 +302,17 @@ def test_smoke_run_writes_a_record(tmp_path):
     assert (tmp_path / "figures" / "pixelcnnpp-smoke-digits.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_saved_model_serves_without_zoo(tmp_path):
+@pytest.mark.parametrize("mixed_precision", [None, "bfloat16"])  # bfloat16: with its XLA fusions
+def test_saved_model_serves_without_zoo(tmp_path, mixed_precision):
     import zoo
     from test_pixelcnn import served_bits_and_sample
 
-    model = tiny((4, 4, 3), num_levels=4)
+    model = tiny((4, 4, 3), num_levels=4, mixed_precision=mixed_precision)
     x = np.random.default_rng(3).integers(0, 4, (5, 4, 4, 3)).astype(np.uint8)
     out = served_bits_and_sample(zoo.export(model, tmp_path / "saved"), x, tmp_path)
-    np.testing.assert_allclose(out["bits_per_dim"], model.bits_per_dim(x), rtol=1e-5)
-    np.testing.assert_array_equal(out["sample"], model.sample(3, temperature=1.0, seed=5))
+    if mixed_precision is None:
+        np.testing.assert_allclose(out["bits_per_dim"], model.bits_per_dim(x), rtol=1e-5)
+        np.testing.assert_array_equal(out["sample"], model.sample(3, temperature=1.0, seed=5))
+    else:  # the served graph and the eager model round differently: within a bfloat16 step
+        np.testing.assert_allclose(out["bits_per_dim"], model.bits_per_dim(x), rtol=2.0**-8)
+        assert out["sample"].shape == (3, 4, 4, 3) and 0 <= out["sample"].min() and out["sample"].max() < 4

@@ -1,5 +1,7 @@
 import os
 import shutil
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -226,3 +228,20 @@ def test_warmup_ramps_linearly_then_decays_and_round_trips():
     assert float(again(7)) == float(schedule(7))
     with pytest.raises(ValueError, match="warmup_steps must be >= 1"):
         training.make_optimizer(warmup=0)
+
+
+@pytest.mark.parametrize("kwargs", [{"intra_op": 0}, {"inter_op": -1}, {"intra_op": 1.5}, {"inter_op": True}])
+def test_thread_counts_must_be_positive_ints(kwargs):
+    with pytest.raises(ValueError, match="must be None or an int >= 1"):
+        training.set_threads(**kwargs)
+
+
+def test_threads_are_set_before_tensorflow_starts_and_refused_after():
+    code = ("import tensorflow as tf; from zoo.training import set_threads; print(set_threads(1, 2)); "
+            "tf.constant(1.0) + 1\n"
+            "try: set_threads(2, 2)\nexcept RuntimeError as e: print('refused:', e)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))).stdout
+    assert "(1, 2)" in out and "refused: set_threads(intra_op=2, inter_op=2) must run before" in out
+    assert training.set_threads() == (tf.config.threading.get_intra_op_parallelism_threads(),
+                                      tf.config.threading.get_inter_op_parallelism_threads())

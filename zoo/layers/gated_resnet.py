@@ -1,15 +1,44 @@
 """Gated ResNet block of PixelCNN++ (Salimans et al. 2017, section 2.4 and Figure 2)."""
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from zoo.layers.dropout import ResumableDropout
 from zoo.layers.shifted_conv2d import DownRightShiftedConv2D, DownShiftedConv2D
 
 
-def concat_elu(x):
-    """`elu([x, -x])` along channels: `[..., C]` -> `[..., 2C]` (keeps both signs' information)."""
+def _concat_elu(x):
     return ops.elu(ops.concatenate([x, -x], axis=-1))
+
+
+def _gated_sum(x, c):
+    p, q = ops.split(c, 2, axis=-1)
+    return x + p * ops.sigmoid(q)
+
+
+# A 16-bit network's elementwise work on whole images runs as one XLA fusion per call
+# (forward and gradient): TF's own bfloat16 Elu and EluGrad kernels take twice as long as
+# their float32 ones on CPU (19% of the bf16 bench step in a TF profile). In-process A/Bs,
+# bench config, batch 16, bfloat16, one thread per op and two ops at a time: training steps
+# 1.11x faster at 28x28x1, 1.17x at 32x32x3 (1.05x at TF's default threads). float32 steps
+# were 2% slower fused, so they keep TF's kernels; so does the cached sampler's per-pixel
+# work (`fused=False`), where an XLA launch costs more than the op (0.76x).
+_FUSED = {name: tf.function(fn, jit_compile=True, reduce_retracing=True)
+          for name, fn in (("concat_elu", _concat_elu), ("gated_sum", _gated_sum))}
+_FUSED_DTYPES = (tf.bfloat16, tf.float16)
+
+
+def concat_elu(x, fused=True):
+    """`elu([x, -x])` along channels: `[..., C]` -> `[..., 2C]` (keeps both signs' information).
+    `fused`: one XLA fusion when `x` is 16-bit."""
+    return (_FUSED["concat_elu"] if fused and x.dtype in _FUSED_DTYPES else _concat_elu)(x)
+
+
+def gated_sum(x, c, fused=True):
+    """`x + p * sigmoid(q)`, `[p, q] = c` split along channels: `[..., F]`, `[..., 2F]` -> `[..., F]`.
+    `fused`: one XLA fusion when `x` is 16-bit."""
+    return (_FUSED["gated_sum"] if fused and x.dtype in _FUSED_DTYPES else _gated_sum)(x, c)
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -67,12 +96,12 @@ class GatedResNet(keras.layers.Layer):
             return None
         return ops.matmul(ops.cast(cond, dtype), ops.cast(self.cond_kernel, dtype))[:, None, None]
 
-    def gate(self, x, c, label_bias=None):
-        """`x + p * sigmoid(q)` for `[p, q] = c + W cond`: the block's output from conv_out's."""
+    def gate(self, x, c, label_bias=None, fused=True):
+        """`x + p * sigmoid(q)` for `[p, q] = c + W cond`: the block's output from conv_out's
+        (`fused`: see `gated_sum`)."""
         if label_bias is not None:
             c = c + label_bias
-        p, q = ops.split(c, 2, axis=-1)
-        return x + p * ops.sigmoid(q)
+        return gated_sum(x, c, fused)
 
     def compute_output_shape(self, x_shape, a_shape=None, cond_shape=None):
         return x_shape

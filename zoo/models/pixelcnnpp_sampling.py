@@ -131,15 +131,16 @@ class CachedSampler:
 
     def nin(self, block, a):
         """The block's shortcut term `nin(concat_elu(a))`."""
-        return self.conv(f"{block.name}/nin", concat_elu(a))
+        return self.conv(f"{block.name}/nin", concat_elu(a, fused=False))
 
     def block(self, block, x, shortcut, cached_conv):
         """`GatedResNet.call` at sampling time (no dropout): `shortcut`, its `nin` term or
         None; `cached_conv(key, input)` runs its two shifted convolutions from their caches."""
-        c = cached_conv(f"{block.name}/in", concat_elu(x))
+        c = cached_conv(f"{block.name}/in", concat_elu(x, fused=False))
         if shortcut is not None:
             c = c + shortcut
-        return block.gate(x, cached_conv(f"{block.name}/out", concat_elu(c)), self.label_bias[block.name])
+        return block.gate(x, cached_conv(f"{block.name}/out", concat_elu(c, fused=False)),
+                          self.label_bias[block.name], fused=False)
 
     # ---- the u stream, one row of each due scale ----------------------------------
 

@@ -1,0 +1,16 @@
+"""The command lines' thread flags: `--intra-op-threads N --inter-op-threads M`
+(`zoo.training.set_threads`), for `python -m reproduce` and `python -m reproduce bench`."""
+
+
+def add_thread_args(parser):
+    """Adds both flags to an `argparse` parser (default None: TF's choice)."""
+    parser.add_argument("--intra-op-threads", type=int, metavar="N",
+                        help="threads one TF op may use (default: TF's, all cores); 1 on 2 cores trains faster")
+    parser.add_argument("--inter-op-threads", type=int, metavar="N",
+                        help="TF ops run at a time (default: TF's); 2 on 2 cores, with --intra-op-threads 1")
+
+
+def apply_thread_args(args):
+    """`zoo.training.set_threads` from parsed flags, before TF runs anything."""
+    from zoo.training import set_threads
+    return set_threads(args.intra_op_threads, args.inter_op_threads)
