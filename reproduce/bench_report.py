@@ -97,6 +97,10 @@ def markdown(r):
         lines.append(f"| {t['name']} | {value} | {needed} | {'yes' if t['met'] else '**no**'} |")
     lines += [
         "",
+        "The PixelCNN++ and Glow `cpu` presets train with bfloat16 networks (likelihoods in float32): "
+        "the rows \"ours with a bfloat16 network\" compare our step as they train it with TFP's, the "
+        "rows \"float32 both\" at equal precision.",
+        "",
         f"## fp32 matmul peak: {peak['gflops']:.1f} GFLOP/s",
         "",
         f"{_copies(peak)} of two {peak['size']}x{peak['size']} float32 matrices (2 n^3 FLOPs each): median "
