@@ -34,7 +34,7 @@ import tensorflow_probability as tfp
 import tf_keras
 
 from reproduce import arm, bench_report, glow, pixelcnnpp, records
-from reproduce.threads import add_thread_args, apply_thread_args
+from reproduce.threads import add_thread_args, apply_thread_args, thread_flags
 from reproduce.flops import TRAIN_FACTOR, forward_flops
 from zoo.models import ARM, Glow, PixelCNNPlusPlus
 
@@ -416,13 +416,13 @@ def arm_sample(cfg, warmup, repetitions):
 # ---- the run -----------------------------------------------------------------------
 
 
-def run(quick=False, note="", flags=""):
-    """Every section in order; returns the JSON-ready results (`flags`: the command's
-    thread flags, recorded with it)."""
+def run(quick=False, note=""):
+    """Every section in order; returns the JSON-ready results."""
     cfg = quick_config() if quick else full_config()
     warmup, reps = cfg["warmup"], cfg["repetitions"]
     start = time.time()
-    command = " ".join(["python -m reproduce bench"] + (["--quick"] if quick else []) + ([flags] if flags else []))
+    command = " ".join(part for part in ("python -m reproduce bench", "--quick" if quick else "", thread_flags())
+                       if part)
     results = {"command": command, "quick": quick,
                "date": records.now(), "git_commit": records.git_commit(), "machine": machine(), "note": note,
                "config": cfg}
@@ -456,9 +456,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     apply_thread_args(args)
     keras.mixed_precision.set_global_policy("float32")
-    flags = " ".join(f"--{name.replace('_', '-')} {getattr(args, name)}"
-                     for name in ("intra_op_threads", "inter_op_threads") if getattr(args, name) is not None)
-    results = run(quick=args.quick, note=args.note, flags=flags)
+    results = run(quick=args.quick, note=args.note)
     paths = bench_report.write(results, args.out)
     print("wrote " + ", ".join(map(str, paths)))
     return results

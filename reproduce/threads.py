@@ -14,3 +14,12 @@ def apply_thread_args(args):
     """`zoo.training.set_threads` from parsed flags, before TF runs anything."""
     from zoo.training import set_threads
     return set_threads(args.intra_op_threads, args.inter_op_threads)
+
+
+def thread_flags():
+    """The flags that give TF's thread pools their present sizes ("" at TF's defaults): how
+    a record states the command that ran."""
+    import tensorflow as tf
+    pools = (("intra-op", tf.config.threading.get_intra_op_parallelism_threads()),
+             ("inter-op", tf.config.threading.get_inter_op_parallelism_threads()))
+    return " ".join(f"--{name}-threads {n}" for name, n in pools if n)

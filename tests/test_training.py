@@ -238,10 +238,12 @@ def test_thread_counts_must_be_positive_ints(kwargs):
 
 def test_threads_are_set_before_tensorflow_starts_and_refused_after():
     code = ("import tensorflow as tf; from zoo.training import set_threads; print(set_threads(1, 2)); "
+            "from reproduce.threads import thread_flags; print('flags:', thread_flags()); "
             "tf.constant(1.0) + 1\n"
             "try: set_threads(2, 2)\nexcept RuntimeError as e: print('refused:', e)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))).stdout
     assert "(1, 2)" in out and "refused: set_threads(intra_op=2, inter_op=2) must run before" in out
+    assert "flags: --intra-op-threads 1 --inter-op-threads 2" in out
     assert training.set_threads() == (tf.config.threading.get_intra_op_parallelism_threads(),
                                       tf.config.threading.get_inter_op_parallelism_threads())
