@@ -11,6 +11,8 @@ pixels to the left. Over `num_scales` resolutions an up pass of gated ResNet blo
 downsamples by strided convolutions (2.3); a down pass upsamples by transposed ones, each
 block taking the matching up-pass output as a shortcut (2.5). Dropout inside every block
 (2.6); weight normalization with data-dependent initialization, as openai/pixel-cnn.
+Optionally distribution augmentation (`zoo.models.distribution_augmentation`): trained on
+transformed images conditioned on the transform, evaluated and sampled untransformed.
 """
 
 import keras
@@ -23,6 +25,7 @@ from zoo.layers.shifted_conv2d import (DownRightShiftedConv2D, DownRightShiftedC
                                        DownShiftedConv2D, DownShiftedConv2DTranspose, shift_right)
 from zoo.models.base import DensityModel
 from zoo.models.conditional import LabelConditioned
+from zoo.models.distribution_augmentation import apply_transforms, check_augmentations
 from zoo.models.pixelcnnpp_sampling import CachedSampler
 
 
@@ -42,13 +45,17 @@ class PixelCNNPlusPlus(LabelConditioned, DensityModel):
       num_classes: classes of the condition (None: unconditional): `log_prob(images,
         labels)`, `sample(n, labels=...)`, `fit` on `(images, labels)`.
       min_log_scale: lower bound on the logistics' log-scales (-7 in openai/pixel-cnn).
+      augmentations: None, or transform names starting with "identity" (e.g. all of
+        `distribution_augmentation.TRANSFORMS`): while training each image is transformed
+        by one drawn uniformly and the network is given its one-hot index with the label
+        (Jun et al. 2020, eq. 2); log_prob and sampling use the identity.
       mixed_precision: None, "bfloat16" or "float16" for the network (variables, the
         mixture's parameters and the likelihood stay float32).
     """
 
     def __init__(self, image_shape, num_levels, nr_resnet=5, nr_filters=160, nr_logistic_mix=10,
                  num_scales=3, dropout=0.5, weight_norm=True, num_classes=None, min_log_scale=-7.0,
-                 mixed_precision=None, **kwargs):
+                 mixed_precision=None, augmentations=None, **kwargs):
         super().__init__(image_shape, num_levels, **kwargs)
         h, w, c = self.image_shape
         if c not in (1, 3):
@@ -65,6 +72,9 @@ class PixelCNNPlusPlus(LabelConditioned, DensityModel):
         if mixed_precision not in (None, "bfloat16", "float16"):
             raise ValueError(f"mixed_precision must be None, 'bfloat16' or 'float16', got "
                              f"{mixed_precision!r}.")
+        self.augmentations = check_augmentations(augmentations, self.image_shape)
+        if self.augmentations:  # draws each training image's transform; seeded by Keras' global seed
+            self.augmentation_seed = keras.random.SeedGenerator(name="augmentation_seed")
         self.mixed_precision = mixed_precision
         dtype = f"mixed_{mixed_precision}" if mixed_precision else None
         self.nr_resnet, self.nr_filters = int(nr_resnet), int(nr_filters)
@@ -136,10 +146,21 @@ class PixelCNNPlusPlus(LabelConditioned, DensityModel):
                 ul = block_ul(ul, tf.concat([u, uls.pop()], axis=-1), cond=cond, training=training)
         return ul
 
-    def params_from_inputs(self, x, labels=None, training=False):
+    def condition(self, labels, augmentation, n, dtype):
+        """The blocks' condition `[n, d]`: the one-hot label (conditional model) and the one-hot
+        transform index (augmented model; None: the identity, 0); None when neither."""
+        parts = [tf.one_hot(labels, self.num_classes, dtype=dtype)] if self.num_classes else []
+        if self.augmentations:
+            if augmentation is None:
+                augmentation = tf.zeros([n], tf.int32)
+            parts.append(tf.one_hot(augmentation, len(self.augmentations), dtype=dtype))
+        return tf.concat(parts, axis=-1) if parts else None
+
+    def params_from_inputs(self, x, labels=None, training=False, augmentation=None):
         """Scaled images `[b, H, W, C]` -> per-pixel mixture parameters `[b, H, W, num_params]`
-        float32. Differentiable in `x`: the causality tests take gradients through it."""
-        cond = tf.one_hot(labels, self.num_classes, dtype=x.dtype) if self.num_classes else None
+        float32; `augmentation`: int `[b]` transform indices (None: identity). Differentiable
+        in `x`: the causality tests take gradients through it."""
+        cond = self.condition(labels, augmentation, tf.shape(x)[0], x.dtype)
         h = self.features(x, cond, training)
         return tf.cast(self.head(tf.nn.elu(h), training=training), tf.float32)
 
@@ -156,7 +177,33 @@ class PixelCNNPlusPlus(LabelConditioned, DensityModel):
     def _log_prob(self, images, training, labels=None):
         if self.num_classes and labels is None:  # `build` runs on zeros without labels
             labels = tf.zeros(tf.shape(images)[:1], tf.int32)
+        if training and self.augmentations:
+            ids = keras.random.randint(tf.shape(images)[:1], 0, len(self.augmentations),
+                                       seed=self.augmentation_seed, dtype="int32")
+            return self._augmented_log_prob(images, ids, labels, training=True)
         params = self.params_from_inputs(self.scale(images), labels, training=training)
+        return tf.reduce_sum(self.distribution(params).log_prob(images), axis=[1, 2])
+
+    def augmented_log_prob(self, images, ids, labels=None):
+        """log p(t(x) | t) per image, `[b]` nats, for t = `augmentations[ids[i]]` (the
+        training objective of distribution augmentation, its draw of t fixed; ids 0 give
+        `log_prob`). `ids`: integers `[b]` in [0, len(augmentations))."""
+        if not self.augmentations:
+            raise ValueError("This PixelCNNPlusPlus has no augmentations (augmentations=None).")
+        self.build_for_images()
+        images = self.check_images(images)
+        labels = self.check_labels(labels, images.shape[0])
+        ids = tf.convert_to_tensor(ids)
+        count = len(self.augmentations)
+        if not ids.dtype.is_integer or ids.shape != images.shape[:1] or not (
+                tf.size(ids) == 0 or 0 <= int(tf.reduce_min(ids)) <= int(tf.reduce_max(ids)) < count):
+            raise ValueError(f"Expected ids: integers in [0, {count}) of shape [{images.shape[0]}], got "
+                             f"{ids.dtype.name} {ids.shape} {ids.numpy().tolist() if ids.dtype.is_integer else ''}.")
+        return self._augmented_log_prob(images, tf.cast(ids, tf.int32), labels)
+
+    def _augmented_log_prob(self, images, ids, labels, training=False):
+        images = apply_transforms(images, ids, self.augmentations)
+        params = self.params_from_inputs(self.scale(images), labels, training=training, augmentation=ids)
         return tf.reduce_sum(self.distribution(params).log_prob(images), axis=[1, 2])
 
     def _sample(self, n, temperature, seed, labels=None):
@@ -164,8 +211,7 @@ class PixelCNNPlusPlus(LabelConditioned, DensityModel):
         pixel only the positions of the ul stream that depend on it, per row the u stream.
         Draws the very images `_sample_naive` draws for the same seed."""
         labels = self._sample_labels(n, seed, labels)
-        cond = tf.one_hot(labels, self.num_classes, dtype=self.net_dtype_name) if self.num_classes else None
-        return CachedSampler(self, n, cond).sample(temperature, seed)
+        return CachedSampler(self, n, self.condition(labels, None, n, self.net_dtype_name)).sample(temperature, seed)
 
     def _sample_naive(self, n, temperature, seed, labels=None):
         """H * W passes of the whole network, each drawing one pixel's colours from its
@@ -196,5 +242,6 @@ class PixelCNNPlusPlus(LabelConditioned, DensityModel):
                 "nr_logistic_mix": self.nr_logistic_mix, "num_scales": self.num_scales,
                 "dropout": self.dropout, "weight_norm": self.weight_norm,
                 "num_classes": self.num_classes, "min_log_scale": self.min_log_scale,
-                "mixed_precision": self.mixed_precision}
+                "mixed_precision": self.mixed_precision,
+                "augmentations": list(self.augmentations) if self.augmentations else None}
 

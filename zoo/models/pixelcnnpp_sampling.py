@@ -56,7 +56,7 @@ class CachedSampler:
     Args:
       model: a built `PixelCNNPlusPlus`.
       n: int32 scalar, the number of images.
-      cond: `[n, num_classes]` one-hot labels, or None.
+      cond: `[n, d]` the blocks' condition (`PixelCNNPlusPlus.condition`), or None.
     """
 
     def __init__(self, model, n, cond):

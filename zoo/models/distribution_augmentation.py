@@ -1,0 +1,60 @@
+"""Distribution augmentation (Jun, Child, Chen, Schulman, Ramesh, Radford and Sutskever
+2020, "Distribution Augmentation for Generative Modeling", ICML).
+
+A model trained on transformed images t(x), t drawn from a fixed set T and given to the
+network as a condition, learns one density per transform with shared weights:
+
+    max_theta  E_x E_{t ~ U(T)} log p_theta(t(x) | t)                         (eq. 2)
+
+and is evaluated and sampled with t = identity, log p_theta(x | identity): an exact
+likelihood of the data, regularized by the other transforms' tasks. The transforms here
+are the eight symmetries of the square (rotations, flips, transposes), each a
+permutation of pixel positions: they keep the pixel values and the colours.
+"""
+
+import tensorflow as tf
+
+# Each maps `[b, H, W, C]` to `[b, H, W, C]` (H == W for those that swap the axes).
+TRANSFORMS = {
+    "identity": lambda x: x,
+    "rot90": lambda x: tf.image.rot90(x, 1),
+    "rot180": lambda x: tf.image.rot90(x, 2),
+    "rot270": lambda x: tf.image.rot90(x, 3),
+    "flip_lr": lambda x: tf.reverse(x, [2]),
+    "flip_ud": lambda x: tf.reverse(x, [1]),
+    "transpose": lambda x: tf.transpose(x, [0, 2, 1, 3]),
+    "antitranspose": lambda x: tf.transpose(tf.reverse(x, [1, 2]), [0, 2, 1, 3]),
+}
+SWAP_AXES = {"rot90", "rot270", "transpose", "antitranspose"}
+
+
+def check_augmentations(names, image_shape):
+    """Validates a list of transform names; returns them as a tuple (None: no augmentation).
+
+    The first must be "identity" (the condition the data is evaluated under); names may not
+    repeat; transforms that swap height and width need square images.
+    """
+    if names is None:
+        return None
+    if isinstance(names, str):
+        raise ValueError(f"augmentations must be a list of transform names, got the string {names!r}.")
+    names = tuple(names)
+    unknown = [n for n in names if n not in TRANSFORMS]
+    if unknown:
+        raise ValueError(f"Unknown augmentations {unknown}; expected names from {sorted(TRANSFORMS)}.")
+    if len(names) < 2 or names[0] != "identity":
+        raise ValueError(f"augmentations must start with 'identity' and name at least one other "
+                         f"transform, got {list(names)}.")
+    if len(set(names)) != len(names):
+        raise ValueError(f"augmentations must not repeat a transform, got {list(names)}.")
+    swapping = sorted(SWAP_AXES.intersection(names))
+    if swapping and image_shape[0] != image_shape[1]:
+        raise ValueError(f"augmentations {swapping} swap height and width: they need square images, "
+                         f"got image_shape {tuple(image_shape)}.")
+    return names
+
+
+def apply_transforms(images, ids, names):
+    """Image i transformed by `names[ids[i]]`: `[b, H, W, C]`, int `[b]` -> `[b, H, W, C]`."""
+    every = tf.stack([TRANSFORMS[name](images) for name in names], axis=1)  # [b, T, H, W, C]
+    return tf.gather(every, ids, axis=1, batch_dims=1)
