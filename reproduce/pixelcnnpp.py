@@ -46,7 +46,7 @@ PRESETS = {
                 "model": {"nr_resnet": 4, "nr_filters": 32, "nr_logistic_mix": 5, "num_scales": 1,
                           "dropout": 0.5, "mixed_precision": None},
                 "train": {"epochs": 600, "batch_size": 16, "patience": 60, "jit_compile": False,
-                          "optimizer": {"name": "adam", "learning_rate": 1e-3, "decay": 0.99985, "ema": 0.995,
+                          "optimizer": {"name": "adam", "learning_rate": 1e-3, "ema": 0.999,
                                         "weight_decay": 0.5}},
             },
         },
