@@ -142,3 +142,14 @@ def test_bad_ids_are_refused_and_round_trip_keeps_augmentations(tmp_path):
     loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
     assert loaded.augmentations == tuple(ALL) and loaded.get_config() == model.get_config()
     np.testing.assert_array_equal(loaded.augmented_log_prob(images, [3, 6]), model.augmented_log_prob(images, [3, 6]))
+
+
+def test_saved_model_serves_the_identitys_likelihood_without_zoo(tmp_path):
+    import zoo
+    from test_pixelcnn import served_bits_and_sample
+
+    model = augmented((4, 4, 1), num_levels=4)
+    x = np.random.default_rng(3).integers(0, 4, (5, 4, 4, 1)).astype(np.uint8)
+    out = served_bits_and_sample(zoo.export(model, tmp_path / "saved"), x, tmp_path)
+    np.testing.assert_allclose(out["bits_per_dim"], model.bits_per_dim(x), rtol=1e-5)
+    np.testing.assert_array_equal(out["sample"], model.sample(3, temperature=1.0, seed=5))
