@@ -10,6 +10,13 @@ and is evaluated and sampled with t = identity, log p_theta(x | identity): an ex
 likelihood of the data, regularized by the other transforms' tasks. The transforms here
 are the eight symmetries of the square (rotations, flips, transposes), each a
 permutation of pixel positions: they keep the pixel values and the colours.
+
+Each p_theta(t(x) | t) is then also a normalized density of x itself, one per pixel
+ordering (raster order read from another corner or along columns), and so is their
+uniform mixture, an ensemble over orderings that shares one network (Uria, Murray and
+Larochelle 2014, "A Deep and Tractable Density Estimator", eq. 13):
+
+    p(x) = (1 / |T|) sum_{t in T} p_theta(t(x) | t).
 """
 
 import tensorflow as tf
@@ -26,6 +33,12 @@ TRANSFORMS = {
     "antitranspose": lambda x: tf.transpose(tf.reverse(x, [1, 2]), [0, 2, 1, 3]),
 }
 SWAP_AXES = {"rot90", "rot270", "transpose", "antitranspose"}
+INVERSES = {"rot90": "rot270", "rot270": "rot90"}  # every other transform undoes itself
+
+
+def inverses(names):
+    """The transforms that undo `names`, in the same order."""
+    return tuple(INVERSES.get(name, name) for name in names)
 
 
 def check_augmentations(names, image_shape):

@@ -12,8 +12,11 @@ downsamples by strided convolutions (2.3); a down pass upsamples by transposed o
 block taking the matching up-pass output as a shortcut (2.5). Dropout inside every block
 (2.6); weight normalization with data-dependent initialization, as openai/pixel-cnn.
 Optionally distribution augmentation (`zoo.models.distribution_augmentation`): trained on
-transformed images conditioned on the transform, evaluated and sampled untransformed.
+transformed images conditioned on the transform, evaluated and sampled untransformed, or
+as the mixture over the transforms (an ensemble over pixel orderings).
 """
+
+import math
 
 import keras
 import tensorflow as tf
@@ -25,7 +28,7 @@ from zoo.layers.shifted_conv2d import (DownRightShiftedConv2D, DownRightShiftedC
                                        DownShiftedConv2D, DownShiftedConv2DTranspose, shift_right)
 from zoo.models.base import DensityModel
 from zoo.models.conditional import LabelConditioned
-from zoo.models.distribution_augmentation import apply_transforms, check_augmentations
+from zoo.models.distribution_augmentation import apply_transforms, check_augmentations, inverses
 from zoo.models.pixelcnnpp_sampling import CachedSampler
 
 
@@ -49,13 +52,17 @@ class PixelCNNPlusPlus(LabelConditioned, DensityModel):
         `distribution_augmentation.TRANSFORMS`): while training each image is transformed
         by one drawn uniformly and the network is given its one-hot index with the label
         (Jun et al. 2020, eq. 2); log_prob and sampling use the identity.
+      augmentation_mixture: log_prob and sampling use the uniform mixture over the
+        transforms instead, p(x) = (1/T) sum_t p(t(x) | t), each term a density of x (t
+        permutes pixel positions): an ensemble over T pixel orderings sharing the network
+        (Uria et al. 2014, eq. 13); training keeps eq. 2, by Jensen a lower bound on it.
       mixed_precision: None, "bfloat16" or "float16" for the network (variables, the
         mixture's parameters and the likelihood stay float32).
     """
 
     def __init__(self, image_shape, num_levels, nr_resnet=5, nr_filters=160, nr_logistic_mix=10,
                  num_scales=3, dropout=0.5, weight_norm=True, num_classes=None, min_log_scale=-7.0,
-                 mixed_precision=None, augmentations=None, **kwargs):
+                 mixed_precision=None, augmentations=None, augmentation_mixture=False, **kwargs):
         super().__init__(image_shape, num_levels, **kwargs)
         h, w, c = self.image_shape
         if c not in (1, 3):
@@ -75,6 +82,9 @@ class PixelCNNPlusPlus(LabelConditioned, DensityModel):
         self.augmentations = check_augmentations(augmentations, self.image_shape)
         if self.augmentations:  # draws each training image's transform; seeded by Keras' global seed
             self.augmentation_seed = keras.random.SeedGenerator(name="augmentation_seed")
+        if augmentation_mixture and not self.augmentations:
+            raise ValueError("augmentation_mixture=True needs augmentations to mix over, got augmentations=None.")
+        self.augmentation_mixture = bool(augmentation_mixture)
         self.mixed_precision = mixed_precision
         dtype = f"mixed_{mixed_precision}" if mixed_precision else None
         self.nr_resnet, self.nr_filters = int(nr_resnet), int(nr_filters)
@@ -181,13 +191,23 @@ class PixelCNNPlusPlus(LabelConditioned, DensityModel):
             ids = keras.random.randint(tf.shape(images)[:1], 0, len(self.augmentations),
                                        seed=self.augmentation_seed, dtype="int32")
             return self._augmented_log_prob(images, ids, labels, training=True)
+        if self.augmentation_mixture:
+            return self._mixture_log_prob(images, labels, training)
         params = self.params_from_inputs(self.scale(images), labels, training=training)
         return tf.reduce_sum(self.distribution(params).log_prob(images), axis=[1, 2])
+
+    def _mixture_log_prob(self, images, labels, training):
+        """log (1/T) sum_t p(t(x) | t), `[b]`: the batch once per transform, then logsumexp."""
+        count, n = len(self.augmentations), tf.shape(images)[0]
+        ids = tf.repeat(tf.range(count), n)  # transform-major: row t * n + i is image i under t
+        labels = tf.tile(labels, [count]) if labels is not None else None
+        each = self._augmented_log_prob(tf.tile(images, [count, 1, 1, 1]), ids, labels, training)
+        return tf.reduce_logsumexp(tf.reshape(each, [count, n]), axis=0) - math.log(count)
 
     def augmented_log_prob(self, images, ids, labels=None):
         """log p(t(x) | t) per image, `[b]` nats, for t = `augmentations[ids[i]]` (the
         training objective of distribution augmentation, its draw of t fixed; ids 0 give
-        `log_prob`). `ids`: integers `[b]` in [0, len(augmentations))."""
+        `log_prob` unless `augmentation_mixture`). `ids`: integers `[b]` in [0, len(augmentations))."""
         if not self.augmentations:
             raise ValueError("This PixelCNNPlusPlus has no augmentations (augmentations=None).")
         self.build_for_images()
@@ -211,16 +231,19 @@ class PixelCNNPlusPlus(LabelConditioned, DensityModel):
         pixel only the positions of the ul stream that depend on it, per row the u stream.
         Draws the very images `_sample_naive` draws for the same seed."""
         labels = self._sample_labels(n, seed, labels)
-        return CachedSampler(self, n, self.condition(labels, None, n, self.net_dtype_name)).sample(temperature, seed)
+        ids = self._sample_transforms(n, seed)
+        cond = self.condition(labels, ids, n, self.net_dtype_name)
+        return self._untransform(CachedSampler(self, n, cond).sample(temperature, seed), ids)
 
     def _sample_naive(self, n, temperature, seed, labels=None):
         """H * W passes of the whole network, each drawing one pixel's colours from its
         mixture (`DiscretizedLogisticMixture.tempered_sample`)."""
         height, width, c = self.image_shape
         labels = self._sample_labels(n, seed, labels)
+        ids = self._sample_transforms(n, seed)
 
         def step(d, images):
-            params = self.params_from_inputs(self.scale(images), labels)[:, d // width, d % width]
+            params = self.params_from_inputs(self.scale(images), labels, augmentation=ids)[:, d // width, d % width]
             value = self.distribution(params).tempered_sample(
                 temperature, tf.random.experimental.stateless_fold_in(seed, d))
             where = tf.reshape(tf.one_hot(d, height * width, dtype=tf.int32), [1, height, width, 1])
@@ -228,7 +251,18 @@ class PixelCNNPlusPlus(LabelConditioned, DensityModel):
 
         _, images = tf.while_loop(lambda d, _: d < height * width, step,
                                   (tf.constant(0), tf.zeros([n, height, width, c], tf.int32)))
-        return images
+        return self._untransform(images, ids)
+
+    def _sample_transforms(self, n, seed):
+        """The mixture's component of each image, drawn from `seed` (None: no mixture)."""
+        if not self.augmentation_mixture:
+            return None
+        return tf.random.stateless_uniform([n], tf.random.experimental.stateless_fold_in(seed, -2),
+                                           0, len(self.augmentations), dtype=tf.int32)
+
+    def _untransform(self, images, ids):
+        """Image i drawn from p(. | t_i) mapped back by t_i's inverse (ids None: as drawn)."""
+        return images if ids is None else apply_transforms(images, ids, inverses(self.augmentations))
 
     def _sample_labels(self, n, seed, labels):
         """The given labels, or (conditional model, none given) classes drawn from `seed`."""
@@ -243,5 +277,6 @@ class PixelCNNPlusPlus(LabelConditioned, DensityModel):
                 "dropout": self.dropout, "weight_norm": self.weight_norm,
                 "num_classes": self.num_classes, "min_log_scale": self.min_log_scale,
                 "mixed_precision": self.mixed_precision,
-                "augmentations": list(self.augmentations) if self.augmentations else None}
+                "augmentations": list(self.augmentations) if self.augmentations else None,
+                "augmentation_mixture": self.augmentation_mixture}
 
