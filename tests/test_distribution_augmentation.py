@@ -12,7 +12,7 @@ from causality import abs_jacobian, perturb_weights
 from test_pixelcnnpp import TINY
 
 from zoo.models import PixelCNNPlusPlus
-from zoo.models.distribution_augmentation import TRANSFORMS, apply_transforms, check_augmentations
+from zoo.models.distribution_augmentation import TRANSFORMS, apply_transforms, check_augmentations, inverses
 
 ALL = list(TRANSFORMS)
 # numpy on [b, H, W, C]: the group of the square, written independently of the module.
@@ -48,6 +48,12 @@ def test_transforms_are_the_eight_distinct_symmetries_of_the_square():
         np.testing.assert_array_equal(y[..., 1] - y[..., 0], 1)  # colours stay with their pixel
         outputs[y.tobytes()] = name
     assert len(outputs) == 8
+
+
+def test_inverses_undo_each_transform():
+    x = tf.constant(np.arange(2 * 4 * 4).reshape(2, 4, 4, 1))
+    for name, inverse in zip(ALL, inverses(ALL)):
+        np.testing.assert_array_equal(TRANSFORMS[inverse](TRANSFORMS[name](x)), x, err_msg=name)
 
 
 def test_each_image_gets_its_own_transform():
@@ -153,3 +159,49 @@ def test_saved_model_serves_the_identitys_likelihood_without_zoo(tmp_path):
     out = served_bits_and_sample(zoo.export(model, tmp_path / "saved"), x, tmp_path)
     np.testing.assert_allclose(out["bits_per_dim"], model.bits_per_dim(x), rtol=1e-5)
     np.testing.assert_array_equal(out["sample"], model.sample(3, temperature=1.0, seed=5))
+
+
+# ---- the mixture over transforms ------------------------------------------------------------
+
+FOUR = ["identity", "rot180", "flip_lr", "flip_ud"]
+
+
+@pytest.mark.parametrize("augmentations", [ALL, FOUR], ids=["eight", "four"])
+def test_mixture_over_transforms_sums_to_one_over_all_2x2_binary_images(augmentations):
+    model = augmented((2, 2, 1), num_levels=2, augmentations=augmentations, augmentation_mixture=True)
+    images = np.array(list(itertools.product([0, 1], repeat=4)), np.uint8).reshape(-1, 2, 2, 1)
+    assert abs(np.exp(model.log_prob(images).numpy().astype(np.float64)).sum() - 1.0) < 1e-5
+
+
+def test_mixture_log_prob_is_the_mean_of_the_transforms_densities():
+    model = augmented(augmentations=FOUR, augmentation_mixture=True, num_classes=3)
+    images = np.random.default_rng(5).integers(0, 5, (6, 4, 4, 1)).astype(np.uint8)
+    labels = np.array([0, 1, 2, 2, 1, 0])
+    each = np.stack([model.augmented_log_prob(images, np.full([6], t), labels).numpy() for t in range(4)])
+    expected = np.log(np.mean(np.exp(each.astype(np.float64)), axis=0))
+    np.testing.assert_allclose(model.log_prob(images, labels), expected, rtol=1e-6)
+    assert np.all(model.log_prob(images, labels).numpy() > each.min(0))
+
+
+def test_mixture_samples_are_components_draws_mapped_back():
+    model = augmented((4, 4, 1), num_levels=16, augmentations=ALL, augmentation_mixture=True)
+    greedy = model.sample(24, temperature=0.0, seed=7).numpy().astype(np.int32)
+    np.testing.assert_array_equal(greedy, model.sample(24, temperature=0.0, seed=7, method="naive"))
+    np.testing.assert_array_equal(model.sample(5, seed=2), model.sample(5, seed=2, method="naive"))
+    # At temperature 0 component t draws its mode: t(image) is each pixel's mode under t.
+    components = []
+    for image in greedy:
+        found = []
+        for t, name in enumerate(ALL):
+            y = TRANSFORMS[name](tf.constant(image[None]))
+            params = model.params_from_inputs(model.scale(y), augmentation=tf.constant([t]))
+            mode = np.argmax(model.distribution(params).log_prob(np.arange(16).reshape(16, 1, 1, 1, 1)).numpy(), 0)
+            found += [t] if np.array_equal(mode, y.numpy()[..., 0]) else []
+        assert found, "a sample is no component's mode mapped back"
+        components.append(found[0])
+    assert len(set(components)) >= 4, components
+
+
+def test_mixture_needs_augmentations():
+    with pytest.raises(ValueError, match="augmentation_mixture=True needs augmentations"):
+        PixelCNNPlusPlus((4, 4, 1), 5, augmentation_mixture=True, **TINY)
