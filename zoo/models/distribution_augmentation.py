@@ -4,7 +4,7 @@
 A model trained on transformed images t(x), t drawn from a fixed set T and given to the
 network as a condition, learns one density per transform with shared weights:
 
-    max_theta  E_x E_{t ~ U(T)} log p_theta(t(x) | t)                         (eq. 2)
+    max_theta  E_x E_{t ~ U(T)} log p_theta(t(x) | t),
 
 and is evaluated and sampled with t = identity, log p_theta(x | identity): an exact
 likelihood of the data, regularized by the other transforms' tasks. The transforms here
@@ -14,7 +14,7 @@ permutation of pixel positions: they keep the pixel values and the colours.
 Each p_theta(t(x) | t) is then also a normalized density of x itself, one per pixel
 ordering (raster order read from another corner or along columns), and so is their
 uniform mixture, an ensemble over orderings that shares one network (Uria, Murray and
-Larochelle 2014, "A Deep and Tractable Density Estimator", eq. 13):
+Larochelle 2014, "A Deep and Tractable Density Estimator", ICML):
 
     p(x) = (1 / |T|) sum_{t in T} p_theta(t(x) | t).
 """

@@ -51,11 +51,12 @@ class PixelCNNPlusPlus(LabelConditioned, DensityModel):
       augmentations: None, or transform names starting with "identity" (e.g. all of
         `distribution_augmentation.TRANSFORMS`): while training each image is transformed
         by one drawn uniformly and the network is given its one-hot index with the label
-        (Jun et al. 2020, eq. 2); log_prob and sampling use the identity.
+        (Jun et al. 2020); log_prob and sampling use the identity.
       augmentation_mixture: log_prob and sampling use the uniform mixture over the
         transforms instead, p(x) = (1/T) sum_t p(t(x) | t), each term a density of x (t
         permutes pixel positions): an ensemble over T pixel orderings sharing the network
-        (Uria et al. 2014, eq. 13); training keeps eq. 2, by Jensen a lower bound on it.
+        (Uria et al. 2014); training keeps the augmented objective, by Jensen a lower bound
+        on the mixture's log-likelihood.
       mixed_precision: None, "bfloat16" or "float16" for the network (variables, the
         mixture's parameters and the likelihood stay float32).
     """
