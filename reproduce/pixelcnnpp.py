@@ -58,7 +58,8 @@ PRESETS = {
             # the mixture (`augmentation_mixture`). Measured (the shipped pixelcnnpp-digits,
             # `--intra-op-threads 1 --inter-op-threads 2`, alone on the cores): validation of
             # the mixture best 1.7378 at epoch 150, patience stopped the run at epoch 210;
-            # test 75.04 nats (1.6916 bits/dim), 31.8 min.
+            # test 75.04 nats (1.6916 bits/dim), 31.8 min. Its orderings alone (test nats):
+            # identity 76.76, rot180 76.12, flip_lr 76.88, flip_ud 76.00.
             "digits": {
                 "model": {"nr_resnet": 4, "nr_filters": 64, "nr_logistic_mix": 5, "num_scales": 1,
                           "dropout": 0.25, "mixed_precision": None,
