@@ -139,8 +139,11 @@ def test_samplers_agree_and_use_the_identity():
 def test_bad_ids_are_refused_and_round_trip_keeps_augmentations(tmp_path):
     model = augmented()
     images = np.zeros((2, 4, 4, 1), np.uint8)
-    for ids in ([0, 8], [-1, 0], [0.0, 1.0], [0, 1, 2]):
-        with pytest.raises(ValueError, match=r"ids: integers in \[0, 8\) of shape \[2\]"):
+    for ids, match in (([0, 8], r"transform ids in \[0, 8\), got values in \[0, 8\]"),
+                       ([-1, 0], r"transform ids in \[0, 8\), got values in \[-1, 0\]"),
+                       ([0.0, 1.0], r"integer transform ids in \[0, 8\), got dtype float64"),
+                       ([0, 1, 2], r"transform ids of shape \[2\], got \(3,\)")):
+        with pytest.raises(ValueError, match=match):
             model.augmented_log_prob(images, np.array(ids))
     with pytest.raises(ValueError, match="no augmentations"):
         PixelCNNPlusPlus((4, 4, 1), 5, **TINY).augmented_log_prob(images, [0, 0])

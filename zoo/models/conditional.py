@@ -5,6 +5,30 @@ import numpy as np
 import tensorflow as tf
 
 
+def check_indices(values, count, batch, what):
+    """Validates integers `[batch]` in `[0, count)` (class labels, transform ids); returns
+    int32. Wrong dtype or shape is a `ValueError`, and so are values out of range when
+    running eagerly (in a graph, a `tf.debugging` assertion). `what` names them in errors."""
+    values = tf.convert_to_tensor(values)
+    if not (values.dtype.is_integer and values.dtype != tf.bool):
+        raise ValueError(f"Expected integer {what} in [0, {count}), got dtype {values.dtype.name}.")
+    if values.shape.rank != 1 or (batch is not None and values.shape[0] != batch):
+        raise ValueError(f"Expected {what} of shape [{batch if batch is not None else 'batch'}], "
+                         f"got {values.shape}.")
+    values = tf.cast(values, tf.int32)
+    expected = f"Expected {what} in [0, {count})"
+    if not tf.executing_eagerly():  # inside a graph (a SavedModel signature): assert
+        with tf.control_dependencies([
+                tf.debugging.assert_non_negative(values, message=expected),
+                tf.debugging.assert_less(values, count, message=expected)]):
+            return tf.identity(values)
+    if tf.size(values) > 0:
+        lo, hi = int(tf.reduce_min(values)), int(tf.reduce_max(values))
+        if lo < 0 or hi >= count:
+            raise ValueError(f"{expected}, got values in [{lo}, {hi}].")
+    return values
+
+
 class LabelConditioned:
     """Mixin for a `DensityModel` with a `num_classes` attribute (None: unconditional)
     whose `_log_prob` and `_sample` take `labels` (int32 `[batch]` or None)."""
@@ -18,24 +42,7 @@ class LabelConditioned:
         if labels is None:
             raise ValueError(f"This {type(self).__name__} is class-conditional: pass labels, integers in "
                              f"[0, {self.num_classes}) of shape [batch].")
-        labels = tf.convert_to_tensor(labels)
-        if not (labels.dtype.is_integer and labels.dtype != tf.bool):
-            raise ValueError(f"Expected integer labels in [0, {self.num_classes}), got dtype {labels.dtype.name}.")
-        if labels.shape.rank != 1 or (batch is not None and labels.shape[0] != batch):
-            raise ValueError(f"Expected labels of shape [{batch if batch is not None else 'batch'}], "
-                             f"got {labels.shape}.")
-        labels = tf.cast(labels, tf.int32)
-        expected = f"Expected labels in [0, {self.num_classes})"
-        if not tf.executing_eagerly():  # inside a graph (a SavedModel signature): assert
-            with tf.control_dependencies([
-                    tf.debugging.assert_non_negative(labels, message=expected),
-                    tf.debugging.assert_less(labels, self.num_classes, message=expected)]):
-                return tf.identity(labels)
-        if tf.size(labels) > 0:
-            lo, hi = int(tf.reduce_min(labels)), int(tf.reduce_max(labels))
-            if lo < 0 or hi >= self.num_classes:
-                raise ValueError(f"{expected}, got values in [{lo}, {hi}].")
-        return labels
+        return check_indices(labels, self.num_classes, batch, "labels")
 
     def log_prob(self, images, labels=None, training=False):
         """Natural log-likelihood per image `[batch]`; `labels [batch]` when conditional."""

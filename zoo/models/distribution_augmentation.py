@@ -67,7 +67,11 @@ def check_augmentations(names, image_shape):
     return names
 
 
+def every_transform(images, names):
+    """Each image under each of `names`: `[b, H, W, C]` -> `[b, T, H, W, C]`."""
+    return tf.stack([TRANSFORMS[name](images) for name in names], axis=1)
+
+
 def apply_transforms(images, ids, names):
     """Image i transformed by `names[ids[i]]`: `[b, H, W, C]`, int `[b]` -> `[b, H, W, C]`."""
-    every = tf.stack([TRANSFORMS[name](images) for name in names], axis=1)  # [b, T, H, W, C]
-    return tf.gather(every, ids, axis=1, batch_dims=1)
+    return tf.gather(every_transform(images, names), ids, axis=1, batch_dims=1)

@@ -27,8 +27,8 @@ from zoo.layers.gated_resnet import GatedResNet
 from zoo.layers.shifted_conv2d import (DownRightShiftedConv2D, DownRightShiftedConv2DTranspose,
                                        DownShiftedConv2D, DownShiftedConv2DTranspose, shift_right)
 from zoo.models.base import DensityModel
-from zoo.models.conditional import LabelConditioned
-from zoo.models.distribution_augmentation import apply_transforms, check_augmentations, inverses
+from zoo.models.conditional import LabelConditioned, check_indices
+from zoo.models.distribution_augmentation import apply_transforms, check_augmentations, every_transform, inverses
 from zoo.models.pixelcnnpp_sampling import CachedSampler
 
 
@@ -191,19 +191,25 @@ class PixelCNNPlusPlus(LabelConditioned, DensityModel):
         if training and self.augmentations:
             ids = keras.random.randint(tf.shape(images)[:1], 0, len(self.augmentations),
                                        seed=self.augmentation_seed, dtype="int32")
-            return self._augmented_log_prob(images, ids, labels, training=True)
+            return self._log_prob_under(apply_transforms(images, ids, self.augmentations), ids, labels, training)
         if self.augmentation_mixture:
             return self._mixture_log_prob(images, labels, training)
-        params = self.params_from_inputs(self.scale(images), labels, training=training)
+        return self._log_prob_under(images, None, labels, training)
+
+    def _log_prob_under(self, images, ids, labels, training=False):
+        """log p(y | t) per image `[b]` for images y already transformed by t = `augmentations[ids]`
+        (ids None: the identity, or a model without augmentations)."""
+        params = self.params_from_inputs(self.scale(images), labels, training=training, augmentation=ids)
         return tf.reduce_sum(self.distribution(params).log_prob(images), axis=[1, 2])
 
     def _mixture_log_prob(self, images, labels, training):
-        """log (1/T) sum_t p(t(x) | t), `[b]`: the batch once per transform, then logsumexp."""
+        """log (1/T) sum_t p(t(x) | t), `[b]`: each image under every transform, then logsumexp."""
         count, n = len(self.augmentations), tf.shape(images)[0]
-        ids = tf.repeat(tf.range(count), n)  # transform-major: row t * n + i is image i under t
-        labels = tf.tile(labels, [count]) if labels is not None else None
-        each = self._augmented_log_prob(tf.tile(images, [count, 1, 1, 1]), ids, labels, training)
-        return tf.reduce_logsumexp(tf.reshape(each, [count, n]), axis=0) - math.log(count)
+        every = tf.reshape(every_transform(images, self.augmentations),  # row i * T + t: image i under t
+                           tf.concat([[n * count], tf.shape(images)[1:]], 0))
+        labels = tf.repeat(labels, count) if labels is not None else None
+        each = self._log_prob_under(every, tf.tile(tf.range(count), [n]), labels, training)
+        return tf.reduce_logsumexp(tf.reshape(each, [n, count]), axis=1) - math.log(count)
 
     def augmented_log_prob(self, images, ids, labels=None):
         """log p(t(x) | t) per image, `[b]` nats, for t = `augmentations[ids[i]]` (the
@@ -214,18 +220,8 @@ class PixelCNNPlusPlus(LabelConditioned, DensityModel):
         self.build_for_images()
         images = self.check_images(images)
         labels = self.check_labels(labels, images.shape[0])
-        ids = tf.convert_to_tensor(ids)
-        count = len(self.augmentations)
-        if not ids.dtype.is_integer or ids.shape != images.shape[:1] or not (
-                tf.size(ids) == 0 or 0 <= int(tf.reduce_min(ids)) <= int(tf.reduce_max(ids)) < count):
-            raise ValueError(f"Expected ids: integers in [0, {count}) of shape [{images.shape[0]}], got "
-                             f"{ids.dtype.name} {ids.shape} {ids.numpy().tolist() if ids.dtype.is_integer else ''}.")
-        return self._augmented_log_prob(images, tf.cast(ids, tf.int32), labels)
-
-    def _augmented_log_prob(self, images, ids, labels, training=False):
-        images = apply_transforms(images, ids, self.augmentations)
-        params = self.params_from_inputs(self.scale(images), labels, training=training, augmentation=ids)
-        return tf.reduce_sum(self.distribution(params).log_prob(images), axis=[1, 2])
+        ids = check_indices(ids, len(self.augmentations), images.shape[0], "transform ids")
+        return self._log_prob_under(apply_transforms(images, ids, self.augmentations), ids, labels)
 
     def _sample(self, n, temperature, seed, labels=None):
         """Cached sampling (`zoo.models.pixelcnnpp_sampling`; Ramachandran et al. 2017): per
