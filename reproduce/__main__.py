@@ -1,72 +1,258 @@
-"""The one driver: `python -m reproduce NAME --preset PRESET [...]`.
+"""The one driver: `python -m reproduce COMMAND ...`.
 
-Trains the paper NAME's model with a preset under `tf.distribute`, evaluates the
-test split, writes the run record, the sample figure and the learning curve, and
-regenerates the results table. `python -m reproduce --list` lists papers and presets.
+    python -m reproduce PAPER [--preset PRESET] [...]   train PAPER's model, score its test split
+    python -m reproduce verify [NAME ...]              re-score shipped pretrained models
+    python -m reproduce bench [--quick]                our training steps and samplers vs TFP's
+    python -m reproduce --list                         papers, presets, datasets, pretrained models
+
+A paper's run writes its record (OUT/runs/PAPER/PRESET-DATASET.json), sample figure
+and learning curve (OUT/figures/), regenerates OUT/README.md, and ends by printing its
+number beside the repository's record and the published one. OUT is `out/` (ignored
+by git) unless `--out` says otherwise; maintainers pass `--out results` to update the
+table the repository publishes.
 """
 
 import argparse
+import contextlib
+import glob
 import importlib
+import math
 import os
 import sys
+import tempfile
 import time
 
-from reproduce.threads import add_thread_args, apply_thread_args
+from reproduce.threads import add_thread_args, apply_thread_args, positive_int
 
-PAPERS = ["arm", "pixelcnn", "realnvp", "pixelcnnpp", "glow"]
+PAPERS = ["arm", "pixelcnn", "realnvp", "pixelcnnpp", "glow", "maf"]
+OUT = "out"  # a user's runs: untracked (.gitignore); `--out results` updates the repository's table
+
+
+class CommandLineError(SystemExit):
+    """A bad command line, or data it cannot find: one line on stderr, exit status 2."""
+
+    def __init__(self, message):
+        super().__init__(2)
+        self.message = message
+
+    def __str__(self):
+        return self.message
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose errors raise `CommandLineError` (argparse's message, exit status 2)."""
+
+    def error(self, message):
+        raise CommandLineError(f"{self.prog}: error: {message}")
+
+
+def fail(message):
+    raise CommandLineError(f"python -m reproduce: error: {message}")
+
+
+def non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
 
 
 def paper_module(name):
     if name not in PAPERS:
-        raise SystemExit(f"error: unknown paper {name!r}; expected one of {PAPERS}.")
+        fail(f"unknown paper {name!r}; expected one of {PAPERS}.")
     return importlib.import_module(f"reproduce.{name}")
 
 
-def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m reproduce", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("paper", nargs="?", help=f"one of {PAPERS}")
-    p.add_argument("--list", action="store_true", help="list papers, presets and datasets")
-    p.add_argument("--preset", default="cpu", help="smoke | cpu | paper presets of the paper file")
-    p.add_argument("--dataset", help="dataset name (default: the paper file's DATASET)")
-    p.add_argument("--data-dir", help="TFDS data directory (default: $TFDS_DATA_DIR, then TFDS's)")
-    p.add_argument("--epochs", type=int, help="override the preset's epochs")
-    p.add_argument("--batch-size", type=int, help="override the preset's global batch size")
-    p.add_argument("--out", default="results", help="results folder (default: results/)")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16", "mixed_float16"],
-                   help="Keras dtype policy: convolutions in 16 bits, likelihoods stay float32")
-    add_thread_args(p)
-    p.add_argument("--publish", action="store_true",
-                   help="ship the trained weights as pretrained NAME-DATASET in zoo/pretrained/")
-    args = p.parse_args(argv)
-    if not args.list and not args.paper:
-        p.error("name a paper, or pass --list")
-    return args
+def build_parser():
+    p = Parser(prog="python -m reproduce", description=__doc__,
+               formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--list", action="store_true",
+                   help="list each paper's presets (model class, dataset), the datasets and the "
+                        "pretrained models")
+    commands = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
-
-def list_papers():
+    flags = Parser(add_help=False)
+    flags.add_argument("--preset", default="cpu", help="a preset of the paper file (default: cpu; see --list)")
+    flags.add_argument("--dataset", help="dataset name (default: the preset's; see --list)")
+    flags.add_argument("--data-dir", help="TFDS data directory (default: $TFDS_DATA_DIR, then TFDS's; "
+                                          "digits needs none)")
+    flags.add_argument("--epochs", type=positive_int, help="override the preset's epochs")
+    flags.add_argument("--batch-size", type=positive_int, help="override the preset's global batch size")
+    flags.add_argument("--out", default=OUT,
+                       help=f"folder for the record, figures, table and work files (default: {OUT}/, "
+                            f"ignored by git; maintainers: results)")
+    flags.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    flags.add_argument("--seed", type=non_negative_int, default=0)
+    flags.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16", "mixed_float16"],
+                       help="Keras dtype policy: convolutions in 16 bits, likelihoods stay float32")
+    add_thread_args(flags)
+    flags.add_argument("--publish", action="store_true",
+                       help="ship the trained weights as pretrained NAME-DATASET in zoo/pretrained/ "
+                            "(refused when tracked files have uncommitted changes)")
     for name in PAPERS:
-        m = paper_module(name)
-        print(f"{name}: model {m.MODEL}, default dataset {m.DATASET}, presets {sorted(m.PRESETS)}")
+        commands.add_parser(name, parents=[flags], help=f"train and score {name}'s model with a preset",
+                            description=f"Trains {name}'s model with a preset, scores the test split, "
+                                        f"writes the record, figures and table under --out.")
+
+    verify = commands.add_parser(
+        "verify", help="score the shipped pretrained models on their test splits against their records",
+        description="Loads each pretrained model (all by default), scores its dataset's test split in "
+                    "float32 and prints the recorded bits/dim, the number now, the difference and ok "
+                    "(within 1e-3 bits/dim); exit status 1 when any fails.")
+    verify.add_argument("names", nargs="*", metavar="NAME", help="pretrained models (default: all; see --list)")
+    verify.add_argument("--data-dir", help="TFDS data directory (default: $TFDS_DATA_DIR, then TFDS's; "
+                                           "digits needs none)")
+    verify.add_argument("--batch-size", type=positive_int, default=64, help="images per batch (default: 64)")
+
+    bench = commands.add_parser(
+        "bench", help="time our training steps and samplers against TFP's (reproduce/bench.py)",
+        description="Times our training steps and samplers side by side with TFP's PixelCNN and Glow; "
+                    "writes OUT/benchmarks.json and OUT/benchmarks.md.")
+    bench.add_argument("--quick", action="store_true", help="tiny shapes, one repetition (seconds; for tests)")
+    bench.add_argument("--out", default=OUT, help=f"folder for benchmarks.json and benchmarks.md "
+                                                  f"(default: {OUT}/; maintainers: results)")
+    bench.add_argument("--note", default="", help="a sentence on the conditions of the run, put in the table")
+    add_thread_args(bench)
+    return p
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["bench"]:  # `python -m reproduce bench [--quick] [--out DIR]`: reproduce/bench.py
-        from reproduce import bench
-        return bench.main(argv[1:])
-    args = parse_args(argv)
-    if args.list:
-        return list_papers()
-    paper = paper_module(args.paper)
-    if args.preset not in paper.PRESETS:
-        raise SystemExit(f"error: unknown preset {args.preset!r} for {args.paper}; "
-                         f"expected one of {sorted(paper.PRESETS)}.")
+    """Runs one command line. Returns a paper run's record (verify: its rows; bench: its
+    results). A bad command line prints one line and exits 2 (`CommandLineError`)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = build_parser().parse_args(argv)
+        if args.list:
+            quiet_tensorflow()
+            return list_papers()
+        if args.command is None:
+            fail(f"name a paper ({', '.join(PAPERS)}), verify or bench; or pass --list.")
+        quiet_tensorflow()
+        if args.command == "verify":
+            return verify(args)
+        if args.command == "bench":
+            from reproduce import bench
+            return bench.main(args)
+        return train(args)
+    except CommandLineError as e:
+        print(e.message, file=sys.stderr, flush=True)
+        raise
+
+
+# ---- start-up noise ----------------------------------------------------------------
+
+# What TensorFlow's CUDA probe writes on a machine without an NVIDIA driver (before its
+# logging is set up, so TF_CPP_MIN_LOG_LEVEL does not reach it): every line is about a GPU
+# that is not there, and the first two come once per TF library, so twice.
+NO_GPU_NOISE = ("All log messages before absl::InitializeLog() is called",
+                "Could not find cuda drivers", "failed call to cuInit")
+
+
+def gpu_expected():
+    """Whether this machine may have a CUDA GPU for TensorFlow (Linux with an NVIDIA driver)."""
+    return sys.platform != "linux" or os.path.exists("/proc/driver/nvidia") or bool(glob.glob("/dev/nvidia*"))
+
+
+@contextlib.contextmanager
+def _without_stderr_lines(patterns):
+    """Within the block, file descriptor 2 goes to a temporary file; after it, every line
+    written there that contains none of `patterns` is written to stderr."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            kept = [line for line in caught.read().decode(errors="replace").splitlines(keepends=True)
+                    if not any(p in line for p in patterns)]
+            sys.stderr.write("".join(kept))
+            sys.stderr.flush()
+
+
+def quiet_tensorflow():
+    """Imports TensorFlow without its start-up noise: its C++ INFO and WARNING lines off
+    (unless TF_CPP_MIN_LOG_LEVEL is set; errors still show), and on a machine with no
+    NVIDIA driver the CUDA probe's lines dropped (`NO_GPU_NOISE`; every other line is
+    kept). Where a GPU may be, TF reports what it finds."""
+    if "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if gpu_expected():
+        return
+    with _without_stderr_lines(NO_GPU_NOISE):
+        import tensorflow as tf
+        tf.config.list_physical_devices("GPU")  # the probe (cuInit) runs here, once
+
+
+# ---- --list ------------------------------------------------------------------------
+
+def list_papers():
+    """Prints each paper's presets (model class, default dataset, datasets with their own
+    settings), the datasets and the pretrained models."""
+    from zoo import data, hub
+
+    print("Papers: python -m reproduce PAPER --preset PRESET [--dataset NAME]")
+    for name in PAPERS:
+        paper = paper_module(name)
+        print(f"  {name}")
+        width = max(map(len, paper.PRESETS))
+        for preset_name, preset in paper.PRESETS.items():
+            model_class = preset.get("model", {}).get("class", paper.MODEL)
+            dataset = preset.get("dataset", paper.DATASET)
+            own = []
+            for other, override in preset.get("per_dataset", {}).items():
+                other_class = override.get("model", {}).get("class", model_class)
+                own.append(other if other_class == model_class else f"{other} ({other_class})")
+            tuned = f"; own settings for {', '.join(own)}" if own else ""
+            print(f"    {preset_name:<{width}}  {model_class} on {dataset}{tuned}")
+    print("Datasets (--dataset):")
+    width = max(map(len, data.SPECS))
+    for s in data.SPECS.values():
+        h, w, c = s.image_shape
+        where = ("scikit-learn's bundled copy, nothing to prepare" if s.name == "digits"
+                 else f"TFDS {s.tfds_name}: prepared under --data-dir or $TFDS_DATA_DIR")
+        print(f"  {s.name:<{width}}  {h}x{w}x{c}, {s.num_levels} levels; {where}")
+    print("Pretrained models (zoo.load(NAME); python -m reproduce verify [NAME ...]):")
+    print("  " + ", ".join(hub.list_models()))
+
+
+# ---- verify ------------------------------------------------------------------------
+
+def verify(args):
+    from reproduce import verify as verify_module
+    from zoo import hub
+
+    unknown = [n for n in args.names if n not in hub.list_models()]
+    if unknown:
+        fail(f"unknown pretrained model {unknown[0]!r}; expected some of {hub.list_models()}.")
     if args.data_dir and not os.path.isdir(args.data_dir):
-        raise SystemExit(f"error: --data-dir {args.data_dir!r} does not exist.")
+        fail(f"--data-dir {args.data_dir!r} does not exist.")
+    return verify_module.main(args)
+
+
+# ---- a paper's run -----------------------------------------------------------------
+
+def train(args):
+    paper = paper_module(args.command)
+    if args.preset not in paper.PRESETS:
+        fail(f"unknown preset {args.preset!r} for {args.command}; expected one of {sorted(paper.PRESETS)}.")
+    if args.data_dir and not os.path.isdir(args.data_dir):
+        fail(f"--data-dir {args.data_dir!r} does not exist.")
     dataset = args.dataset or paper.PRESETS[args.preset].get("dataset", paper.DATASET)
+    from zoo import data
+
+    if dataset not in data.SPECS:
+        fail(f"unknown dataset {dataset!r} (--dataset); expected one of {sorted(data.SPECS)}.")
+    if args.publish:
+        require_clean_tree()
     import tensorflow as tf
 
     apply_thread_args(args)
@@ -79,12 +265,56 @@ def main(argv=None):
             f"backup under {args.out}/work/.") from e
 
 
+def require_clean_tree():
+    """`--publish` ships weights that name the commit they were trained from: refuse a tree
+    whose tracked files differ from that commit."""
+    from reproduce import records
+
+    changed = records.uncommitted_changes()
+    if changed is None:
+        fail("--publish needs a git checkout: the record and the shipped weights name the commit "
+             "that trained them.")
+    if changed:
+        shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+        fail(f"--publish refuses a tree with uncommitted changes to tracked files ({shown}): commit "
+             f"or stash them, so the record and the shipped weights name the code that trained them.")
+
+
 def resolve_preset(paper, name, dataset):
     """A preset's `model` and `train` dicts, with its `per_dataset` overrides for `dataset`
     merged in (e.g. the paper's CIFAR-10 and ImageNet settings under one `paper` preset)."""
     preset = paper.PRESETS[name]
     override = preset.get("per_dataset", {}).get(dataset, {})
     return {part: {**preset.get(part, {}), **override.get(part, {})} for part in ("model", "train")}
+
+
+def comparison(test, num_dims, recorded, published, recorded_name):
+    """Lines that set this run's test number beside the recorded run's and the published one."""
+    per_nat = 1.0 / (num_dims * math.log(2.0))
+
+    def row(label, nats, note="", diff=True):
+        text = f"  {label:<10}{nats:>11.2f}{nats * per_nat:>11.4f}"
+        if diff:
+            d = nats - test["nats"]
+            text += f"{-d:>+12.2f}{-d * per_nat:>+11.4f}"
+        return text + (f"   {note}" if note else "")
+
+    lines = [f"Test split, {test['images']} images (lower is better):",
+             f"  {'':<10}{'nats/image':>11}{'bits/dim':>11}{'this run minus it':>23}",
+             row("this run", test["nats"], diff=False)]
+    if recorded is None:
+        lines.append(f"  {'recorded':<10} none ({recorded_name} does not exist)")
+    else:
+        lines.append(row("recorded", recorded["test_nats"],
+                         f"{recorded_name}: commit {recorded['git_commit']}, {recorded['date']}, "
+                         f"{recorded['hardware']}"))
+    if not published:
+        lines.append(f"  {'published':<10} none on file for this dataset")
+    else:
+        nats = published["nats"] if "nats" in published else published["bits_per_dim"] / per_nat
+        split = published.get("split", "test")
+        lines.append(row("published", nats, ("" if split == "test" else f"{split} split; ") + published["source"]))
+    return lines
 
 
 def run(args, paper, preset, dataset):
@@ -102,11 +332,18 @@ def run(args, paper, preset, dataset):
     keras.mixed_precision.set_global_policy(args.precision)
     spec = data.spec(dataset)
     train_cfg = dict(preset["train"])
-    epochs = args.epochs or train_cfg.pop("epochs")
-    batch_size = args.batch_size or train_cfg.pop("batch_size")
+    epochs = args.epochs if args.epochs is not None else train_cfg.get("epochs")
+    batch_size = args.batch_size if args.batch_size is not None else train_cfg.get("batch_size")
     train_cfg.pop("epochs", None), train_cfg.pop("batch_size", None)
-    name = f"{args.paper}-{records.slug(dataset)}"
-    run_dir = os.path.join(args.out, "work", args.paper, f"{args.preset}-{records.slug(dataset)}")
+    name = f"{args.command}-{records.slug(dataset)}"
+    run_dir = os.path.join(args.out, "work", args.command, f"{args.preset}-{records.slug(dataset)}")
+    try:
+        num_train = data.num_examples(dataset, "train", args.data_dir)
+    except data.DatasetNotPrepared as e:
+        fail(f"dataset {dataset!r} is not prepared under {e.data_dir}: on a machine with network run "
+             f"`tfds build {e.tfds_name} --data_dir DIR`, then pass --data-dir DIR (or set TFDS_DATA_DIR).")
+    if batch_size > num_train:
+        fail(f"--batch-size {batch_size} exceeds the {num_train} training images of {dataset}.")
 
     model_cfg = dict(preset["model"])
     model_class = model_cfg.pop("class", paper.MODEL)  # a preset may pick another class of the paper
@@ -120,21 +357,27 @@ def run(args, paper, preset, dataset):
         return MODELS[model_class](image_shape=spec.image_shape, num_levels=spec.num_levels,
                                    **model_cfg)
 
+    try:
+        build_model()  # a preset whose model does not fit the dataset fails here, in one line
+    except ValueError as e:
+        fail(f"preset {args.preset!r} of {args.command} does not fit {dataset!r}: {e}")
+    print(f"{name} ({args.preset}): {model_class} on {dataset}, writing to {args.out}/", flush=True)
     start = time.time()
     model, history = training.train(
         build_model,
         examples("train"), examples("validation"),
-        num_train=data.num_examples(dataset, "train", args.data_dir),
+        num_train=num_train,
         run_dir=run_dir, epochs=epochs, batch_size=batch_size, seed=args.seed,
         resume=args.resume, strategy=strategy, **train_cfg)
     test = training.evaluate(model, examples("test"), batch_size)
     wall = time.time() - start
     print(f"{name} ({args.preset}): test {test['nats']:.2f} nats/image, "
-          f"{test['bits_per_dim']:.4f} bits/dim over {test['images']} images, {wall / 60:.1f} min")
+          f"{test['bits_per_dim']:.4f} bits/dim over {test['images']} images, {wall / 60:.1f} min",
+          flush=True)
     if not chief:
         return None  # the chief writes the record, figures and pretrained weights
 
-    stem = f"{args.paper}-{args.preset}-{records.slug(dataset)}"
+    stem = f"{args.command}-{args.preset}-{records.slug(dataset)}"
     # A class-conditional model draws one class per row of the grid.
     by_row = {"labels": (np.arange(64) // 8) % model.num_classes} if labelled else {}
     samples = model.sample(64, temperature=1.0, seed=args.seed, **by_row)
@@ -154,7 +397,7 @@ def run(args, paper, preset, dataset):
                               os.path.join(args.out, "figures", f"{stem}-interpolation.png"),
                               title=f"{name} ({args.preset}): latent interpolation")
     record = {
-        "paper": args.paper, "model": model_class, "dataset": dataset, "preset": args.preset,
+        "paper": args.command, "model": model_class, "dataset": dataset, "preset": args.preset,
         "split": "test", "test_images": test["images"], "test_nats": test["nats"],
         "test_bits_per_dim": test["bits_per_dim"],
         "published": paper.PUBLISHED.get(dataset),
@@ -163,15 +406,22 @@ def run(args, paper, preset, dataset):
                                                 "batch_size": batch_size, "seed": args.seed,
                                                 "precision": args.precision},
         "epochs": len(history), "steps": len(history) * (
-            data.num_examples(dataset, "train", args.data_dir) // batch_size),
+            num_train // batch_size),
         "wall_seconds": round(wall, 1), "hardware": records.hardware(),
         "git_commit": commit, "date": records.now(),
         "history": [{"epoch": int(r["epoch"]) + 1, "train_bits_per_dim": r["loss"],
                      "val_bits_per_dim": r.get("val_loss")} for r in history],
     }
+    # The repository's record of this run, read before a run into results/ replaces it.
+    recorded = records.read_record(records.RESULTS, args.command, args.preset, dataset)
     path = records.write_record(args.out, record)
     records.regenerate_table(args.out)
-    print(f"wrote {path}")
+    print(f"wrote {path} and {os.path.join(args.out, 'README.md')}")
+    if os.path.realpath(args.out) != os.path.realpath(records.RESULTS):
+        print("(the repository's table, results/README.md, changes only with --out results)")
+    recorded_name = f"results/runs/{args.command}/{args.preset}-{records.slug(dataset)}.json"
+    print("\n".join(comparison(test, model.num_dims, recorded, paper.PUBLISHED.get(dataset), recorded_name)),
+          flush=True)
     if args.publish:
         entry = hub.publish(name, model, record)
         print(f"published pretrained {entry['name']} (sha256 {entry['sha256'][:12]}...)")

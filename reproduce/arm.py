@@ -13,6 +13,7 @@ PRESETS = {
     # The intro_dgm reference: 4 layers, kernel 7, 256 channels, LeakyReLU, first layer
     # type A; Adamax 1e-3, batch 64, early stopping on validation with patience 20.
     "lecture": {
+        "dataset": "digits",
         "model": {"filters": 256, "kernel_size": 7, "dilations": [1, 1, 1, 1]},
         "train": {"epochs": 1000, "batch_size": 64, "patience": 20,
                   "optimizer": {"name": "adamax", "learning_rate": 1e-3}},
@@ -20,7 +21,8 @@ PRESETS = {
     # Two CPU cores, under 30 minutes: dilations reach the whole 8x8 image, residual
     # connections, heavy dropout against the 1000-image training set (0.5 beat 0.3 and
     # Polyak averaging here), and a learned per-position embedding (a flat sequence
-    # cannot otherwise tell where a row ends).
+    # cannot otherwise tell where a row ends). Measured: 79.07 test nats, 30.8 min
+    # (results/runs/arm/cpu-digits.json, the shipped arm-digits).
     "cpu": {
         "model": {"filters": 128, "kernel_size": 5, "dilations": [1, 2, 4, 8, 1, 2],
                   "residual": True, "dropout": 0.5, "position_embedding": True},

@@ -1,6 +1,6 @@
 """`python -m reproduce bench [--quick] [--out DIR]`: our models against TFP's, side by side.
 
-One process, one run (issue 7): the machine's fp32 matmul peak; the PixelCNN++ training
+One process, one run: the machine's fp32 matmul peak; the PixelCNN++ training
 step, ours vs `tfp.distributions.PixelCNN` at matched hyper-parameters (28x28x1 and
 32x32x3; ours also with XLA at 28x28x1); sampling 16 images, ours cached, ours naive and TFP's
 `sample()`; Glow's training step and sampling, ours vs `tfp.bijectors.Glow` at matched
@@ -20,7 +20,6 @@ Peak memory: TF's CPU allocator (`tf.config.experimental.get_memory_info("CPU:0"
 peak during a call above what was held before it.
 """
 
-import argparse
 import math
 import os
 import platform
@@ -34,7 +33,7 @@ import tensorflow_probability as tfp
 import tf_keras
 
 from reproduce import arm, bench_report, glow, pixelcnnpp, records
-from reproduce.threads import add_thread_args, apply_thread_args, thread_flags
+from reproduce.threads import apply_thread_args, thread_flags
 from reproduce.flops import TRAIN_FACTOR, forward_flops
 from zoo.models import ARM, Glow, PixelCNNPlusPlus
 
@@ -446,14 +445,9 @@ def run(quick=False, note=""):
     return results
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m reproduce bench", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="tiny shapes, one repetition (seconds; for tests)")
-    p.add_argument("--out", default="results", help="folder for benchmarks.json and benchmarks.md")
-    p.add_argument("--note", default="", help="a sentence on the conditions of the run, put in the table")
-    add_thread_args(p)
-    args = p.parse_args(argv)
+def main(args):
+    """`python -m reproduce bench`, its flags parsed by `reproduce.__main__` (`quick`, `out`,
+    `note` and the thread flags): runs the benchmark and writes its files under `out`."""
     apply_thread_args(args)
     keras.mixed_precision.set_global_policy("float32")
     results = run(quick=args.quick, note=args.note)

@@ -16,13 +16,11 @@ PRESETS = {
                   "optimizer": {"name": "adam", "learning_rate": 1e-3}},
     },
     # Two CPU cores, about 90 minutes. A Gated PixelCNN (no blind spot) with 8 layers of 32
-    # maps in bfloat16 (0.28 s a step against 0.42 in float32 on 2 idle AMX cores; logits and
-    # likelihood stay float32); Adam with a per-step exponential decay (x0.15 over 5
-    # epochs), batch 32 for more updates in few epochs. XLA is off: on CPU it made these
-    # convs 2-3x slower. Training stops at the epoch end before 80 minutes would pass
-    # (`max_minutes`). Measured: 87.51 test nats after 5 epochs (8435 steps) in 48.4 min
-    # with the test evaluation (the first two epochs on cores shared with the test suite:
-    # 0.43-0.51 s a step; 0.21 s idle). 3 float32 epochs: 88.76.
+    # maps in bfloat16 (logits and likelihood stay float32); Adam with a per-step exponential
+    # decay (x0.15 over 5 epochs), batch 32 for more updates in few epochs. XLA is off: on CPU
+    # it made these convs slower. Training stops at the epoch end before 80 minutes would pass
+    # (`max_minutes`). Measured: 87.51 test nats after 5 epochs, 48.4 min
+    # (results/runs/pixelcnn/cpu-binarized_mnist.json; notes in cpu-binarized_mnist.md).
     "cpu": {
         "model": {"class": "GatedPixelCNN", "filters": 32, "num_layers": 8, "kernel_size": 3,
                   "first_kernel_size": 7, "head_filters": 64, "mixed_precision": "bfloat16"},
@@ -30,18 +28,10 @@ PRESETS = {
                   "optimizer": {"name": "adam", "learning_rate": 1e-3, "decay": 0.9998}},
         "per_dataset": {
             # 1000 training images of 8x8 with 17 levels: strong dropout (on both stacks),
-            # decoupled weight decay, Polyak averaging (the optimizer's EMA, ~200 steps: 3 epochs), early
-            # stopping on validation bits/dim. Measured (validation best / test nats):
-            # horizontal dropout only 1.8779 / 79.84; + weight decay 0.5 1.8691 / 79.44;
-            # + vertical dropout 1.8519 / 78.88; both (batch 64, EMA 0.99) 1.8331 / 78.42 (epoch
-            # 187 of 248, 19 min on 2 shared cores); both + lr x 0.9995^step 1.8419 / 78.63; + weight
-            # decay 1.0 1.8558 at epoch 119 (batch 64: 1.8472), stopped; 96 filters 1.8437 at
-            # epoch 159 (batch 64: 1.8409 at 150), stopped; EMA 0.995 1.8331 / 78.36 (epoch
-            # 241 of 301, 14.9 min shared); EMA 0.995 + batch 32 1.8280 / 78.22 (12.9 min);
-            # that + dropout 0.6 1.8285 / 78.14 (epoch 279 of 339, 30.6 min shared); EMA 0.995 +
-            # batch 16 1.8221 / 78.03 when 400 epochs ended (epoch 382, still improving, 38.0
-            # min shared); the same with 600 epochs (this preset, the shipped pixelcnn-digits):
-            # 1.8201 at epoch 424, patience stopped it at 484 / 77.97 (44.3 min, 2 shared cores).
+            # decoupled weight decay, Polyak averaging (the optimizer's EMA, ~200 steps: 3
+            # epochs), batch 16, early stopping on validation bits/dim. Measured: 77.97 test
+            # nats (results/runs/pixelcnn/cpu-digits.json, the shipped pixelcnn-digits; the
+            # trials that chose each setting in cpu-digits.md beside it).
             "digits": {
                 "model": {"class": "GatedPixelCNN", "filters": 64, "num_layers": 5, "kernel_size": 3,
                           "first_kernel_size": 5, "head_filters": 128, "dropout": 0.5,
@@ -60,6 +50,7 @@ PRESETS = {
     # of its sections 4-5, not re-checked against the PDF here (no network); values
     # marked "ours" are not stated in the papers.
     "paper": {
+        "dataset": "cifar10",
         "model": {"class": "PixelCNN", "filters": 128, "num_blocks": 15, "kernel_size": 3,
                   "first_kernel_size": 7, "head_filters": 1024},  # CIFAR-10 (3.14): 15 layers, h = 128
         "train": {"epochs": 100, "batch_size": 16, "patience": 10,  # batch 16; epochs, patience ours

@@ -17,6 +17,10 @@ def slug(dataset):
     return dataset.replace("/", "-")
 
 
+# The repository's records and table (`--out results`); a user's runs go elsewhere.
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+
+
 def record_path(out, paper, preset, dataset):
     return Path(out) / "runs" / paper / f"{preset}-{slug(dataset)}.json"
 
@@ -39,8 +43,25 @@ def git_commit():
         return "unknown"
 
 
+def uncommitted_changes():
+    """Paths of tracked files with uncommitted changes (untracked files aside), or None
+    when the code does not run from a git checkout."""
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                             capture_output=True, text=True, check=True, cwd=Path(__file__).parent)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return [line[3:] for line in out.stdout.splitlines() if line.strip()]
+
+
 def now():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def read_record(out, paper, preset, dataset):
+    """The record a run of `paper`'s `preset` on `dataset` wrote under `out`, or None."""
+    path = record_path(out, paper, preset, dataset)
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def write_record(out, record):
@@ -63,6 +84,8 @@ def table(out):
         r = json.loads(path.read_text())
         published, source = _published(r.get("published"))
         figure = f"[samples](figures/{path.parent.name}-{path.stem}.png)"
+        if path.with_suffix(".md").exists():  # the run's lab notes: trials, per-epoch numbers
+            figure += f", [notes](runs/{path.parent.name}/{path.stem}.md)"
         rows.append(
             f"| {r['paper']} | {r['dataset']} | {r['preset']} | {r['test_nats']:.2f} | "
             f"{r['test_bits_per_dim']:.4f} | {published} | {source} | {r['steps']} | "

@@ -4,6 +4,7 @@ The logical devices must be configured before TensorFlow initializes its runtime
 so this runs at collection time, before any test touches a tensor.
 """
 
+import functools
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -21,3 +22,22 @@ TWO_CPUS = ["/cpu:0", "/cpu:1"]
 @pytest.fixture
 def two_cpus():
     return TWO_CPUS
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """case id -> the registry's tiny model of that case (`tiny_models.tiny_case`), built
+    once per session and shared by the sweeps (contract, bad input, causality, export):
+    tests must not change its weights or state, and compile or train only copies."""
+    from tiny_models import tiny_case
+
+    return functools.cache(tiny_case)
+
+
+@pytest.fixture(scope="session")
+def exported(tiny_model, tmp_path_factory):
+    """case id -> the path of `zoo.export(tiny_model(case))`, exported once per session."""
+    import zoo
+
+    folder = tmp_path_factory.mktemp("exported")
+    return functools.cache(lambda case: zoo.export(tiny_model(case), folder / case))

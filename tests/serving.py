@@ -11,12 +11,13 @@ _SCRIPT = """
 import json, sys
 sys.modules["zoo"] = None  # serving must need TensorFlow alone
 import numpy as np, tensorflow as tf
-path, calls_file, inputs_file, out_file = sys.argv[1:5]
-model = tf.saved_model.load(path)
+calls_file, inputs_file, out_file = sys.argv[1:4]
 inputs = np.load(inputs_file)
-out = {}
-for key, (signature, args) in json.load(open(calls_file)).items():
-    result = model.signatures[signature](**{a: tf.constant(inputs[f"{key}/{a}"]) for a in args})
+models, out = {}, {}
+for key, (path, signature, args) in json.load(open(calls_file)).items():
+    if path not in models:
+        models[path] = tf.saved_model.load(path)
+    result = models[path].signatures[signature](**{a: tf.constant(inputs[f"{key}/{a}"]) for a in args})
     out.update({f"{key}/{name}": value.numpy() for name, value in result.items()})
 np.savez(out_file, **out)
 """
@@ -31,11 +32,17 @@ def serve_without_zoo(path, calls, tmp_path):
     Returns:
       `{key: {output name: numpy array}}`.
     """
-    inputs = {f"{key}/{a}": np.asarray(v) for key, (_, args) in calls.items() for a, v in args.items()}
+    return serve_many_without_zoo({key: (path, *call) for key, call in calls.items()}, tmp_path)
+
+
+def serve_many_without_zoo(calls, tmp_path):
+    """`serve_without_zoo` for several SavedModels in one subprocess (one TensorFlow start):
+    `calls` is `{key: (path, signature name, {argument: value})}`; keys hold no "/"."""
+    inputs = {f"{key}/{a}": np.asarray(v) for key, (_, _, args) in calls.items() for a, v in args.items()}
     np.savez(tmp_path / "serve_inputs.npz", **inputs)
-    (tmp_path / "serve_calls.json").write_text(
-        json.dumps({key: [signature, list(args)] for key, (signature, args) in calls.items()}))
-    proc = subprocess.run([sys.executable, "-c", _SCRIPT, str(path), str(tmp_path / "serve_calls.json"),
+    (tmp_path / "serve_calls.json").write_text(json.dumps(
+        {key: [str(path), signature, list(args)] for key, (path, signature, args) in calls.items()}))
+    proc = subprocess.run([sys.executable, "-c", _SCRIPT, str(tmp_path / "serve_calls.json"),
                            str(tmp_path / "serve_inputs.npz"), str(tmp_path / "serve_out.npz")],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -45,6 +52,15 @@ def serve_without_zoo(path, calls, tmp_path):
             key, output = name.split("/", 1)
             results[key][output] = out[name]
     return results
+
+
+def served_bits_and_sample(path, x, tmp_path):
+    """`bits_per_dim(x)` and `sample(n=3, temperature=1, seed=5)` of the SavedModel at
+    `path` (an unconditional model), served without zoo."""
+    out = serve_without_zoo(path, {
+        "bpd": ("bits_per_dim", {"images": x}),
+        "s": ("sample", {"n": np.int32(3), "temperature": np.float32(1.0), "seed": np.int64(5)})}, tmp_path)
+    return {"bits_per_dim": out["bpd"]["bits_per_dim"], "sample": out["s"]["images"]}
 
 
 def assert_flow_serves_like(model, path, images, tmp_path, atol=1e-5):

@@ -5,14 +5,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tiny_models import tiny
 from zoo.models import ARM
 
 
 def tiny_arm(**kwargs):
-    config = dict(image_shape=(3, 3, 2), num_levels=5, filters=8, kernel_size=3,
-                  dilations=[1, 2, 1], residual=True, position_embedding=True)
-    config.update(kwargs)
-    return ARM(**config).build_for_images()
+    """The registry's tiny ARM (every weight perturbed) over [b, 3, 3, 2] images with 5 levels."""
+    return tiny("ARM", (3, 3, 2), 5, **kwargs)
 
 
 @pytest.mark.parametrize("first_dilation", [1, 2])
@@ -46,8 +45,7 @@ def test_perturbing_later_pixels_leaves_earlier_conditionals_unchanged():
 
 
 def test_probabilities_of_all_2x2_binary_images_sum_to_one():
-    model = ARM(image_shape=(2, 2, 1), num_levels=2, filters=8, kernel_size=2, dilations=[1, 1],
-                residual=True, position_embedding=True).build_for_images()
+    model = tiny("ARM", (2, 2, 1), 2, kernel_size=2, dilations=[1, 1])
     for v in model.trainable_variables:
         v.assign(tf.random.normal(v.shape, seed=5))
     images = np.array(list(itertools.product([0, 1], repeat=4)), np.uint8).reshape(16, 2, 2, 1)
@@ -97,17 +95,17 @@ def test_mixed_precision_keeps_likelihoods_float32():
     finally:
         keras.mixed_precision.set_global_policy("float32")
     mixed.set_weights(reference.get_weights())
-    assert mixed.hidden[0].compute_dtype == "bfloat16"
+    assert mixed.hidden[0].compute_dtype == "bfloat16" and mixed.head.compute_dtype == "float32"
     log_prob = mixed.log_prob(images)
     assert log_prob.dtype == tf.float32
-    np.testing.assert_allclose(log_prob, reference.log_prob(images), rtol=2e-2)
+    np.testing.assert_allclose(log_prob, reference.log_prob(images), rtol=1e-5)  # evaluated in float32
+    np.testing.assert_allclose(mixed.log_prob(images, training=True), log_prob, rtol=2e-2)
 
 
 @pytest.mark.parametrize("image_shape", [(3, 3, 1), (3, 3, 3)])
 @pytest.mark.parametrize("temperature", [1.0, 0.7, 0.0])
 def test_cached_sampler_draws_exactly_the_naive_samples(image_shape, temperature):
-    model = ARM(image_shape=image_shape, num_levels=5, filters=8, kernel_size=3, dilations=[2, 1, 3],
-                residual=True, position_embedding=True).build_for_images()
+    model = tiny("ARM", image_shape, 5, dilations=[2, 1, 3])
     for v in model.trainable_variables:
         v.assign(tf.random.normal(v.shape, seed=7))
     cached = model.sample(8, temperature=temperature, seed=21).numpy()

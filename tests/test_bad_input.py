@@ -1,4 +1,5 @@
-"""Bad input, collected: each refused with a clear error that names what was expected."""
+"""Bad input, collected: each refused with a clear error that names what was expected;
+the model sweeps run over the registry of tiny models (`tiny_models`)."""
 
 import numpy as np
 import pytest
@@ -6,30 +7,24 @@ import tensorflow as tf
 
 import zoo
 from reproduce.__main__ import main
+from tiny_models import CASES, is_flow
 from zoo import data
-from zoo.models import ARM, MODELS
+from zoo.models import ARM
 
-TINY = {  # one tiny model per family, all over [batch, 4, 4, 1] images with 3 levels
-    "ARM": dict(filters=4, kernel_size=2, dilations=[1]),
-    "PixelCNN": dict(filters=4, num_blocks=1, head_filters=4),
-    "GatedPixelCNN": dict(filters=4, num_layers=1, head_filters=4, num_classes=2),
-    "RealNVP": dict(num_scales=1, num_blocks=1, num_filters=4),
-    "PixelCNNPlusPlus": dict(nr_resnet=0, nr_filters=4, nr_logistic_mix=1, num_scales=1, num_classes=2),
-}
+# The registry's sweep cases (every family, and the conditional variants), all over
+# [batch, 4, 4, 1] images with 3 levels and 3 classes.
+FLOWS = sorted(case for case, (name, _) in CASES.items() if is_flow(name))
+CONDITIONAL = sorted(case for case, (_, classes) in CASES.items() if classes)
 
 
-def tiny(name):
-    return MODELS[name](image_shape=(4, 4, 1), num_levels=3, **TINY[name]).build_for_images()
-
-
-@pytest.fixture(scope="module", params=sorted(TINY))
-def family(request):
-    return tiny(request.param)
+@pytest.fixture(scope="module", params=sorted(CASES))
+def family(request, tiny_model):
+    return tiny_model(request.param)
 
 
 @pytest.fixture(scope="module")
-def model():
-    return tiny("ARM")
+def model(tiny_model):
+    return tiny_model("ARM")
 
 
 @pytest.mark.parametrize("images,match", [
@@ -53,16 +48,23 @@ def test_bad_images_are_refused(family, method, images, match):
     (np.zeros((2, 4, 4, 1), np.int32), "float latents"),
     (np.zeros((2, 5, 4, 1), np.float32), r"shape \[batch, 4, 4, 1\]"),
     (np.zeros((4, 4, 1), np.float32), r"shape \[batch, 4, 4, 1\]"),
+    (np.full((2, 4, 4, 1), np.nan, np.float32), "finite"),
 ])
-def test_bad_latents_are_refused_by_decode(latents, match):
+@pytest.mark.parametrize("case", FLOWS)
+def test_bad_latents_are_refused_by_decode(tiny_model, case, latents, match):
     with pytest.raises(ValueError, match=match):
-        tiny("RealNVP").decode(latents)
+        tiny_model(case).decode(latents)
 
 
-@pytest.mark.parametrize("labels,match", [([0, 5], r"\[0, 2\)"), ([0, -1], r"\[0, 2\)"), ([0], r"shape \[2\]")])
-def test_bad_labels_are_refused(labels, match):
+@pytest.mark.parametrize("labels,match", [([0, 5], r"\[0, 3\)"), ([0, -1], r"\[0, 3\)"), ([0], r"shape \[2\]"),
+                                          ([0.0, 1.0], "integer labels")])
+@pytest.mark.parametrize("case", CONDITIONAL)
+def test_bad_labels_are_refused(tiny_model, case, labels, match):
+    model = tiny_model(case)
     with pytest.raises(ValueError, match=match):
-        tiny("GatedPixelCNN").sample(2, labels=labels)
+        model.sample(2, labels=labels)
+    with pytest.raises(ValueError, match=match):
+        model.log_prob(np.zeros((2, 4, 4, 1), np.uint8), labels)
 
 
 @pytest.mark.parametrize("kwargs,match", [
@@ -90,7 +92,7 @@ def test_bad_configs_are_refused(kwargs, match):
 
 
 @pytest.mark.parametrize("argv,match", [
-    (["nope"], "unknown paper 'nope'"),
+    (["nope"], "invalid choice: 'nope'"),
     (["arm", "--preset", "huge"], "unknown preset 'huge'"),
     (["arm", "--preset", "smoke", "--data-dir", "/no/such/dir"], "does not exist"),
 ])
@@ -100,7 +102,7 @@ def test_bad_command_lines_are_clear_errors(argv, match):
 
 
 def test_unknown_dataset_model_and_split_are_clear_errors(tmp_path):
-    with pytest.raises(ValueError, match="Unknown dataset 'digitz'"):
+    with pytest.raises(SystemExit, match="unknown dataset 'digitz'"):
         main(["arm", "--preset", "smoke", "--dataset", "digitz", "--out", str(tmp_path)])
     with pytest.raises(ValueError, match="Unknown pretrained model 'glow-mars'"):
         zoo.load("glow-mars")
@@ -109,8 +111,8 @@ def test_unknown_dataset_model_and_split_are_clear_errors(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def served(model, tmp_path_factory):
-    return tf.saved_model.load(str(zoo.export(model, tmp_path_factory.mktemp("saved") / "m")))
+def served(exported):
+    return tf.saved_model.load(str(exported("ARM")))
 
 
 @pytest.mark.parametrize("signature", ["log_prob", "bits_per_dim"])
@@ -131,3 +133,13 @@ def test_saved_model_refuses_bad_sample_arguments(served):
         fn(n=tf.constant(0), temperature=tf.constant(1.0), seed=tf.constant(1, tf.int64))
     with pytest.raises(tf.errors.InvalidArgumentError, match="temperature must be >= 0"):
         fn(n=tf.constant(2), temperature=tf.constant(-1.0), seed=tf.constant(1, tf.int64))
+
+
+def test_conditional_saved_model_refuses_labels_out_of_range(exported):
+    served = tf.saved_model.load(str(exported("GatedPixelCNN-conditional")))
+    images = tf.zeros((2, 4, 4, 1), tf.uint8)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"labels in \[0, 3\)"):
+        served.signatures["log_prob"](images=images, labels=tf.constant([0, 3], tf.int32))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"labels in \[0, 3\)"):
+        served.signatures["sample"](labels=tf.constant([-1], tf.int32), temperature=tf.constant(1.0),
+                                    seed=tf.constant(1, tf.int64))

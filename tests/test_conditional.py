@@ -1,5 +1,6 @@
 """Class-conditional models end to end: (image, label) batches through the training
-stream, `fit` on two replicas via the driver, and SavedModel signatures with labels."""
+stream, `fit` on two replicas via the driver, and both samplers given labels. (SavedModels
+with labels: `test_export.py` serves them, `test_bad_input.py` checks their refusals.)"""
 
 import copy
 import json
@@ -8,9 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import zoo
-from serving import serve_without_zoo
-from test_glow_bijectors import isolated_mirrored
+from distributed import isolated_mirrored
 from zoo import training
 from zoo.models import GatedPixelCNN
 
@@ -51,33 +50,6 @@ def test_conditional_driver_run_on_two_replicas_trains_evaluates_and_samples_by_
     assert saved["config"]["num_classes"] == record["config"]["num_classes"] == 10
     assert saved["test_images"] == 447 and np.isfinite(saved["test_nats"])
     assert (tmp_path / "figures" / "pixelcnn-smoke-digits.png").read_bytes()[:4] == b"\x89PNG"
-
-
-def test_conditional_saved_model_takes_labels_and_serves_without_zoo(tmp_path):
-    model = GatedPixelCNN((3, 3, 1), 3, filters=4, num_layers=2, first_kernel_size=3, head_filters=4,
-                          num_classes=4).build_for_images()
-    for v in model.trainable_variables:  # non-zero label embeddings: labels change log_prob
-        v.assign(tf.random.stateless_normal(v.shape, [len(v.name), 1]) * 0.3)
-    x = np.random.default_rng(0).integers(0, 3, (5, 3, 3, 1)).astype(np.uint8)
-    labels = np.array([0, 1, 2, 3, 1], np.int32)
-    path = zoo.export(model, tmp_path / "saved")
-    out = serve_without_zoo(path, {
-        "lp": ("log_prob", {"images": x, "labels": labels}),
-        "bpd": ("bits_per_dim", {"images": x, "labels": labels}),
-        "s": ("sample", {"labels": labels[:3], "temperature": np.float32(1.0), "seed": np.int64(5)}),
-    }, tmp_path)
-    np.testing.assert_allclose(out["lp"]["log_prob"], model.log_prob(x, labels), rtol=1e-5)
-    np.testing.assert_allclose(out["bpd"]["bits_per_dim"], model.bits_per_dim(x, labels), rtol=1e-5)
-    assert not np.allclose(model.log_prob(x, labels), model.log_prob(x, (labels + 1) % 4))
-    assert out["s"]["images"].dtype == np.uint8
-    np.testing.assert_array_equal(out["s"]["images"], model.sample(3, temperature=1.0, seed=5, labels=labels[:3]))
-
-    served = tf.saved_model.load(str(path))
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"labels in \[0, 4\)"):
-        served.signatures["log_prob"](images=tf.constant(x[:2]), labels=tf.constant([0, 4], tf.int32))
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"labels in \[0, 4\)"):
-        served.signatures["sample"](labels=tf.constant([-1], tf.int32), temperature=tf.constant(1.0),
-                                    seed=tf.constant(1, tf.int64))
 
 
 def test_conditional_sample_takes_the_method_and_both_samplers_agree():

@@ -62,3 +62,34 @@ def test_missing_data_offline_fails_fast_and_says_where_and_how(tmp_path):
     assert time.time() - start < 10
     with pytest.raises(FileNotFoundError, match="does not exist"):
         data.load("mnist", "test", data_dir=str(tmp_path / "nowhere"))
+
+
+def test_digits_without_a_data_dir_is_served_from_memory_and_writes_nothing(digits_dir, tmp_path, monkeypatch):
+    monkeypatch.delenv("TFDS_DATA_DIR", raising=False)
+    default = tmp_path / "tfds_default"
+    monkeypatch.setattr(tfds.core.constants, "DATA_DIR", str(default))
+    for split in ["train", "validation", "test"]:
+        pairs = data.load("digits", split, with_labels=True)
+        images, labels = (np.stack(a) for a in zip(*pairs.as_numpy_iterator()))
+        prepared = data.load("digits", split, data_dir=digits_dir, with_labels=True)
+        want_images, want_labels = (np.stack(a) for a in zip(*prepared.as_numpy_iterator()))
+        np.testing.assert_array_equal(images, want_images)
+        np.testing.assert_array_equal(labels, want_labels)
+        assert pairs.element_spec == prepared.element_spec
+        assert data.num_examples("digits", split) == len(images)
+    assert not default.exists(), "digits wrote into TFDS's default data directory"
+
+
+def test_preparing_digits_in_a_data_dir_announces_no_download(tmp_path, capfd):
+    images = as_array(data.load("digits", "test", data_dir=str(tmp_path)))
+    assert len(images) == 447
+    out, err = capfd.readouterr()
+    assert "Downloading" not in out + err and "Generating" not in out + err
+    assert (tmp_path / "sklearn_digits").is_dir()
+
+
+def test_a_dataset_not_prepared_is_a_typed_error_naming_where_it_looked(tmp_path):
+    with pytest.raises(data.DatasetNotPrepared) as caught:
+        data.num_examples("mnist", "train", data_dir=str(tmp_path))
+    assert caught.value.data_dir == str(tmp_path) and caught.value.tfds_name == "mnist"
+    assert isinstance(caught.value, FileNotFoundError)

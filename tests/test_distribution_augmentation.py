@@ -8,13 +8,15 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from causality import abs_jacobian, perturb_weights
-from test_pixelcnnpp import TINY
 
+from causality import abs_jacobian
+from serving import served_bits_and_sample
+from tiny_models import TINY, tiny
 from zoo.models import PixelCNNPlusPlus
 from zoo.models.distribution_augmentation import TRANSFORMS, apply_transforms, check_augmentations, inverses
 
 ALL = list(TRANSFORMS)
+CONFIG = TINY["PixelCNNPlusPlus"]
 # numpy on [b, H, W, C]: the group of the square, written independently of the module.
 NUMPY = {
     "identity": lambda x: x,
@@ -29,13 +31,11 @@ NUMPY = {
 
 
 def augmented(image_shape=(4, 4, 1), num_levels=5, augmentations=ALL, **kwargs):
-    keras.utils.set_random_seed(0)
-    # No weight norm: its first training batch would re-initialize the weights.
-    model = PixelCNNPlusPlus(image_shape, num_levels, augmentations=augmentations,
-                             **{**TINY, "num_scales": 1, "weight_norm": False, **kwargs}).build_for_images()
-
-    perturb_weights(model, 0.1, seed=3)  # the transforms' condition weights non-zero
-    return model
+    """The registry's tiny PixelCNN++ with `augmentations`, every weight perturbed (the
+    transforms' condition weights non-zero). No weight norm: its first training batch
+    would re-initialize the weights."""
+    return tiny(PixelCNNPlusPlus, image_shape, num_levels, augmentations=augmentations,
+                **{"num_scales": 1, "weight_norm": False, **kwargs})
 
 
 def test_transforms_are_the_eight_distinct_symmetries_of_the_square():
@@ -76,7 +76,7 @@ def test_bad_augmentations_are_refused(names, shape, match):
     with pytest.raises(ValueError, match=match):
         check_augmentations(names, shape)
     with pytest.raises(ValueError, match=match):
-        PixelCNNPlusPlus(shape, 4, augmentations=names, **TINY)
+        PixelCNNPlusPlus(shape, 4, augmentations=names, **CONFIG)
 
 
 def test_flips_need_no_square():
@@ -146,7 +146,7 @@ def test_bad_ids_are_refused_and_round_trip_keeps_augmentations(tmp_path):
         with pytest.raises(ValueError, match=match):
             model.augmented_log_prob(images, np.array(ids))
     with pytest.raises(ValueError, match="no augmentations"):
-        PixelCNNPlusPlus((4, 4, 1), 5, **TINY).augmented_log_prob(images, [0, 0])
+        PixelCNNPlusPlus((4, 4, 1), 5, **CONFIG).augmented_log_prob(images, [0, 0])
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
     assert loaded.augmentations == tuple(ALL) and loaded.get_config() == model.get_config()
@@ -155,7 +155,6 @@ def test_bad_ids_are_refused_and_round_trip_keeps_augmentations(tmp_path):
 
 def test_saved_model_serves_the_identitys_likelihood_without_zoo(tmp_path):
     import zoo
-    from test_pixelcnn import served_bits_and_sample
 
     model = augmented((4, 4, 1), num_levels=4)
     x = np.random.default_rng(3).integers(0, 4, (5, 4, 4, 1)).astype(np.uint8)
@@ -207,4 +206,4 @@ def test_mixture_samples_are_components_draws_mapped_back():
 
 def test_mixture_needs_augmentations():
     with pytest.raises(ValueError, match="augmentation_mixture=True needs augmentations"):
-        PixelCNNPlusPlus((4, 4, 1), 5, augmentation_mixture=True, **TINY)
+        PixelCNNPlusPlus((4, 4, 1), 5, augmentation_mixture=True, **CONFIG)

@@ -1,40 +1,29 @@
 """The Glow model: the whole 2-level flow's log-det, inversion, actnorm init in fit
 (one device and two replicas), n_bits, sampling, interpolation, refusals, saving,
-export without zoo, and the smoke preset through the driver."""
+and the smoke preset through the driver (export: `test_export.py`)."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import zoo
+from distributed import isolated_mirrored
+from jacobians import brute_force_log_det
 from reproduce.__main__ import main
+from tiny_models import random_images, randomized, tiny
 from zoo.models import Glow
-from serving import assert_flow_serves_like
-from test_glow_bijectors import isolated_mirrored
-from test_realnvp_bijectors import brute_force_log_det
 
 SHAPE = (4, 4, 2)
 
 
 def images(n=5, levels=17, shape=SHAPE, seed=0):
-    return np.random.default_rng(seed).integers(0, levels, (n, *shape)).astype(np.uint8)
-
-
-def randomized(model, seed=0):
-    """Actnorms initialized on data, then every trainable weight moved off its init
-    (zero-initialized outputs would make every coupling and prior the identity)."""
-    model.initialize(images(8, model.num_levels, model.image_shape, seed=seed + 1))
-    rng = np.random.default_rng(seed)
-    for w in model.trainable_weights:
-        w.assign(w.numpy() + rng.normal(0, 0.1, w.shape))
-    return model
+    return random_images(n, levels, shape, seed)
 
 
 def small(**kwargs):
-    config = dict(num_scales=2, depth=2, hidden_channels=8, seed=3)
-    config.update(kwargs)
-    return randomized(Glow(SHAPE, 17, **config).build_for_images())
+    """The registry's tiny Glow over [b, 4, 4, 2] images with 17 levels, two steps per
+    level: actnorms initialized on data, every weight moved off its init."""
+    return tiny("Glow", SHAPE, 17, **{"depth": 2, **kwargs})
 
 
 @pytest.fixture(scope="module")
@@ -193,11 +182,6 @@ def test_keras_file_round_trip_in_safe_mode(model, tmp_path):
     x = images(4)
     np.testing.assert_array_equal(loaded.log_prob(x), model.log_prob(x))
     np.testing.assert_array_equal(loaded.encode(x), model.encode(x))
-
-
-def test_saved_model_serves_sample_encode_decode_without_zoo_with_a_dynamic_batch(tmp_path):
-    model = small(depth=1)  # two levels, one step each: tracing dominates the export
-    assert_flow_serves_like(model, zoo.export(model, tmp_path / "saved"), images(5), tmp_path, atol=1e-4)
 
 
 def test_smoke_preset_through_the_driver_writes_record_and_figures(tmp_path):

@@ -1,15 +1,14 @@
 """Glow's bijectors and parameter layers: invertibility, brute-force Jacobian
 log-dets, actnorm's data-dependent init (also across two replicas), LU log-det."""
 
-import itertools
-
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from distributed import isolated_mirrored
+from jacobians import brute_force_log_det
 from zoo import bijectors as zb
 from zoo.layers import ActNormParams, GlowCouplingNet, Invertible1x1ConvWeight
-from test_realnvp_bijectors import brute_force_log_det
 
 SHAPE = (4, 4, 2)
 WIDE = (2, 2, 4)  # channel couplings and 1x1 convs on 4 channels
@@ -121,23 +120,6 @@ def test_lu_log_det_equals_slogdet_of_the_recomposed_weight_and_init_is_orthogon
                                atol=1e-5)
     plain = Invertible1x1ConvWeight(6, lu=False, seed=4).params()[0].numpy()
     np.testing.assert_allclose(plain @ plain.T, np.eye(6), atol=1e-5)
-
-
-_KEY_BASES = itertools.count(1)
-
-
-def isolated_mirrored(devices):
-    """A `MirroredStrategy` with collective keys of its own.
-
-    TF numbers every MirroredStrategy's collectives from the same group and instance
-    keys; in one process, a later strategy whose collective reuses a key with another
-    shape fails ("Shape mismatch in the collective instance 100") and aborts the
-    collectives of every later test. Actnorm's all-reduce has shapes no gradient
-    all-reduce has, so these tests keep to their own key range."""
-    base = 100_000 * next(_KEY_BASES)
-    cls = type("IsolatedMirroredStrategy", (tf.distribute.MirroredStrategy,),
-               {"_collective_key_base": base})
-    return cls(devices)
 
 
 def moments(y):

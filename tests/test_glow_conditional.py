@@ -1,7 +1,7 @@
 """Glow with a class-conditional top prior (openai/glow's `ycond`): the flow given a
 label is still a bijection with the right log-det, labels act per image, sampling and
-encode/decode take labels, the SavedModel serves them without zoo, and the driver
-trains it on (image, label) pairs."""
+encode/decode take labels, and the driver trains it on (image, label) pairs (its
+SavedModel: `test_export.py`)."""
 
 import copy
 import json
@@ -11,19 +11,21 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import zoo
-from serving import serve_without_zoo
-from test_glow import SHAPE, images, randomized
-from test_realnvp_bijectors import brute_force_log_det
+from jacobians import brute_force_log_det
+from tiny_models import random_images, tiny
 from zoo.models import Glow
 
+SHAPE = (4, 4, 2)
 LABELS = np.array([0, 2, 1], np.int32)
+
+
+def images(n=5, seed=0):
+    return random_images(n, 17, SHAPE, seed)
 
 
 @pytest.fixture(scope="module")
 def model():
-    return randomized(Glow(SHAPE, 17, num_scales=2, depth=1, hidden_channels=8, num_classes=3,
-                           seed=3).build_for_images())
+    return tiny("Glow", SHAPE, 17, depth=1, num_classes=3)
 
 
 def test_flow_given_labels_has_the_brute_force_log_det_and_inverts(model):
@@ -67,21 +69,6 @@ def test_keras_file_round_trip_keeps_the_class_embedding(model, tmp_path):
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
     np.testing.assert_array_equal(loaded.log_prob(images(3), LABELS), model.log_prob(images(3), LABELS))
-
-
-def test_saved_model_serves_labels_without_zoo(model, tmp_path):
-    x, z = images(3), model.encode(images(3), LABELS).numpy()
-    path = zoo.export(model, tmp_path / "saved")
-    out = serve_without_zoo(path, {
-        "lp": ("log_prob", {"images": x, "labels": LABELS}),
-        "enc": ("encode", {"images": x, "labels": LABELS}),
-        "dec": ("decode", {"z": z, "labels": LABELS}),
-        "s": ("sample", {"labels": LABELS, "temperature": np.float32(0.7), "seed": np.int64(2)}),
-    }, tmp_path)
-    np.testing.assert_allclose(out["lp"]["log_prob"], model.log_prob(x, LABELS), rtol=1e-5)
-    np.testing.assert_allclose(out["enc"]["z"], z, rtol=1e-5, atol=1e-5)
-    np.testing.assert_array_equal(out["dec"]["images"], x)
-    np.testing.assert_array_equal(out["s"]["images"], model.sample(3, temperature=0.7, seed=2, labels=LABELS))
 
 
 def test_driver_trains_a_conditional_glow_on_image_label_pairs(tmp_path, monkeypatch):

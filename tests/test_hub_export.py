@@ -1,5 +1,4 @@
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -9,7 +8,6 @@ import pytest
 import zoo
 from zoo import hub
 from zoo.models import ARM
-from serving import serve_without_zoo
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 
@@ -77,20 +75,3 @@ def test_shipped_model_loads_verified_fast_and_matches_its_run_record(name):
     samples = model.sample(4, temperature=0.8, seed=1).numpy()
     assert samples.shape == (4, *model.image_shape) and samples.dtype == np.uint8
     assert samples.max() < model.num_levels
-
-
-def test_saved_model_serves_without_zoo_with_a_dynamic_batch(registry, tmp_path):
-    _, model = registry
-    path = zoo.export(model, tmp_path / "saved")
-    x = images(5)
-    out = serve_without_zoo(path, {
-        "log_prob": ("log_prob", {"images": x}),
-        "bits_per_dim": ("bits_per_dim", {"images": x[:2]}),
-        "sample": ("sample", {"n": np.int32(7), "temperature": np.float32(0.8), "seed": np.int64(3)}),
-    }, tmp_path)
-    np.testing.assert_allclose(out["log_prob"]["log_prob"], model.log_prob(x), rtol=1e-5)
-    np.testing.assert_allclose(out["bits_per_dim"]["bits_per_dim"], model.bits_per_dim(x[:2]), rtol=1e-5)
-    sample = out["sample"]["images"]
-    assert sample.shape == (7, 4, 4, 1) and 0 <= sample.min() and sample.max() < 3
-    np.testing.assert_array_equal(sample, model.sample(7, temperature=0.8, seed=3))
-    shutil.rmtree(path)

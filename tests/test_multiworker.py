@@ -64,7 +64,7 @@ def test_a_killed_worker_stops_the_other_and_both_resume(tmp_path):
 
     chief, other = start()
     seen = ""
-    while "Epoch 2/4" not in seen:
+    while "epoch 1/4" not in seen:  # epoch 1's line: epoch 2 begins
         line = other.stdout.readline()
         assert line, f"worker ended early: {seen[-2000:]}"
         seen += line
@@ -79,4 +79,4 @@ def test_a_killed_worker_stops_the_other_and_both_resume(tmp_path):
     logs = [finish(p) for p in start(extra=["--resume"])]
     record = json.loads((tmp_path / "runs" / "arm" / "smoke-digits.json").read_text())
     assert [h["epoch"] for h in record["history"]] == [1, 2, 3, 4]
-    assert "Epoch 1/4" not in logs[0], "the resumed run started over instead of continuing"
+    assert "epoch 1/4" not in logs[0], "the resumed run started over instead of continuing"

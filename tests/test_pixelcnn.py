@@ -6,26 +6,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import zoo
-from serving import serve_without_zoo
-from causality import abs_jacobian, perturb_weights
+from causality import abs_jacobian
+from tiny_models import tiny
 from zoo.models import GatedPixelCNN, PixelCNN
 
-TINY = {
-    PixelCNN: dict(filters=6, num_blocks=2, kernel_size=3, first_kernel_size=3, head_filters=48),
-    GatedPixelCNN: dict(filters=6, num_layers=3, kernel_size=3, first_kernel_size=3, head_filters=48),
-}
 
-
-def tiny(cls, image_shape=(4, 4, 3), num_levels=4, **kwargs):
-    keras.utils.set_random_seed(0)  # the same Glorot draws every run
-    model = cls(image_shape=image_shape, num_levels=num_levels, **{**TINY[cls], **kwargs})
-    model.build_for_images()
-    # Non-zero weights everywhere (Glorot kernels plus noise; biases and label
-    # embeddings start at zero), so a zero gradient means no path at all. Small enough
-    # that no tanh saturates to exactly 1 in float32, which would cut a path.
-    perturb_weights(model, 0.1, seed=3)
-    return model
+def small(cls, image_shape=(4, 4, 3), num_levels=4, **kwargs):
+    """The registry's tiny `cls` (every weight perturbed), by default over 4 x 4 RGB images
+    with 4 levels."""
+    return tiny(cls, image_shape, num_levels, **kwargs)
 
 
 def jacobian(model, labels=None):
@@ -40,7 +29,7 @@ def jacobian(model, labels=None):
 @pytest.mark.parametrize("image_shape", [(5, 5, 1), (4, 4, 3)], ids=["grey", "rgb"])
 @pytest.mark.parametrize("cls", [PixelCNN, GatedPixelCNN])
 def test_outputs_depend_only_on_earlier_pixels_and_colours(cls, image_shape):
-    model = tiny(cls, image_shape, filters=12)
+    model = small(cls, image_shape, filters=12)
     jac = jacobian(model)
     d = np.arange(model.num_dims)
     assert np.all(jac[d[:, None] <= d[None, :]] == 0), "an output sees its own or a later input"
@@ -51,31 +40,30 @@ def test_outputs_depend_only_on_earlier_pixels_and_colours(cls, image_shape):
 
 def test_pixelcnn_has_the_blind_spot_and_gated_pixelcnn_does_not():
     shape = (6, 6, 1)
-    pixel = jacobian(tiny(PixelCNN, shape, num_blocks=3)).reshape(6, 6, 6, 6)
+    pixel = jacobian(small(PixelCNN, shape, num_blocks=3)).reshape(6, 6, 6, 6)
     # 3x3 masks: output (r, c) never reaches (r - 1, c + 2), though it reaches (r - 2, c + 2).
     assert pixel[3, 2, 2, 4] == 0 and pixel[3, 2, 1, 4] > 0
-    gated = jacobian(tiny(GatedPixelCNN, shape, num_layers=4, first_kernel_size=5))
+    gated = jacobian(small(GatedPixelCNN, shape, num_layers=4, first_kernel_size=5))
     d = np.arange(36)
     assert np.all(gated[d[:, None] > d[None, :]] > 0), "every earlier pixel is in the receptive field"
 
 
 def test_gated_rgb_sees_every_earlier_pixel_and_colour():
-    gated = jacobian(tiny(GatedPixelCNN, (3, 3, 3), filters=12, num_layers=3,
-                                first_kernel_size=5))
+    gated = jacobian(small(GatedPixelCNN, (3, 3, 3), filters=12, num_layers=3, first_kernel_size=5))
     d = np.arange(27)
     assert np.all(gated[d[:, None] > d[None, :]] > 0)
 
 
 @pytest.mark.parametrize("cls", [PixelCNN, GatedPixelCNN])
 def test_probabilities_of_all_2x2_binary_images_sum_to_one(cls):
-    model = tiny(cls, (2, 2, 1), num_levels=2)
+    model = small(cls, (2, 2, 1), num_levels=2)
     images = np.array(list(itertools.product([0, 1], repeat=4)), np.uint8).reshape(16, 2, 2, 1)
     total = np.exp(model.log_prob(images).numpy().astype(np.float64)).sum()
     assert abs(total - 1.0) < 1e-5
 
 
 def test_conditional_probabilities_sum_to_one_for_every_label():
-    model = tiny(GatedPixelCNN, (1, 2, 2), num_levels=2, filters=4, num_classes=3)
+    model = small(GatedPixelCNN, (1, 2, 2), num_levels=2, filters=4, num_classes=3)
     images = np.array(list(itertools.product([0, 1], repeat=4)), np.uint8).reshape(16, 1, 2, 2)
     for label in range(3):
         logp = model.log_prob(images, np.full([16], label)).numpy().astype(np.float64)
@@ -83,7 +71,7 @@ def test_conditional_probabilities_sum_to_one_for_every_label():
 
 
 def test_label_changes_log_prob_and_sampling_honours_labels():
-    model = tiny(GatedPixelCNN, (3, 3, 1), num_levels=3, num_classes=4)
+    model = small(GatedPixelCNN, (3, 3, 1), num_levels=3, num_classes=4)
     images = np.random.default_rng(0).integers(0, 3, (2, 3, 3, 1)).astype(np.uint8)
     a, b = model.log_prob(images, [0, 0]).numpy(), model.log_prob(images, [3, 3]).numpy()
     assert np.all(np.abs(a - b) > 1e-3)
@@ -109,7 +97,7 @@ def test_label_changes_log_prob_and_sampling_honours_labels():
     (7, r"labels in \[0, 4\)"),
 ])
 def test_bad_labels_are_refused(labels, match):
-    model = tiny(GatedPixelCNN, (2, 2, 1), num_levels=3, num_classes=4)
+    model = small(GatedPixelCNN, (2, 2, 1), num_levels=3, num_classes=4)
     with pytest.raises(ValueError, match=match):
         model.sample(2, labels=labels)
     if not isinstance(labels, int):
@@ -118,10 +106,10 @@ def test_bad_labels_are_refused(labels, match):
 
 
 def test_labels_are_required_exactly_when_conditional():
-    conditional = tiny(GatedPixelCNN, (2, 2, 1), num_levels=3, num_classes=4)
+    conditional = small(GatedPixelCNN, (2, 2, 1), num_levels=3, num_classes=4)
     with pytest.raises(ValueError, match="class-conditional: pass labels"):
         conditional.log_prob(np.zeros((2, 2, 2, 1), np.uint8))
-    plain = tiny(GatedPixelCNN, (2, 2, 1), num_levels=3)
+    plain = small(GatedPixelCNN, (2, 2, 1), num_levels=3)
     with pytest.raises(ValueError, match="unconditional"):
         plain.log_prob(np.zeros((2, 2, 2, 1), np.uint8), [0, 1])
     with pytest.raises(ValueError, match="unconditional"):
@@ -130,7 +118,7 @@ def test_labels_are_required_exactly_when_conditional():
 
 @pytest.mark.parametrize("cls", [PixelCNN, GatedPixelCNN])
 def test_sampling_is_seeded_and_temperature_zero_is_the_mode(cls):
-    model = tiny(cls, (3, 3, 3), num_levels=4)
+    model = small(cls, (3, 3, 3), num_levels=4)
     a = model.sample(4, temperature=1.0, seed=11).numpy()
     np.testing.assert_array_equal(a, model.sample(4, temperature=1.0, seed=11))
     assert not np.array_equal(a, model.sample(4, temperature=1.0, seed=12))
@@ -147,7 +135,7 @@ def test_sampling_is_seeded_and_temperature_zero_is_the_mode(cls):
 ])
 @pytest.mark.parametrize("cls", [PixelCNN, GatedPixelCNN])
 def test_bad_images_and_sample_arguments_are_refused(cls, images, match):
-    model = tiny(cls, (3, 3, 3), num_levels=4)
+    model = small(cls, (3, 3, 3), num_levels=4)
     with pytest.raises(ValueError, match=match):
         model.bits_per_dim(images)
     with pytest.raises(ValueError, match="positive integer"):
@@ -172,7 +160,7 @@ def test_bad_configs_are_refused(cls, kwargs, match):
                                         (GatedPixelCNN, {"dropout": 0.2, "num_classes": 3,
                                                          "vertical_dropout": True})])
 def test_keras_file_round_trip_in_safe_mode(tmp_path, cls, kwargs):
-    model = tiny(cls, (3, 3, 3), num_levels=4, **kwargs)
+    model = small(cls, (3, 3, 3), num_levels=4, **kwargs)
     images = np.random.default_rng(2).integers(0, 4, (2, 3, 3, 3)).astype(np.uint8)
     args = (images, [1, 2]) if kwargs.get("num_classes") else (images,)
     model.save(tmp_path / "m.keras")
@@ -183,8 +171,8 @@ def test_keras_file_round_trip_in_safe_mode(tmp_path, cls, kwargs):
 
 def test_vertical_dropout_drops_the_vertical_stack_only_while_training():
     x = tf.random.stateless_uniform((2, 4, 4, 1), seed=[1, 2], minval=-1.0, maxval=1.0)
-    plain = tiny(GatedPixelCNN, (4, 4, 1), dropout=0.5).layers_[1]
-    both = tiny(GatedPixelCNN, (4, 4, 1), dropout=0.5, vertical_dropout=True).layers_[1]
+    plain = small(GatedPixelCNN, (4, 4, 1), dropout=0.5).layers_[1]
+    both = small(GatedPixelCNN, (4, 4, 1), dropout=0.5, vertical_dropout=True).layers_[1]
     v, h = np.asarray(x).repeat(6, -1), np.asarray(x).repeat(6, -1)
     for layer in (plain, both):  # inference: dropout off, the same layer either way
         np.testing.assert_array_equal(layer(v, h)[0], plain(v, h)[0])
@@ -192,23 +180,6 @@ def test_vertical_dropout_drops_the_vertical_stack_only_while_training():
     zeros = np.mean(v_train == 0) - np.mean(both(v, h)[0].numpy() == 0)
     assert 0.3 < zeros < 0.7  # about half the vertical maps dropped
     np.testing.assert_array_equal(plain(v, h, training=True)[0], plain(v, h)[0])
-
-
-def served_bits_and_sample(path, x, tmp_path):
-    """`bits_per_dim(x)` and `sample(n=3, temperature=1, seed=5)` of the SavedModel at
-    `path`, served without zoo."""
-    out = serve_without_zoo(path, {
-        "bpd": ("bits_per_dim", {"images": x}),
-        "s": ("sample", {"n": np.int32(3), "temperature": np.float32(1.0), "seed": np.int64(5)})}, tmp_path)
-    return {"bits_per_dim": out["bpd"]["bits_per_dim"], "sample": out["s"]["images"]}
-
-
-def test_saved_model_serves_without_zoo(tmp_path):
-    model = tiny(GatedPixelCNN, (3, 3, 3), num_levels=4)
-    x = np.random.default_rng(3).integers(0, 4, (5, 3, 3, 3)).astype(np.uint8)
-    out = served_bits_and_sample(zoo.export(model, tmp_path / "saved"), x, tmp_path)
-    np.testing.assert_allclose(out["bits_per_dim"], model.bits_per_dim(x), rtol=1e-5)
-    np.testing.assert_array_equal(out["sample"], model.sample(3, temperature=1.0, seed=5))
 
 
 def test_every_preset_names_a_model_its_datasets_can_build():
@@ -236,7 +207,7 @@ def test_smoke_run_records_the_presets_model_class(tmp_path):
 
 
 def test_conditional_model_fits_through_keras_on_image_label_pairs():
-    model = tiny(GatedPixelCNN, (3, 3, 1), num_levels=3, num_classes=2)
+    model = small(GatedPixelCNN, (3, 3, 1), num_levels=3, num_classes=2)
     rng = np.random.default_rng(4)
     labels = rng.integers(0, 2, 64)
     images = np.where(labels[:, None, None, None] == 1, 2, 0) * np.ones((64, 3, 3, 1), np.int64)

@@ -5,8 +5,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from causality import abs_jacobian, perturb_weights
 
+from causality import abs_jacobian
+from tiny_models import TINY, tiny
 from zoo.distributions import DiscretizedLogisticMixture
 from zoo.layers import (DownRightShiftedConv2D, DownRightShiftedConv2DTranspose, DownShiftedConv2D,
                         DownShiftedConv2DTranspose, GatedResNet)
@@ -14,15 +15,13 @@ from zoo.layers import gated_resnet
 from zoo.layers.window_product import window_product
 from zoo.models import PixelCNNPlusPlus
 
-TINY = dict(nr_resnet=1, nr_filters=8, nr_logistic_mix=2, num_scales=2, dropout=0.0)
+CONFIG = TINY["PixelCNNPlusPlus"]
 
 
-def tiny(image_shape=(4, 4, 3), num_levels=4, **kwargs):
-    keras.utils.set_random_seed(0)
-    model = PixelCNNPlusPlus(image_shape=image_shape, num_levels=num_levels, **{**TINY, **kwargs})
-    model.build_for_images()
-    perturb_weights(model, 0.1, seed=3)
-    return model
+def small(image_shape=(4, 4, 3), num_levels=4, **kwargs):
+    """The registry's tiny PixelCNN++ (every weight perturbed), by default over 4 x 4 RGB
+    images with 4 levels."""
+    return tiny(PixelCNNPlusPlus, image_shape, num_levels, **kwargs)
 
 
 def pixel_jacobian(model, labels=None):
@@ -142,7 +141,7 @@ def test_16_bit_concat_elu_and_gate_run_fused_and_match_the_plain_ops(dtype):
 
 @pytest.mark.parametrize("image_shape,num_scales", [((8, 8, 1), 3), ((4, 4, 3), 2)], ids=["grey", "rgb"])
 def test_each_pixels_mixture_depends_only_on_earlier_pixels(image_shape, num_scales):
-    model = tiny(image_shape, num_scales=num_scales)
+    model = small(image_shape, num_scales=num_scales)
     jac = pixel_jacobian(model)
     d = np.arange(jac.shape[0])
     assert np.all(jac[d[:, None] <= d[None, :]] == 0), "a pixel's mixture sees its own or a later pixel"
@@ -157,7 +156,7 @@ def test_each_pixels_mixture_depends_only_on_earlier_pixels(image_shape, num_sca
 
 
 def test_conditional_network_is_causal_too():
-    model = tiny((4, 4, 1), num_classes=3)
+    model = small((4, 4, 1), num_classes=3)
     jac = pixel_jacobian(model, tf.constant([0, 1, 2, 1] * 4))
     d = np.arange(16)
     assert np.all(jac[d[:, None] <= d[None, :]] == 0)
@@ -165,7 +164,7 @@ def test_conditional_network_is_causal_too():
 
 @pytest.mark.parametrize("image_shape", [(2, 2, 1), (2, 2, 3)], ids=["grey", "rgb"])
 def test_probabilities_of_all_2x2_binary_images_sum_to_one(image_shape):
-    model = tiny(image_shape, num_levels=2, num_scales=1)
+    model = small(image_shape, num_levels=2, num_scales=1)
     d = int(np.prod(image_shape))
     images = np.array(list(itertools.product([0, 1], repeat=d)), np.uint8).reshape(-1, *image_shape)
     total = np.exp(model.log_prob(images).numpy().astype(np.float64)).sum()
@@ -173,7 +172,7 @@ def test_probabilities_of_all_2x2_binary_images_sum_to_one(image_shape):
 
 
 def test_log_prob_is_the_sum_of_the_pixels_mixtures():
-    model = tiny((4, 4, 3), num_levels=256)
+    model = small((4, 4, 3), num_levels=256)
     images = np.random.default_rng(1).integers(0, 256, (3, 4, 4, 3)).astype(np.uint8)
     params = model.params_from_inputs(model.scale(tf.constant(images, tf.int32)))
     assert params.shape == (3, 4, 4, 2 * 10)  # K (1 + 2C + C(C-1)/2)
@@ -185,7 +184,7 @@ def test_log_prob_is_the_sum_of_the_pixels_mixtures():
 
 
 def test_sampling_is_seeded_in_range_and_temperature_zero_is_each_pixels_mode():
-    model = tiny((4, 4, 3), num_levels=4)
+    model = small((4, 4, 3), num_levels=4)
     a = model.sample(3, temperature=1.0, seed=11).numpy()
     assert a.dtype == np.uint8 and a.shape == (3, 4, 4, 3) and a.max() < 4
     np.testing.assert_array_equal(a, model.sample(3, temperature=1.0, seed=11))
@@ -202,7 +201,7 @@ def test_sampling_is_seeded_in_range_and_temperature_zero_is_each_pixels_mode():
 
 
 def test_labels_condition_log_prob_and_sampling():
-    model = tiny((4, 4, 1), num_levels=17, num_classes=3)
+    model = small((4, 4, 1), num_levels=17, num_classes=3)
     images = np.random.default_rng(0).integers(0, 17, (2, 4, 4, 1)).astype(np.uint8)
     assert np.all(np.abs(model.log_prob(images, [0, 0]) - model.log_prob(images, [2, 2])) > 1e-3)
     s = model.sample(3, seed=4, labels=[0, 1, 2]).numpy()
@@ -212,25 +211,28 @@ def test_labels_condition_log_prob_and_sampling():
     with pytest.raises(ValueError, match=r"labels in \[0, 3\)"):
         model.log_prob(images, [0, 3])
     with pytest.raises(ValueError, match="unconditional"):
-        tiny((4, 4, 1), num_levels=17).log_prob(images, [0, 1])
+        small((4, 4, 1), num_levels=17).log_prob(images, [0, 1])
 
 
 def test_bfloat16_network_keeps_the_mixture_float32_and_normalized():
     images = np.random.default_rng(4).integers(0, 4, (3, 4, 4, 3)).astype(np.uint8)
-    full, half = tiny(), tiny(mixed_precision="bfloat16")  # the same float32 weights
-    assert half.up[0][0][1].conv_in.compute_dtype == "bfloat16" and half.head.compute_dtype == "bfloat16"
+    full, half = small(), small(mixed_precision="bfloat16")  # the same float32 weights
+    assert half.up[0][0][1].conv_in.compute_dtype == "bfloat16" and half.head.compute_dtype == "float32"
     assert all(w.dtype == "float32" for w in half.weights if w.trainable)
     log_prob = half.log_prob(images)
     assert log_prob.dtype == tf.float32
-    np.testing.assert_allclose(log_prob, full.log_prob(images), rtol=0.03)
-    binary = tiny((2, 2, 1), num_levels=2, num_scales=1, mixed_precision="bfloat16")
+    np.testing.assert_allclose(log_prob, full.log_prob(images), rtol=1e-5)  # evaluated in float32
+    training = half.log_prob(images, training=True)
+    assert training.dtype == tf.float32 and not np.allclose(training, log_prob, rtol=1e-5)  # 16 bits
+    np.testing.assert_allclose(training, log_prob, rtol=0.03)
+    binary = small((2, 2, 1), num_levels=2, num_scales=1, mixed_precision="bfloat16")
     every = np.array(list(itertools.product([0, 1], repeat=4)), np.uint8).reshape(-1, 2, 2, 1)
     assert abs(np.exp(binary.log_prob(every).numpy().astype(np.float64)).sum() - 1.0) < 1e-5
 
 
 def test_fit_initializes_weight_norm_from_data_then_learns():
     keras.utils.set_random_seed(1)
-    model = PixelCNNPlusPlus((4, 4, 1), 5, **{**TINY, "nr_resnet": 0, "num_scales": 1}).build_for_images()
+    model = PixelCNNPlusPlus((4, 4, 1), 5, **{**CONFIG, "nr_resnet": 0, "num_scales": 1}).build_for_images()
     images = np.random.default_rng(2).integers(0, 5, (64, 4, 4, 1)).astype(np.uint8)
     images[:, :, :2] = 0  # learnable structure
     model.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=False)
@@ -250,7 +252,7 @@ def test_fit_initializes_weight_norm_from_data_then_learns():
 ])
 def test_bad_images_are_refused(images, match):
     with pytest.raises(ValueError, match=match):
-        tiny().log_prob(images)
+        small().log_prob(images)
 
 
 @pytest.mark.parametrize("kwargs,match", [
@@ -262,11 +264,11 @@ def test_bad_images_are_refused(images, match):
 ])
 def test_bad_configs_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        PixelCNNPlusPlus(**{"image_shape": (4, 4, 3), "num_levels": 4, **TINY, **kwargs})
+        PixelCNNPlusPlus(**{"image_shape": (4, 4, 3), "num_levels": 4, **CONFIG, **kwargs})
 
 
 def test_keras_file_round_trip_in_safe_mode(tmp_path):
-    model = tiny((4, 4, 3), num_levels=256, dropout=0.3, num_classes=2)
+    model = small((4, 4, 3), num_levels=256, dropout=0.3, num_classes=2)
     images = np.random.default_rng(2).integers(0, 256, (2, 4, 4, 3)).astype(np.uint8)
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
@@ -300,19 +302,3 @@ def test_smoke_run_writes_a_record(tmp_path):
     assert saved["model"] == record["model"] == "PixelCNNPlusPlus"
     assert saved["test_images"] == 447 and np.isfinite(saved["test_nats"])
     assert (tmp_path / "figures" / "pixelcnnpp-smoke-digits.png").read_bytes()[:4] == b"\x89PNG"
-
-
-@pytest.mark.parametrize("mixed_precision", [None, "bfloat16"])  # bfloat16: with its XLA fusions
-def test_saved_model_serves_without_zoo(tmp_path, mixed_precision):
-    import zoo
-    from test_pixelcnn import served_bits_and_sample
-
-    model = tiny((4, 4, 3), num_levels=4, mixed_precision=mixed_precision)
-    x = np.random.default_rng(3).integers(0, 4, (5, 4, 4, 3)).astype(np.uint8)
-    out = served_bits_and_sample(zoo.export(model, tmp_path / "saved"), x, tmp_path)
-    if mixed_precision is None:
-        np.testing.assert_allclose(out["bits_per_dim"], model.bits_per_dim(x), rtol=1e-5)
-        np.testing.assert_array_equal(out["sample"], model.sample(3, temperature=1.0, seed=5))
-    else:  # the served graph and the eager model round differently: within a bfloat16 step
-        np.testing.assert_allclose(out["bits_per_dim"], model.bits_per_dim(x), rtol=2.0**-8)
-        assert out["sample"].shape == (3, 4, 4, 3) and 0 <= out["sample"].min() and out["sample"].max() < 4

@@ -1,45 +1,26 @@
 """The RealNVP model: the whole flow's log-det, encode/decode, sampling, refusals,
-saving, export without zoo, and the smoke preset through the driver."""
+saving, and the smoke preset through the driver (export: `test_export.py`)."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import zoo
+from jacobians import brute_force_log_det
 from reproduce.__main__ import main
+from tiny_models import random_images, tiny
 from zoo.models import RealNVP
-from serving import assert_flow_serves_like
-from test_realnvp_bijectors import brute_force_log_det
 
 SHAPE = (4, 4, 2)
 
 
-def randomized(model, seed=0):
-    """Non-trivial weights (zero-initialized outputs would make every coupling the
-    identity) and running statistics away from (0, 1)."""
-    rng = np.random.default_rng(seed)
-    for w in model.weights:
-        if "float" not in str(w.dtype):
-            continue
-        if "moving_variance" in w.path:
-            w.assign(rng.uniform(0.5, 2.0, w.shape))
-        elif "moving_mean" in w.path:
-            w.assign(rng.normal(0, 0.3, w.shape))
-        else:
-            w.assign(rng.normal(0, 0.15, w.shape))
-    return model
-
-
-def small(**kwargs):
-    config = dict(num_scales=2, num_blocks=0, num_filters=8, norm="none", flow_batch_norm=True,
-                  seed=3)
-    config.update(kwargs)
-    return randomized(RealNVP(SHAPE, 17, **config).build_for_images())
+def small(levels=17, **kwargs):
+    """The registry's tiny RealNVP over [b, 4, 4, 2] images with `levels` levels."""
+    return tiny("RealNVP", SHAPE, levels, **kwargs)
 
 
 def images(n=5, levels=17, shape=SHAPE, seed=0):
-    return np.random.default_rng(seed).integers(0, levels, (n, *shape)).astype(np.uint8)
+    return random_images(n, levels, shape, seed)
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +72,7 @@ def test_training_pass_draws_fresh_noise_and_is_finite(model):
 
 @pytest.mark.parametrize("levels", [17, 256])
 def test_decode_of_encode_is_the_identity_on_integer_images(levels):
-    m = randomized(RealNVP(SHAPE, levels, num_scales=2, num_blocks=1, num_filters=8, norm="batch",
-                           flow_batch_norm=False))
+    m = small(levels, num_blocks=1, norm="batch", flow_batch_norm=False)
     x = images(7, levels)
     x[0] = 0
     x[1] = levels - 1
@@ -152,15 +132,10 @@ def test_keras_file_round_trip_in_safe_mode(model, tmp_path):
 
 
 def test_bfloat16_networks_keep_the_flow_float32_and_exact():
-    m = randomized(RealNVP(SHAPE, 17, num_scales=1, num_blocks=1, num_filters=8,
-                           mixed_precision="bfloat16"))
+    m = small(num_scales=1, num_blocks=1, norm="batch", mixed_precision="bfloat16")
     x = images(4)
     assert m.log_prob(x).dtype == tf.float32 and m.encode(x).dtype == tf.float32
     np.testing.assert_array_equal(m.decode(m.encode(x)), x)
-
-
-def test_saved_model_encodes_and_decodes_without_zoo_with_a_dynamic_batch(model, tmp_path):
-    assert_flow_serves_like(model, zoo.export(model, tmp_path / "saved"), images(5), tmp_path)
 
 
 def test_smoke_preset_through_the_driver_writes_record_and_temperature_sweep(tmp_path):

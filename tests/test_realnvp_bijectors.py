@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from jacobians import brute_force_log_det
 from zoo import bijectors as zb
 from zoo.layers import MovingMoments
 
@@ -81,19 +82,6 @@ def test_inverse_of_forward_and_forward_of_inverse_in_a_function_with_dynamic_ba
         y2 = np.random.default_rng(2).normal(size=(3, *y.shape[1:])).astype(np.float32)
     np.testing.assert_allclose(forward(inverse(y2)), y2, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(inverse(y[:2]), x[:2], rtol=1e-5, atol=1e-5)  # another batch size
-
-
-def brute_force_log_det(bijector_fn, x):
-    """log|det dy/dx| per example from the full Jacobian (float64 slogdet)."""
-    x = tf.constant(x)
-    n, shape = x.shape[0], x.shape[1:]
-    flat = tf.reshape(x, [n, -1])
-    with tf.GradientTape() as tape:
-        tape.watch(flat)
-        y = tf.reshape(bijector_fn().forward(tf.reshape(flat, [n, *shape])), [n, -1])
-    jac = tape.batch_jacobian(y, flat)
-    assert jac.shape == (n, flat.shape[1], flat.shape[1])
-    return np.linalg.slogdet(jac.numpy().astype(np.float64))[1]
 
 
 @pytest.mark.parametrize("name", CASES)

@@ -72,7 +72,7 @@ def run_smoke(paper, out, *extra, kill_at_epoch=None):
         return
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     seen = b""
-    while f"Epoch {kill_at_epoch}/4".encode() not in seen:
+    while f"epoch {kill_at_epoch - 1}/4".encode() not in seen:  # its line: the next epoch begins
         chunk = proc.stdout.read1(4096)
         assert chunk, f"run ended before epoch {kill_at_epoch}: {seen[-2000:]!r}"
         seen += chunk

@@ -20,4 +20,4 @@ def test_smoke_run_writes_record_figures_and_table(tmp_path):
 def test_list_names_papers_and_presets(capsys):
     main(["--list"])
     out = capsys.readouterr().out
-    assert "arm:" in out and "smoke" in out and "cpu" in out
+    assert "\n  arm\n" in out and "smoke" in out and "cpu" in out

@@ -3,10 +3,15 @@
 Every dataset comes through TFDS: the stock builders for MNIST, CIFAR-10,
 downsampled ImageNet and CelebA, and a small builder (`SklearnDigits`) that
 serves scikit-learn's bundled 8x8 digits. Nothing here downloads unless asked:
-`load(..., download=False)` on data that is not prepared is a `FileNotFoundError`
-that says where it looked and how to prepare it.
+`load(..., download=False)` on data that is not prepared is a `DatasetNotPrepared`
+(a `FileNotFoundError`) that says where it looked and how to prepare it.
+
+Digits writes nothing unless told where: without a `data_dir` (argument or
+`TFDS_DATA_DIR`) its examples are served from memory, exactly those the builder
+would write; with one, the builder prepares them there, quietly.
 """
 
+import contextlib
 import dataclasses
 import os
 
@@ -95,27 +100,71 @@ class SklearnDigits(tfds.core.GeneratorBasedBuilder):
         return {split: self._generate_examples(*b) for split, b in self.BOUNDS.items()}
 
     def _generate_examples(self, start, stop):
-        from sklearn.datasets import load_digits
+        images, labels = digits_arrays(start, stop)
+        for i, (image, label) in enumerate(zip(images, labels), start):
+            yield i, {"image": image, "label": int(label)}
 
-        digits = load_digits()
-        for i in range(start, stop):
-            image = digits.images[i].astype(np.uint8)[..., None]
-            yield i, {"image": image, "label": int(digits.target[i])}
+    # TFDS announces a download of "Unknown size" and where it went; nothing downloads here.
+    def _log_download_bytes(self):
+        pass
+
+    def _log_download_done(self):
+        pass
+
+
+def digits_arrays(start=0, stop=1797):
+    """scikit-learn's digits `[start, stop)`: uint8 images `[n, 8, 8, 1]`, int64 labels `[n]`."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    return (digits.images[start:stop].astype(np.uint8)[..., None],
+            digits.target[start:stop].astype(np.int64))
+
+
+class DatasetNotPrepared(FileNotFoundError):
+    """A dataset's TFDS files are not under the data directory (and `download=False`).
+
+    Attributes `name`, `tfds_name` and `data_dir` (where it looked) let a caller word
+    its own advice, as the command line does for `--data-dir`.
+    """
+
+    def __init__(self, message, name, tfds_name, data_dir):
+        super().__init__(message)
+        self.name, self.tfds_name, self.data_dir = name, tfds_name, data_dir
+
+
+def _given_data_dir(data_dir):
+    """The data directory the caller named (argument, else `TFDS_DATA_DIR`), or None."""
+    data_dir = data_dir or os.environ.get("TFDS_DATA_DIR")
+    return os.path.expanduser(data_dir) if data_dir else None
 
 
 def _data_dir(data_dir):
-    data_dir = data_dir or os.environ.get("TFDS_DATA_DIR") or tfds.core.constants.DATA_DIR
-    return os.path.expanduser(data_dir)
+    return _given_data_dir(data_dir) or os.path.expanduser(tfds.core.constants.DATA_DIR)
+
+
+@contextlib.contextmanager
+def _quiet_tfds():
+    """TFDS' progress bars off inside the block (they are on by default)."""
+    from tensorflow_datasets.core.utils import tqdm_utils
+
+    before = getattr(tqdm_utils, "_active", True)
+    tfds.display_progress_bar(False)
+    try:
+        yield
+    finally:
+        tfds.display_progress_bar(before)
 
 
 def _builder(s, data_dir, download):
     if data_dir is not None and not os.path.isdir(os.path.expanduser(data_dir)) and not download:
-        raise FileNotFoundError(f"--data-dir {data_dir!r} does not exist (looking for {s.name!r}).")
+        raise FileNotFoundError(f"Data directory {data_dir!r} does not exist (looking for {s.name!r}).")
     builder = tfds.builder(s.tfds_name, data_dir=_data_dir(data_dir))
     if s.tfds_name == "sklearn_digits" or download:
         # digits is bundled with scikit-learn: preparing it reads no network.
         try:
-            builder.download_and_prepare()
+            with _quiet_tfds() if s.tfds_name == "sklearn_digits" else contextlib.nullcontext():
+                builder.download_and_prepare()
         except FileExistsError:  # another process prepared it at the same moment
             builder = tfds.builder(s.tfds_name, data_dir=_data_dir(data_dir))
     return builder
@@ -123,15 +172,23 @@ def _builder(s, data_dir, download):
 
 def _not_prepared(s, builder, data_dir):
     data_dir = _data_dir(data_dir)
-    return FileNotFoundError(
+    return DatasetNotPrepared(
         f"Dataset {s.name!r} (TFDS {s.tfds_name!r}) is not prepared under {data_dir!r} "
         f"(looked for {builder.data_dir!r}). Prepare it on a machine with network: "
         f"`tfds build {s.tfds_name} --data_dir {data_dir}`, or call "
         f"zoo.data.load({s.name!r}, ..., download=True); then pass data_dir=... "
-        f"(or set TFDS_DATA_DIR).")
+        f"(or set TFDS_DATA_DIR).", s.name, s.tfds_name, data_dir)
+
+
+def _in_memory(s, data_dir):
+    """Digits with no data directory named: served from memory, nothing written."""
+    return s.tfds_name == "sklearn_digits" and _given_data_dir(data_dir) is None
 
 
 def _as_dataset(s, split, data_dir, download):
+    if _in_memory(s, data_dir):
+        images, labels = digits_arrays(*SklearnDigits.BOUNDS[s.splits[split]])
+        return None, tf.data.Dataset.from_tensor_slices({"image": images, "label": labels})
     builder = _builder(s, data_dir, download)
     try:
         return builder, builder.as_dataset(split=s.splits[split], shuffle_files=False)
@@ -160,7 +217,8 @@ def load(name, split, data_dir=None, with_labels=False, download=False):
     Args:
       name: a key of `SPECS` (e.g. "digits", "binarized_mnist", "cifar10").
       split: "train", "validation" or "test".
-      data_dir: TFDS data directory; falls back to `TFDS_DATA_DIR`, then TFDS's default.
+      data_dir: TFDS data directory; falls back to `TFDS_DATA_DIR`, then TFDS's default
+        (digits: then memory, writing nothing).
       with_labels: also yield the class label (int64).
       download: let TFDS download and prepare missing data.
     """
@@ -189,5 +247,8 @@ def num_examples(name, split, data_dir=None):
     s = spec(name)
     if split not in s.splits:
         raise ValueError(f"Unknown split {split!r} for {name!r}; expected one of {sorted(s.splits)}.")
+    if _in_memory(s, data_dir):
+        start, stop = SklearnDigits.BOUNDS[s.splits[split]]
+        return stop - start
     builder, _ = _as_dataset(s, split, data_dir, download=False)
     return builder.info.splits[s.splits[split]].num_examples

@@ -5,7 +5,9 @@ with loss = mean bits/dim, and fits with Keras' own callbacks: `BackupAndRestore
 (resume; each save atomic, `zoo.backup`), `EarlyStopping` on validation bits/dim,
 `ModelCheckpoint` of the best weights, `CSVLogger` (the learning curve) and
 `TensorBoard`; a non-finite loss stops the run at once (`StopOnNonFiniteLoss`) with
-the last good backup kept.
+the last good backup kept. Progress: Keras' bar on a terminal, one plain line per
+epoch otherwise (`EpochLines`: a log file stays readable text); the run says why it
+stopped and which epoch's weights it keeps.
 """
 
 import csv
@@ -13,6 +15,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import time
 
 import keras
@@ -224,7 +227,7 @@ class StopAfterMinutes(keras.callbacks.Callback):
         self.seconds = 60.0 * minutes
 
     def on_train_begin(self, logs=None):
-        self.start, self.epochs_run = time.time(), 0
+        self.start, self.epochs_run, self.stopped_epoch = time.time(), 0, None
 
     def on_epoch_end(self, epoch, logs=None):
         self.epochs_run += 1
@@ -236,6 +239,58 @@ class StopAfterMinutes(keras.callbacks.Callback):
             over = bool(strategy.reduce("MAX", strategy.run(lambda: tf.identity(vote)), axis=None))
         if over:
             self.model.stop_training = True
+            self.stopped_epoch = epoch
+
+
+class EpochLines(keras.callbacks.Callback):
+    """One plain line per epoch, for a log file (Keras' bar writes `\\r`, `\\b` and
+    colour codes): `epoch 12/500  train 1.2345  validation 1.3000 bits/dim  best 1.2900
+    (epoch 10)  3.1 s`. `history`: the rows of epochs already run (a resumed run)."""
+
+    def __init__(self, epochs, history=(), print_fn=None):
+        super().__init__()
+        self.epochs, self.print_fn = epochs, print_fn or (lambda line: print(line, flush=True))
+        self.best, self.best_epoch = _best(history)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        val = logs.get("val_loss")
+        if val is not None and math.isfinite(val) and (self.best is None or val < self.best):
+            self.best, self.best_epoch = val, epoch
+        parts = [f"epoch {epoch + 1:>{len(str(self.epochs))}}/{self.epochs}",
+                 f"train {logs.get('loss', float('nan')):.4f}"]
+        if val is not None:
+            parts.append(f"validation {val:.4f}")
+        parts[-1] += " bits/dim"
+        if self.best is not None:
+            parts.append(f"best {self.best:.4f} (epoch {self.best_epoch + 1})")
+        parts.append(f"{time.time() - self.start:.1f} s")
+        self.print_fn("  ".join(parts))
+
+
+def _best(history):
+    """(lowest validation bits/dim, its 0-based epoch) of history rows; (None, None) if none."""
+    rows = [r for r in history if math.isfinite(r.get("val_loss", math.nan))]
+    if not rows:
+        return None, None
+    best = min(rows, key=lambda r: r["val_loss"])  # the first of equals, as ModelCheckpoint keeps
+    return best["val_loss"], int(best["epoch"])
+
+
+def _stop_reason(callbacks, epochs, history, patience, max_minutes):
+    """Why `fit` ended, in words."""
+    ran = int(history[-1]["epoch"]) + 1 if history else 0
+    for cb in callbacks:
+        if isinstance(cb, ResumableEarlyStopping) and cb.stopped_epoch:
+            return (f"Early stopping: validation bits/dim did not improve for {patience} epochs; "
+                    f"stopped after epoch {ran} of {epochs}.")
+        if isinstance(cb, StopAfterMinutes) and cb.stopped_epoch is not None and ran < epochs:
+            return (f"Time budget: another epoch would pass max_minutes={max_minutes}; stopped "
+                    f"after epoch {ran} of {epochs}.")
+    return f"Trained {ran} of {epochs} epochs."
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -303,6 +358,8 @@ def train(build_model, train_images, val_images, *, num_train, run_dir, epochs, 
       max_minutes: wall-time budget of this call's training (None: none); see
         `StopAfterMinutes`.
       resume: continue from `run_dir`'s backup; otherwise `run_dir` starts empty.
+      verbose: "auto" (Keras' progress bar when stdout is a terminal, else one plain line
+        per epoch), 0 (silent), or Keras' 1 (bar) / 2 (a line per epoch).
       strategy: the `tf.distribute` strategy (default `get_strategy()`); in a
         multi-worker cluster, workers other than the chief keep their backup and logs
         in `run_dir-worker<id>`.
@@ -334,6 +391,14 @@ def train(build_model, train_images, val_images, *, num_train, run_dir, epochs, 
     history = [r for r in history if r["epoch"] < first_epoch]
     best = min((r["val_loss"] for r in history if "val_loss" in r), default=None)
     use_ema = model.optimizer.use_ema
+    plain = verbose == "auto" and not sys.stdout.isatty()
+    if verbose == "auto":
+        verbose = 0 if plain else 1
+    say = print if verbose or plain else (lambda *a, **k: None)
+    resuming = f", resuming at epoch {first_epoch + 1}" if first_epoch else ""
+    say(f"Training {type(model).__name__} ({model.count_params():,} parameters): up to {epochs} "
+        f"epochs of {steps} steps, global batch {batch_size}{resuming}. Loss: bits/dim "
+        f"(loss: training, val_loss: validation; lower is better).", flush=True)
     cbs = [
         keras.callbacks.CSVLogger(history_path, append=bool(history)),
         StopOnNonFiniteLoss(run_dir),
@@ -344,7 +409,8 @@ def train(build_model, train_images, val_images, *, num_train, run_dir, epochs, 
         *([StopAfterMinutes(max_minutes)] if max_minutes else []),
         keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), profile_batch=0),
         *callbacks,
-        AtomicBackupAndRestore(backup_dir),  # last: it saves after all others
+        AtomicBackupAndRestore(backup_dir),  # after the others: it saves their state
+        *([EpochLines(epochs, history)] if plain else []),  # an epoch's line: all of it saved
     ]
     model.fit(
         distributed_batches(strategy, train_images, batch_size, seed, first_epoch),
@@ -354,8 +420,15 @@ def train(build_model, train_images, val_images, *, num_train, run_dir, epochs, 
         callbacks=cbs, verbose=verbose, shuffle=False,
     )
     history = read_history(history_path)
+    say(_stop_reason(cbs, epochs, history, patience, max_minutes), flush=True)
+    best, best_epoch = _best(history)
     if os.path.exists(best_path):
         model.load_weights(best_path)
+    if os.path.exists(best_path) and best is not None:
+        say(f"Keeping the weights of epoch {best_epoch + 1}, the best validation bits/dim "
+            f"({best:.4f}){' (Polyak-averaged)' if use_ema else ''}.", flush=True)
+    else:
+        say("No epoch improved the validation bits/dim: keeping the last epoch's weights.", flush=True)
     return model, history
 
 

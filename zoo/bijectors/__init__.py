@@ -4,10 +4,13 @@ Events are images `[H, W, C]` (rank 3); log-dets are `[batch]`.
 """
 
 from zoo.bijectors.actnorm import ActNorm
+from zoo.bijectors.autoregressive import (autoregressive_affine, inverse_autoregressive_flow,
+                                          masked_autoregressive_flow)
 from zoo.bijectors.batch_norm import BatchNorm
 from zoo.bijectors.channel_coupling import channel_coupling, gaussian_split
 from zoo.bijectors.coupling import AffineCoupling
 from zoo.bijectors.factor_out import FactorOut
+from zoo.bijectors.flatten import Flatten
 from zoo.bijectors.invertible_conv import Invertible1x1Conv, lu_weight
 from zoo.bijectors.logit import LogitPreprocess, check_alpha
 from zoo.bijectors.masks import channel_mask, checkerboard_mask
@@ -18,3 +21,4 @@ __all__ = ["AffineCoupling", "BatchNorm", "FactorOut", "LogitPreprocess", "Squee
            "channel_mask", "checkerboard_mask"]
 __all__ += ["ActNorm", "Invertible1x1Conv", "ScalePixels", "channel_coupling", "gaussian_split",
             "check_alpha", "lu_weight"]
+__all__ += ["Flatten", "autoregressive_affine", "inverse_autoregressive_flow", "masked_autoregressive_flow"]

@@ -4,6 +4,8 @@ Kingma 2017, "PixelCNN++", section 2.1 and 2.2)."""
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from zoo.distributions.categorical import sample_categorical
+
 tfd = tfp.distributions
 
 
@@ -45,14 +47,6 @@ def logistic_bin_log_mass(centered, log_scale, value, num_levels):
     right = tf.math.log_sigmoid(-minus)
     inner = left + right + log1mexp(2.0 * h * inv_s)
     return tf.where(value == 0, left, tf.where(value == num_levels - 1, right, inner))
-
-
-def _tempered_draw(logits, temperature, seed):
-    """A draw from softmax(logits / temperature) per row of `logits [batch, L]`; the argmax
-    at temperature 0."""
-    safe_t = tf.maximum(temperature, 1e-6)
-    draw = tf.random.stateless_categorical(logits / safe_t, 1, seed=seed, dtype=tf.int32)[:, 0]
-    return tf.where(temperature > 0.0, draw, tf.argmax(logits, axis=-1, output_type=tf.int32))
 
 
 class DiscretizedLogisticMixture(tfd.Distribution):
@@ -184,7 +178,7 @@ class DiscretizedLogisticMixture(tfd.Distribution):
             post = tf.nn.log_softmax(log_w, axis=-1)[..., None, :]
             log_p_value = tf.reduce_logsumexp(post + lp, axis=-1)  # [..., L]
             flat = tf.reshape(log_p_value, [-1, self._num_levels])
-            v = tf.reshape(_tempered_draw(flat, temperature, tf.random.experimental.stateless_fold_in(seed, c)),
+            v = tf.reshape(sample_categorical(flat, temperature, tf.random.experimental.stateless_fold_in(seed, c)),
                            batch)
             drawn.append(v)
             log_w = log_w + tf.reduce_sum(lp * tf.one_hot(v, self._num_levels)[..., None], axis=-2)

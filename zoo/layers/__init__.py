@@ -9,6 +9,8 @@ from zoo.layers.glow_nets import GlowCouplingNet, LearnedPrior, ZeroConv2D
 from zoo.layers.gated_pixelcnn import GatedPixelCNNLayer, VerticalConv2D
 from zoo.layers.invertible_conv_weight import Invertible1x1ConvWeight
 from zoo.layers.masked_conv2d import MaskedConv2D
+from zoo.layers.made import MADE
+from zoo.layers.masked_dense import MaskedDense
 from zoo.layers.gated_resnet import GatedResNet
 from zoo.layers.shifted_conv2d import (DownRightShiftedConv2D, DownRightShiftedConv2DTranspose,
                                        DownShiftedConv2D, DownShiftedConv2DTranspose)
@@ -19,3 +21,4 @@ __all__ += ["ActNormParams", "GlowCouplingNet", "Invertible1x1ConvWeight", "Lear
             "ZeroConv2D"]
 __all__ += ["GatedResNet", "DownShiftedConv2D", "DownRightShiftedConv2D", "DownShiftedConv2DTranspose",
             "DownRightShiftedConv2DTranspose"]
+__all__ += ["MADE", "MaskedDense"]

@@ -36,10 +36,10 @@ class CouplingResNet(keras.layers.Layer):
         self.num_filters = int(num_filters)
         self.norm = norm
 
-        def conv(filters, name, zeros=False):
+        def conv(filters, name, zeros=False):  # s and t (zeros=True) come out in float32
             return keras.layers.Conv2D(filters, 3, padding="same", name=name,
                                        kernel_initializer="zeros" if zeros else "he_normal",
-                                       dtype=self.dtype_policy)
+                                       dtype="float32" if zeros else self.dtype_policy)
 
         def bn(name):
             if norm == "none":

@@ -18,12 +18,10 @@ def _gated_sum(x, c):
 
 
 # A 16-bit network's elementwise work on whole images runs as one XLA fusion per call
-# (forward and gradient): TF's own bfloat16 Elu and EluGrad kernels take twice as long as
-# their float32 ones on CPU (19% of the bf16 bench step in a TF profile). In-process A/Bs,
-# bench config, batch 16, bfloat16, one thread per op and two ops at a time: training steps
-# 1.11x faster at 28x28x1, 1.17x at 32x32x3 (1.05x at TF's default threads). float32 steps
-# were 2% slower fused, so they keep TF's kernels; so does the cached sampler's per-pixel
-# work (`fused=False`), where an XLA launch costs more than the op (0.76x).
+# (forward and gradient): TF's own bfloat16 Elu and EluGrad kernels are much slower than
+# their float32 ones on CPU. float32 steps gain nothing fused, so they keep TF's kernels;
+# so does the cached sampler's per-pixel work (`fused=False`), where an XLA launch costs
+# more than the op. (A/Bs: results/benchmarks.md.)
 _FUSED = {name: tf.function(fn, jit_compile=True, reduce_retracing=True)
           for name, fn in (("concat_elu", _concat_elu), ("gated_sum", _gated_sum))}
 _FUSED_DTYPES = (tf.bfloat16, tf.float16)

@@ -90,7 +90,9 @@ class GlowCouplingNet(keras.layers.Layer):
                                            use_bias=not self.actnorm, dtype=self.dtype_policy)
         self.conv_mid = keras.layers.Conv2D(self.hidden_channels, 1, name="conv_mid",
                                             use_bias=not self.actnorm, dtype=self.dtype_policy)
-        self.conv_out = ZeroConv2D(self.out_channels, name="conv_out", dtype=self.dtype_policy)
+        # The coupling's shift and scale come out of a float32 layer whatever the network's
+        # precision: they are likelihood parameters.
+        self.conv_out = ZeroConv2D(self.out_channels, name="conv_out", dtype="float32")
         self.norms = [ActNormParams(self.hidden_channels, name=f"actnorm_{n}")
                       for n in ("in", "mid")] if self.actnorm else []
 

@@ -14,7 +14,8 @@ import keras
 import tensorflow as tf
 
 from zoo.layers import CausalConv1D, ResumableDropout
-from zoo.models.base import DensityModel, sample_categorical
+from zoo.distributions import sample_categorical
+from zoo.models.base import DensityModel, centered_pixels
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -30,6 +31,8 @@ class ARM(DensityModel):
       dropout: rate applied after every hidden layer while training.
       position_embedding: add a learned vector per position d to the first layer's
         output (the flat sequence otherwise cannot tell a row's edges apart).
+      mixed_precision: None, "bfloat16" or "float16" for the hidden convolutions (the
+        logits and the likelihood are float32).
     """
 
     def __init__(self, image_shape, num_levels, filters=256, kernel_size=7,
@@ -46,11 +49,11 @@ class ARM(DensityModel):
         self.position_embedding = bool(position_embedding)
         self.hidden = [
             CausalConv1D(self.filters, self.kernel_size, d, mask_type="A" if i == 0 else "B",
-                         name=f"causal_conv_{i}")
+                         name=f"causal_conv_{i}", dtype=self.net_dtype)
             for i, d in enumerate(self.dilations)
         ]
-        self.drop = ResumableDropout(self.dropout)
-        self.head = CausalConv1D(self.num_levels, 1, mask_type="B", name="logits")
+        self.drop = ResumableDropout(self.dropout, dtype=self.net_dtype)
+        self.head = CausalConv1D(self.num_levels, 1, mask_type="B", name="logits", dtype="float32")
 
     def build(self, input_shape):
         if self.position_embedding:
@@ -72,24 +75,29 @@ class ARM(DensityModel):
             h = h + out if (self.residual and i > 0) else out
         return tf.cast(self.head(h), tf.float32)
 
+    @property
+    def hidden_dtype(self):
+        """The dtype the hidden layers compute in (float32, or 16 bits under mixed precision)."""
+        return self.hidden[0].compute_dtype
+
     def scale(self, images):
         """int32 `[batch, H, W, C]` -> float `[batch, D, 1]` in [-1, 1], raster-then-channel."""
-        x = tf.reshape(images, [-1, self.num_dims, 1])
-        return tf.cast(x, self.compute_dtype) * (2.0 / (self.num_levels - 1)) - 1.0
+        return centered_pixels(tf.reshape(images, [-1, self.num_dims, 1]), self.num_levels, self.hidden_dtype)
 
-    def _log_prob(self, images, training):
+    def _log_prob(self, images, training, labels=None):
         logits = self.logits_from_inputs(self.scale(images), training=training)
         targets = tf.reshape(images, [-1, self.num_dims])
         nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=logits)
         return -tf.reduce_sum(nll, axis=1)
 
-    def _sample(self, n, temperature, seed):
+    def _sample(self, n, temperature, seed, labels=None):
         """Cached sampling (fast WaveNet; Ramachandran et al. 2017): every layer keeps a
         queue of the inputs its next output reads, so a new position costs one column
         of each layer instead of a pass of the whole network over all D positions.
         Draws the same values as `_sample_naive` for the same seed."""
         d_total = self.num_dims
-        queues = [tf.zeros([n, layer.window, 1 if i == 0 else self.filters], self.compute_dtype)
+        dtype = self.hidden_dtype
+        queues = [tf.zeros([n, layer.window, 1 if i == 0 else self.filters], dtype)
                   for i, layer in enumerate(self.hidden)]
 
         def step(d, flat, previous, queues):
@@ -108,16 +116,16 @@ class ARM(DensityModel):
             logits = tf.cast(self.head.step(h[:, None]), tf.float32)
             value = sample_categorical(logits, temperature, tf.random.experimental.stateless_fold_in(seed, d))
             flat = flat + tf.one_hot(d, d_total, dtype=tf.int32)[None] * value[:, None]
-            scaled = tf.cast(value, self.compute_dtype)[:, None] * (2.0 / (self.num_levels - 1)) - 1.0
+            scaled = centered_pixels(value[:, None], self.num_levels, dtype)
             return d + 1, flat, scaled, tuple(queues)
 
         _, flat, _, _ = tf.while_loop(
             lambda d, *_: d < d_total, step,
-            (tf.constant(0), tf.zeros([n, d_total], tf.int32), tf.zeros([n, 1], self.compute_dtype),
+            (tf.constant(0), tf.zeros([n, d_total], tf.int32), tf.zeros([n, 1], dtype),
              tuple(queues)))
         return tf.reshape(flat, [n, *self.image_shape])
 
-    def _sample_naive(self, n, temperature, seed):
+    def _sample_naive(self, n, temperature, seed, labels=None):
         """The plain loop: D passes of the whole network, one new position each."""
         d_total = self.num_dims
 

@@ -6,6 +6,8 @@ bits/dim, samples, and trains through Keras' own `compile` + `fit` with
 loss = mean bits/dim.
 """
 
+import contextlib
+import functools
 import math
 import os
 import secrets
@@ -13,31 +15,45 @@ import secrets
 import keras
 import numpy as np
 import tensorflow as tf
+from keras.src.backend import AutocastScope
 
 from zoo.files import atomic_write
+from zoo.models.conditional import check_indices
 
 MAX_SEED = 2**31 - 1
+PRECISIONS = (None, "bfloat16", "float16")
+HALF_DTYPES = ("bfloat16", "float16")
 
 
-def sample_categorical(logits, temperature, seed):
-    """One draw per row of `logits [batch, K]` from softmax(logits / temperature).
+def check_precision(mixed_precision):
+    """Validates a model's `mixed_precision` setting; returns it."""
+    if mixed_precision not in PRECISIONS:
+        raise ValueError(f"mixed_precision must be None, 'bfloat16' or 'float16', got {mixed_precision!r}.")
+    return mixed_precision
 
-    `temperature == 0` returns the argmax (the mode). `seed` is an int32/int64 `[2]`
-    stateless seed, so the same seed gives the same draw.
-    """
-    logits = tf.cast(logits, tf.float32)
-    safe_t = tf.maximum(temperature, 1e-6)
-    draw = tf.random.stateless_categorical(logits / safe_t, 1, seed=seed, dtype=tf.int32)[:, 0]
-    mode = tf.argmax(logits, axis=-1, output_type=tf.int32)
-    return tf.where(temperature > 0.0, draw, mode)
+
+def centered_pixels(images, num_levels, dtype=tf.float32):
+    """int images in `[0, num_levels)` -> values in [-1, 1] (`2 x / (L - 1) - 1`), computed
+    in float32 and returned in `dtype`."""
+    scaled = tf.cast(images, tf.float32) * (2.0 / (num_levels - 1)) - 1.0
+    return tf.cast(scaled, dtype)
 
 
 class DensityModel(keras.Model):
-    """Base class: subclasses implement `_log_prob(images, training)` and
-    `_sample(n, temperature, seed)` on already-validated int32 tensors, and extend
-    `get_config` with their own constructor arguments."""
+    """Base class: subclasses implement `_log_prob(images, training, labels)` and
+    `_sample(n, temperature, seed, labels)` on already-validated int32 tensors
+    (labels int32 `[batch]`, or None for an unconditional model), and extend
+    `get_config` with their own constructor arguments.
 
-    def __init__(self, image_shape, num_levels, **kwargs):
+    A class-conditional model sets `num_classes`; every public method then takes
+    `labels [batch]`, and an unconditional one refuses them. `mixed_precision`
+    ("bfloat16" / "float16") lets the network train in 16 bits; `log_prob` outside
+    training, `sample`, `encode`/`decode` and every SavedModel compute in float32.
+    """
+
+    num_classes = None  # unconditional unless a subclass sets it
+
+    def __init__(self, image_shape, num_levels, mixed_precision=None, **kwargs):
         super().__init__(**kwargs)
         image_shape = tuple(int(d) for d in image_shape)
         if len(image_shape) != 3 or min(image_shape) < 1:
@@ -46,14 +62,35 @@ class DensityModel(keras.Model):
             raise ValueError(f"num_levels must be >= 2, got {num_levels}.")
         self.image_shape = image_shape
         self.num_levels = int(num_levels)
-        self._sample_graph = tf.function(self._sample)
-        self._sample_naive_graph = tf.function(self._sample_naive)
+        self.mixed_precision = check_precision(mixed_precision)
+        # The dtype policy of the network's layers (None: Keras' global policy).
+        self.net_dtype = f"mixed_{mixed_precision}" if mixed_precision else None
+        self._sample_graph = tf.function(functools.partial(self.generate, method="cached"))
+        self._sample_naive_graph = tf.function(functools.partial(self.generate, method="naive"))
 
     @property
     def num_dims(self):
         """D = H * W * C, the number of scalar variables per image."""
         h, w, c = self.image_shape
         return h * w * c
+
+    # ---- precision ------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def float32_network(self):
+        """Inside the block every layer that computes in 16 bits computes in float32
+        (graphs traced inside keep it): evaluation is one float32 number whatever
+        precision the network trains in."""
+        changed = [(layer, layer.dtype_policy) for layer in self._flatten_layers(include_self=True)
+                   if layer.compute_dtype in HALF_DTYPES]
+        for layer, _ in changed:
+            layer.dtype_policy = "float32"
+        try:
+            with AutocastScope(None):  # no outer 16-bit autocast reaches the variables
+                yield
+        finally:
+            for layer, policy in changed:
+                layer.dtype_policy = policy
 
     # ---- the contract -------------------------------------------------------
 
@@ -76,11 +113,12 @@ class DensityModel(keras.Model):
                              f"got {images.shape}.")
         images = tf.cast(images, tf.int32)
         if tf.executing_eagerly():
-            if tf.size(images) > 0:
-                lo, hi = int(tf.reduce_min(images)), int(tf.reduce_max(images))
-                if lo < 0 or hi >= self.num_levels:
-                    raise ValueError(f"Expected pixel values in [0, {self.num_levels}), got values in "
-                                     f"[{lo}, {hi}].")
+            if images.shape[0] == 0:
+                raise ValueError(f"Expected at least one image, got an empty batch of shape {images.shape}.")
+            lo, hi = int(tf.reduce_min(images)), int(tf.reduce_max(images))
+            if lo < 0 or hi >= self.num_levels:
+                raise ValueError(f"Expected pixel values in [0, {self.num_levels}), got values in "
+                                 f"[{lo}, {hi}].")
             return images
         expected = ", ".join(map(str, self.image_shape))
         with tf.control_dependencies([
@@ -92,29 +130,70 @@ class DensityModel(keras.Model):
         ]):
             return tf.identity(images)
 
-    def log_prob(self, images, training=False):
-        """Natural log-likelihood per image, `[batch]` float32 nats."""
+    def check_labels(self, labels, batch):
+        """Validates class labels `[batch]` in `[0, num_classes)`; returns int32, or None
+        for an unconditional model (which refuses labels)."""
+        if not self.num_classes:
+            if labels is not None:
+                raise ValueError(f"This {type(self).__name__} is unconditional: it takes no labels "
+                                 f"(got labels={labels!r}); pass images only.")
+            return None
+        if labels is None:
+            raise ValueError(f"This {type(self).__name__} is class-conditional: pass labels, integers in "
+                             f"[0, {self.num_classes}) of shape [batch].")
+        return check_indices(labels, self.num_classes, batch, "labels")
+
+    def log_prob(self, images, labels=None, *, training=False):
+        """Natural log-likelihood per image, `[batch]` float32 nats; `labels [batch]` for a
+        class-conditional model. Outside training the whole network computes in float32."""
         self.build_for_images()
-        return self._log_prob(self.check_images(images), training=training)
+        images = self.check_images(images)
+        labels = self.check_labels(labels, images.shape[0])
+        if training:
+            return self._log_prob(images, training=True, labels=labels)
+        with self.float32_network():
+            return self._log_prob(images, training=False, labels=labels)
 
-    def bits_per_dim(self, images, training=False):
+    def bits_per_dim(self, images, labels=None, *, training=False):
         """`-log_prob / (H * W * C * ln 2)`, `[batch]` float32."""
-        return -self.log_prob(images, training=training) / (self.num_dims * math.log(2.0))
+        return -self.log_prob(images, labels, training=training) / (self.num_dims * math.log(2.0))
 
-    def call(self, images, training=False):
-        """Keras' forward pass: bits/dim per image, so `fit`'s loss is their mean."""
-        return self.bits_per_dim(images, training=training)
+    def call(self, inputs, training=False):
+        """Keras' forward pass: `images` or `(images, labels)` -> bits/dim per image, so
+        `fit`'s loss is their mean."""
+        if isinstance(inputs, (tuple, list)):
+            return self.bits_per_dim(*inputs, training=training)
+        return self.bits_per_dim(inputs, training=training)
 
-    def sample(self, n, temperature=1.0, seed=None, method="cached"):
+    def sample(self, n, *, labels=None, temperature=1.0, seed=None, method="cached"):
         """`n` images, uint8 `[n, H, W, C]`; the same `seed` gives the same images.
 
-        `method="naive"` runs the plain loop (for autoregressive models, the whole
-        network once per new pixel) instead of the model's fastest sampler; both draw
-        the same images for the same seed.
+        A class-conditional model draws class `labels[i]` for image i (an int: every
+        image's class; None: classes drawn uniformly from `seed`). `method="naive"` runs
+        the plain loop (for autoregressive models, the whole network once per new pixel)
+        instead of the model's fastest sampler; both draw the same images for the same seed.
         """
         graph = self._sampler(method)
-        images = graph(*self._sample_arguments(n, temperature, seed))
-        return tf.cast(images, tf.uint8)
+        arguments = self._sample_arguments(n, temperature, seed)
+        if isinstance(labels, (int, np.integer)) and not isinstance(labels, bool):
+            labels = np.full([n], labels, np.int64)
+        if labels is not None or not self.num_classes:
+            labels = self.check_labels(labels, n)
+        return tf.cast(graph(*arguments, labels), tf.uint8)
+
+    def generate(self, n, temperature, seed, labels=None, method="cached"):
+        """The sampler on tensors, for graphs (`sample`, SavedModels): int32 `n`, float32
+        `temperature`, int64 `[2]` stateless `seed`, int32 `labels [n]` or None (a
+        conditional model then draws classes uniformly from `seed`) -> int32 images
+        `[n, H, W, C]`, computed in float32."""
+        with self.float32_network():
+            if self.num_classes and labels is None:
+                labels = tf.random.stateless_uniform(
+                    [n], tf.random.experimental.stateless_fold_in(seed, -1), 0, self.num_classes,
+                    dtype=tf.int32)
+            if method == "naive":
+                return self._sample_naive(n, temperature, seed, labels)
+            return self._sample(n, temperature, seed, labels)
 
     def _sampler(self, method):
         """The compiled sampler of `method` ("cached" or "naive")."""
@@ -129,11 +208,12 @@ class DensityModel(keras.Model):
         """
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
             raise ValueError(f"n must be a positive integer, got {n!r}.")
-        if not isinstance(temperature, (int, float, np.floating, np.integer)) or not temperature >= 0:
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float, np.floating, np.integer)) \
+                or not temperature >= 0:
             raise ValueError(f"temperature must be a number >= 0, got {temperature!r}.")
         if seed is None:
             seed = secrets.randbelow(MAX_SEED)
-        if not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
             raise ValueError(f"seed must be an integer in [0, {MAX_SEED}] or None, got {seed!r}.")
         self.build_for_images()
         return (tf.constant(n, tf.int32), tf.constant(temperature, tf.float32),
@@ -168,8 +248,9 @@ class DensityModel(keras.Model):
         return super()._maybe_symbolic_build(data_batch=(self._zero_inputs(),))
 
     def _zero_inputs(self):
-        """A one-image batch of the model's `call` input (zeros)."""
-        return tf.zeros((1, *self.image_shape), tf.uint8)
+        """A one-image batch of the model's `call` input (zeros; with label 0 if conditional)."""
+        images = tf.zeros((1, *self.image_shape), tf.uint8)
+        return (images, tf.zeros([1], tf.int32)) if self.num_classes else images
 
     def get_metrics_result(self):
         """Keras' metric results; `[1]`-shaped inside a multi-worker replica.
@@ -190,7 +271,8 @@ class DensityModel(keras.Model):
         Subclasses that own weights directly create them first, then call this.
         Keras calls `build` when loading a `.keras` file, before it sets the weights.
         """
-        self._log_prob(tf.zeros((1, *self.image_shape), tf.int32), training=False)
+        labels = tf.zeros([1], tf.int32) if self.num_classes else None
+        self._log_prob(tf.zeros((1, *self.image_shape), tf.int32), training=False, labels=labels)
 
     def build_for_images(self):
         """Builds the model if it is not built yet; returns it."""
@@ -207,16 +289,17 @@ class DensityModel(keras.Model):
         atomic_write(filepath, lambda tmp: super(DensityModel, self).save_weights(tmp))
 
     def get_config(self):
-        return {"image_shape": list(self.image_shape), "num_levels": self.num_levels}
+        return {"image_shape": list(self.image_shape), "num_levels": self.num_levels,
+                "mixed_precision": self.mixed_precision}
 
     # ---- what subclasses implement -----------------------------------------
 
-    def _log_prob(self, images, training):
+    def _log_prob(self, images, training, labels=None):
         raise NotImplementedError
 
-    def _sample(self, n, temperature, seed):
+    def _sample(self, n, temperature, seed, labels=None):
         raise NotImplementedError
 
-    def _sample_naive(self, n, temperature, seed):
+    def _sample_naive(self, n, temperature, seed, labels=None):
         """The plain sampler; models without a faster one sample the same way either way."""
-        return self._sample(n, temperature, seed)
+        return self._sample(n, temperature, seed, labels)

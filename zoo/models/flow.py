@@ -11,11 +11,15 @@ evaluation averages `eval_draws` fixed draws, so log_prob is deterministic.
 `encode` uses the midpoints u = 1/2; `decode` rounds down, so
 `decode(encode(x)) == x`.
 
-Subclasses implement `bijector(training)` (a TFP bijector built from their layers)
-and may override `base_log_prob(z)` / `base_sample(n, temperature, seed)`
-(default: a standard normal over every dimension). A class-conditional flow sets
-`num_classes` and takes `bijector(training, labels=...)`; its `log_prob`, `sample`,
-`encode` and `decode` then take `labels [batch]`.
+`n_bits` (any flow) models the images reduced to 2^n_bits levels (e.g. 5-bit CelebA,
+as Glow): the flow sees `x // bin`, and decoding maps its levels back to the input's.
+
+Subclasses implement `bijector(training)` (a TFP bijector built from their layers,
+over values in `[0, model_levels)`) and may override `base_log_prob(z)` /
+`base_sample(n, temperature, seed)` (default: a standard normal over every
+dimension). A class-conditional flow sets `num_classes` and takes
+`bijector(training, labels=...)`; its `log_prob`, `sample`, `encode` and `decode`
+then take `labels [batch]`.
 """
 
 import math
@@ -24,23 +28,37 @@ import random
 import tensorflow as tf
 
 from zoo.models.base import DensityModel
-from zoo.models.conditional import LabelConditioned
 
 LOG_2PI = math.log(2.0 * math.pi)
 
 
-class FlowModel(LabelConditioned, DensityModel):
+class FlowModel(DensityModel):
     """Base of flows. `eval_draws`: dequantization draws averaged when not training;
-    `seed`: seeds the training noise (a saved counter makes resumed runs draw the same)."""
+    `seed`: seeds the training noise (a saved counter makes resumed runs draw the same);
+    `n_bits`: None, or model 2^n_bits levels (`num_levels` a power of two >= 2^n_bits)."""
 
-    num_classes = None  # unconditional unless a subclass sets it
-
-    def __init__(self, image_shape, num_levels, eval_draws=4, seed=None, **kwargs):
+    def __init__(self, image_shape, num_levels, eval_draws=4, seed=None, n_bits=None, **kwargs):
         super().__init__(image_shape, num_levels, **kwargs)
         if int(eval_draws) < 1:
             raise ValueError(f"eval_draws must be >= 1, got {eval_draws}.")
         self.eval_draws = int(eval_draws)
         self.seed = int(seed) if seed is not None else random.randrange(2**31)
+        self.n_bits = None if n_bits is None else int(n_bits)
+        if self.n_bits is not None and not (
+                self.num_levels & (self.num_levels - 1) == 0 and 1 <= self.n_bits
+                and 2 ** self.n_bits <= self.num_levels):
+            raise ValueError(f"n_bits={n_bits} needs num_levels a power of two >= 2^n_bits, got "
+                             f"num_levels={self.num_levels}.")
+
+    @property
+    def model_levels(self):
+        """Levels the flow models: 2^n_bits, or num_levels."""
+        return 2 ** self.n_bits if self.n_bits is not None else self.num_levels
+
+    @property
+    def bin_size(self):
+        """Input levels per modelled level (1 unless `n_bits`)."""
+        return self.num_levels // self.model_levels
 
     def build(self, input_shape=None):
         self.noise_step = self.add_weight(name="noise_step", shape=(), dtype="int64",
@@ -82,7 +100,7 @@ class FlowModel(LabelConditioned, DensityModel):
         return self.bijector(training) if labels is None else self.bijector(training, labels=labels)
 
     def _log_prob(self, images, training, labels=None):
-        x = tf.cast(images, tf.float32)
+        x = tf.cast(images // self.bin_size, tf.float32)
         batch = tf.shape(x)[0]
         v = x[None] + self._noise(batch, training)
         draws = tf.shape(v)[0]
@@ -96,13 +114,10 @@ class FlowModel(LabelConditioned, DensityModel):
 
     def _decode(self, z, labels=None):
         v = self._flow(False, labels).inverse(z)
-        return tf.cast(tf.clip_by_value(tf.floor(v), 0.0, self.num_levels - 1.0), tf.int32)
+        x = tf.cast(tf.clip_by_value(tf.floor(v), 0.0, self.model_levels - 1.0), tf.int32)
+        return x * self.bin_size
 
     def _sample(self, n, temperature, seed, labels=None):
-        """A conditional flow draws uniform labels from `seed` when none are given."""
-        if self.num_classes and labels is None:
-            labels = tf.random.stateless_uniform([n], tf.random.experimental.stateless_fold_in(seed, -1),
-                                                 0, self.num_classes, dtype=tf.int32)
         return self._decode(self.base_sample(n, temperature, seed), labels)
 
     def encode(self, images, labels=None):
@@ -110,8 +125,10 @@ class FlowModel(LabelConditioned, DensityModel):
         (all scales, each factored-out part where the flow put it), at u = 1/2;
         `labels [batch]` for a class-conditional flow."""
         self.build_for_images()
-        x = tf.cast(self.check_images(images), tf.float32)
-        return self._flow(False, self.check_labels(labels, x.shape[0])).forward(x + 0.5)
+        x = tf.cast(self.check_images(images) // self.bin_size, tf.float32)
+        labels = self.check_labels(labels, x.shape[0])
+        with self.float32_network():
+            return self._flow(False, labels).forward(x + 0.5)
 
     def check_latents(self, z):
         """Validates float latents `[batch, H, W, C]`; returns float32."""
@@ -134,7 +151,10 @@ class FlowModel(LabelConditioned, DensityModel):
         `labels [batch]` for a class-conditional flow."""
         self.build_for_images()
         z = self.check_latents(z)
-        return tf.cast(self._decode(z, self.check_labels(labels, z.shape[0])), tf.uint8)
+        labels = self.check_labels(labels, z.shape[0])
+        with self.float32_network():
+            return tf.cast(self._decode(z, labels), tf.uint8)
 
     def get_config(self):
-        return {**super().get_config(), "eval_draws": self.eval_draws, "seed": self.seed}
+        return {**super().get_config(), "eval_draws": self.eval_draws, "seed": self.seed,
+                "n_bits": self.n_bits}

@@ -62,9 +62,10 @@ class Glow(FlowModel):
 
     def __init__(self, image_shape, num_levels, num_scales=3, depth=32, hidden_channels=512,
                  coupling="affine", permutation="lu", learn_top=True, n_bits=None,
-                 num_classes=None, mixed_precision=None, net_actnorm=False, preprocess="scale",
+                 num_classes=None, net_actnorm=False, preprocess="scale",
                  alpha=0.05, eval_draws=4, seed=None, **kwargs):
-        super().__init__(image_shape, num_levels, eval_draws=eval_draws, seed=seed, **kwargs)
+        super().__init__(image_shape, num_levels, eval_draws=eval_draws, seed=seed, n_bits=n_bits,
+                         **kwargs)
         h, w, c = self.image_shape
         self.num_scales, self.depth = int(num_scales), int(depth)
         f = 2 ** self.num_scales
@@ -77,9 +78,6 @@ class Glow(FlowModel):
             raise ValueError(f"coupling must be 'affine' or 'additive', got {coupling!r}.")
         if permutation not in ("lu", "conv"):
             raise ValueError(f"permutation must be 'lu' or 'conv', got {permutation!r}.")
-        if mixed_precision not in (None, "bfloat16", "float16"):
-            raise ValueError(f"mixed_precision must be None, 'bfloat16' or 'float16', got "
-                             f"{mixed_precision!r}.")
         if num_classes is not None and (int(num_classes) < 1 or not learn_top):
             raise ValueError(f"num_classes must be None or >= 1 with learn_top=True, got "
                              f"num_classes={num_classes}, learn_top={learn_top}.")
@@ -87,16 +85,10 @@ class Glow(FlowModel):
             raise ValueError(f"preprocess must be 'scale' or 'logit', got {preprocess!r}.")
         self.preprocess, self.alpha = preprocess, zb.check_alpha(alpha)
         self.num_classes = int(num_classes) if num_classes is not None else None
-        self.n_bits = None if n_bits is None else int(n_bits)
-        if self.n_bits is not None and not (
-                self.num_levels & (self.num_levels - 1) == 0 and 1 <= self.n_bits
-                and 2 ** self.n_bits <= self.num_levels):
-            raise ValueError(f"n_bits={n_bits} needs num_levels a power of two >= 2^n_bits, got "
-                             f"num_levels={self.num_levels}.")
         self.hidden_channels, self.net_actnorm = int(hidden_channels), bool(net_actnorm)
         self.coupling, self.permutation = coupling, permutation
-        self.learn_top, self.mixed_precision = bool(learn_top), mixed_precision
-        net_dtype = f"mixed_{mixed_precision}" if mixed_precision else None
+        self.learn_top = bool(learn_top)
+        net_dtype = self.net_dtype
         self._ddi = False  # trace-time flag: build actnorms in their initializing form
         # Per level i: channels after the squeeze ci = 4 * c * 2^i; K actnorms, 1x1 convs
         # and coupling nets; the split prior's net (all levels but the last); the top prior.
@@ -114,35 +106,9 @@ class Glow(FlowModel):
                                               name=f"level{i}_coupling{k}", dtype=net_dtype)
                               for k in range(self.depth)])
             if i < self.num_scales - 1:
-                self.split_nets.append(ZeroConv2D(ci, name=f"level{i}_split_prior", dtype=net_dtype))
+                self.split_nets.append(ZeroConv2D(ci, name=f"level{i}_split_prior", dtype="float32"))
         self.top_prior = LearnedPrior(4 * c * 2 ** (self.num_scales - 1), self.num_classes,
                                       name="top_prior") if self.learn_top else None
-
-    # ---- pixels -------------------------------------------------------------
-
-    @property
-    def model_levels(self):
-        """Levels the flow models: 2^n_bits, or num_levels."""
-        return 2 ** self.n_bits if self.n_bits is not None else self.num_levels
-
-    @property
-    def _bin(self):
-        return self.num_levels // self.model_levels
-
-    def _log_prob(self, images, training, labels=None):
-        return super()._log_prob(images // self._bin, training, labels)
-
-    def _decode(self, z, labels=None):
-        v = self._flow(False, labels).inverse(z)
-        x = tf.cast(tf.clip_by_value(tf.floor(v), 0.0, self.model_levels - 1.0), tf.int32)
-        return x * self._bin
-
-    def encode(self, images, labels=None):
-        """uint8/int images `[batch, H, W, C]` -> eps float32 `[batch, H, W, C]` (all
-        levels), at the bin midpoints u = 1/2; `labels [batch]` if class-conditional."""
-        self.build_for_images()
-        x = tf.cast(self.check_images(images) // self._bin, tf.float32)
-        return self._flow(False, self.check_labels(labels, x.shape[0])).forward(x + 0.5)
 
     # ---- the flow -----------------------------------------------------------
 
@@ -248,6 +214,5 @@ class Glow(FlowModel):
         return {**super().get_config(), "num_scales": self.num_scales, "depth": self.depth,
                 "hidden_channels": self.hidden_channels, "coupling": self.coupling,
                 "permutation": self.permutation, "learn_top": self.learn_top,
-                "n_bits": self.n_bits, "num_classes": self.num_classes,
-                "mixed_precision": self.mixed_precision, "net_actnorm": self.net_actnorm,
+                "num_classes": self.num_classes, "net_actnorm": self.net_actnorm,
                 "preprocess": self.preprocess, "alpha": self.alpha}

@@ -15,8 +15,8 @@ import keras
 import tensorflow as tf
 
 from zoo.layers import GatedPixelCNNLayer, MaskedConv2D, ResumableDropout
-from zoo.models.base import DensityModel, sample_categorical
-from zoo.models.conditional import LabelConditioned
+from zoo.distributions import sample_categorical
+from zoo.models.base import DensityModel, centered_pixels
 from zoo.models.pixelcnn_sampling import GatedPixelCNNColumns, PixelCNNColumns, sample_raster
 
 
@@ -26,23 +26,15 @@ class _PixelModel(DensityModel):
     [b, H, W, F]` and `columns(n, cond)` (the cached sampler's per-pixel network);
     heads are built here."""
 
-    num_classes = None  # unconditional unless a subclass says otherwise
-
-    def __init__(self, image_shape, num_levels, head_filters, mixed_precision=None,
-                 position_bias=False, **kwargs):
+    def __init__(self, image_shape, num_levels, head_filters, position_bias=False, **kwargs):
         super().__init__(image_shape, num_levels, **kwargs)
-        if mixed_precision not in (None, "bfloat16", "float16"):
-            raise ValueError(f"mixed_precision must be None, 'bfloat16' or 'float16', got "
-                             f"{mixed_precision!r}.")
-        self.mixed_precision = mixed_precision
         self.position_bias = bool(position_bias)
         # The network's layers compute in 16 bits when asked (variables stay float32);
-        # the logits and the likelihood are float32 either way.
-        self.net_dtype = f"mixed_{mixed_precision}" if mixed_precision else None
+        # the logits come out of a float32 layer and the likelihood is float32.
         c = self.image_shape[-1]
         self.head_filters = int(head_filters)
         self.head = [MaskedConv2D(self.head_filters, 1, "B", c, name="head_0", dtype=self.net_dtype),
-                     MaskedConv2D(c * self.num_levels, 1, "B", c, name="logits", dtype=self.net_dtype)]
+                     MaskedConv2D(c * self.num_levels, 1, "B", c, name="logits", dtype="float32")]
 
     def build(self, input_shape=None):
         if self.position_bias:  # learned logits per (pixel, colour, level), added to the head's
@@ -57,8 +49,7 @@ class _PixelModel(DensityModel):
 
     def scale(self, images):
         """int32 `[b, H, W, C]` -> float in [-1, 1], in the network's compute dtype."""
-        dtype = self.head[0].compute_dtype
-        return tf.cast(images, dtype) * tf.cast(2.0 / (self.num_levels - 1), dtype) - tf.cast(1.0, dtype)
+        return centered_pixels(images, self.num_levels, self.head[0].compute_dtype)
 
     def logits_from_inputs(self, x, labels=None, training=False):
         """Scaled images `[b, H, W, C]` -> logits `[b, H, W, C, num_levels]` float32.
@@ -79,24 +70,14 @@ class _PixelModel(DensityModel):
         return tf.transpose(logits, [0, 1, 2, 4, 3])
 
     def _log_prob(self, images, training, labels=None):
-        if self.num_classes and labels is None:  # `build` runs on zeros without labels
-            labels = tf.zeros(tf.shape(images)[:1], tf.int32)
         logits = self.logits_from_inputs(self.scale(images), labels, training=training)
         nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=images, logits=logits)
         return -tf.reduce_sum(nll, axis=[1, 2, 3])
 
-    def labels_for_sampling(self, n, seed, labels):
-        """`labels`, or (class-conditional and none given) uniform classes drawn from `seed`."""
-        if self.num_classes and labels is None:
-            labels = tf.random.stateless_uniform([n], tf.random.experimental.stateless_fold_in(seed, -1),
-                                                 0, self.num_classes, dtype=tf.int32)
-        return labels
-
     def _sample(self, n, temperature, seed, labels=None):
         """Cached sampling (`pixelcnn_sampling`): each new (pixel, colour) costs one
         pixel of every layer; draws the same images as `_sample_naive` for the same seed
-        (in float32; in bfloat16 a rare draw differs, see `pixelcnn_sampling`)."""
-        labels = self.labels_for_sampling(n, seed, labels)
+        (both compute in float32)."""
         cond = None
         if labels is not None:  # as `logits_from_inputs` makes it
             cond = tf.one_hot(labels, self.num_classes, dtype=self.head[0].compute_dtype)
@@ -105,10 +86,9 @@ class _PixelModel(DensityModel):
     def _sample_naive(self, n, temperature, seed, labels=None):
         """The plain loop: H * W * C passes of the whole network, one new value each.
 
-        A class-conditional model draws uniform labels from `seed` when none are given.
+        `labels`: int32 `[n]` of a class-conditional model, else None.
         """
         d_total = self.num_dims
-        labels = self.labels_for_sampling(n, seed, labels)
 
         def step(d, flat):
             images = tf.reshape(flat, [n, *self.image_shape])
@@ -123,7 +103,7 @@ class _PixelModel(DensityModel):
 
     def get_config(self):
         return {**super().get_config(), "head_filters": self.head_filters,
-                "mixed_precision": self.mixed_precision, "position_bias": self.position_bias}
+                "position_bias": self.position_bias}
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -183,7 +163,7 @@ class PixelCNN(_PixelModel):
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class GatedPixelCNN(LabelConditioned, _PixelModel):
+class GatedPixelCNN(_PixelModel):
     """Gated PixelCNN of van den Oord et al. 2016b (section 2.2, Figure 2):
 
         v, h = image, image

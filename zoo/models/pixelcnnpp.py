@@ -26,14 +26,14 @@ from zoo.layers.gated_pixelcnn import shift_down
 from zoo.layers.gated_resnet import GatedResNet
 from zoo.layers.shifted_conv2d import (DownRightShiftedConv2D, DownRightShiftedConv2DTranspose,
                                        DownShiftedConv2D, DownShiftedConv2DTranspose, shift_right)
-from zoo.models.base import DensityModel
-from zoo.models.conditional import LabelConditioned, check_indices
+from zoo.models.base import DensityModel, centered_pixels
+from zoo.models.conditional import check_indices
 from zoo.models.distribution_augmentation import apply_transforms, check_augmentations, every_transform, inverses
 from zoo.models.pixelcnnpp_sampling import CachedSampler
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class PixelCNNPlusPlus(LabelConditioned, DensityModel):
+class PixelCNNPlusPlus(DensityModel):
     """PixelCNN++ over integer images `[b, H, W, C]` (C = 1 or 3) in `[0, num_levels)`.
 
     Args:
@@ -63,7 +63,7 @@ class PixelCNNPlusPlus(LabelConditioned, DensityModel):
 
     def __init__(self, image_shape, num_levels, nr_resnet=5, nr_filters=160, nr_logistic_mix=10,
                  num_scales=3, dropout=0.5, weight_norm=True, num_classes=None, min_log_scale=-7.0,
-                 mixed_precision=None, augmentations=None, augmentation_mixture=False, **kwargs):
+                 augmentations=None, augmentation_mixture=False, **kwargs):
         super().__init__(image_shape, num_levels, **kwargs)
         h, w, c = self.image_shape
         if c not in (1, 3):
@@ -77,17 +77,13 @@ class PixelCNNPlusPlus(LabelConditioned, DensityModel):
                              f"got {h} x {w} with num_scales={num_scales}.")
         if num_classes is not None and int(num_classes) < 1:
             raise ValueError(f"num_classes must be None or >= 1, got {num_classes}.")
-        if mixed_precision not in (None, "bfloat16", "float16"):
-            raise ValueError(f"mixed_precision must be None, 'bfloat16' or 'float16', got "
-                             f"{mixed_precision!r}.")
         self.augmentations = check_augmentations(augmentations, self.image_shape)
         if self.augmentations:  # draws each training image's transform; seeded by Keras' global seed
             self.augmentation_seed = keras.random.SeedGenerator(name="augmentation_seed")
         if augmentation_mixture and not self.augmentations:
             raise ValueError("augmentation_mixture=True needs augmentations to mix over, got augmentations=None.")
         self.augmentation_mixture = bool(augmentation_mixture)
-        self.mixed_precision = mixed_precision
-        dtype = f"mixed_{mixed_precision}" if mixed_precision else None
+        dtype = self.net_dtype
         self.nr_resnet, self.nr_filters = int(nr_resnet), int(nr_filters)
         self.nr_logistic_mix, self.num_scales = int(nr_logistic_mix), int(num_scales)
         self.dropout, self.weight_norm = float(dropout), bool(weight_norm)
@@ -114,7 +110,8 @@ class PixelCNNPlusPlus(LabelConditioned, DensityModel):
                             for i in range(self.nr_resnet)])
             self.down.append([(block("down", f"down_{s}_{i}_u"), block("down_right", f"down_{s}_{i}_ul"))
                               for i in range(self.nr_resnet + (1 if s < self.num_scales - 1 else 0))])
-        self.head = DownRightShiftedConv2D(self.num_params, (1, 1), weight_norm=wn, name="head", dtype=dtype)
+        # The mixture's parameters come out of a float32 layer whatever the network's precision.
+        self.head = DownRightShiftedConv2D(self.num_params, (1, 1), weight_norm=wn, name="head", dtype="float32")
 
     @property
     def num_params(self):
@@ -129,8 +126,7 @@ class PixelCNNPlusPlus(LabelConditioned, DensityModel):
 
     def scale(self, images):
         """int32 `[b, H, W, C]` -> float in [-1, 1], in the network's compute dtype."""
-        dtype = self.net_dtype_name
-        return tf.cast(tf.cast(images, tf.float32) * (2.0 / (self.num_levels - 1)) - 1.0, dtype)
+        return centered_pixels(images, self.num_levels, self.net_dtype_name)
 
     def features(self, x, cond, training):
         """The two streams (Figure 2): `[b, H, W, C]` -> `[b, H, W, nr_filters]` (the ul stream)."""
@@ -186,8 +182,6 @@ class PixelCNNPlusPlus(LabelConditioned, DensityModel):
             tf.tanh(rest[..., 2 * c:, :]) if c > 1 else None, num_levels=self.num_levels)
 
     def _log_prob(self, images, training, labels=None):
-        if self.num_classes and labels is None:  # `build` runs on zeros without labels
-            labels = tf.zeros(tf.shape(images)[:1], tf.int32)
         if training and self.augmentations:
             ids = keras.random.randint(tf.shape(images)[:1], 0, len(self.augmentations),
                                        seed=self.augmentation_seed, dtype="int32")
@@ -221,13 +215,13 @@ class PixelCNNPlusPlus(LabelConditioned, DensityModel):
         images = self.check_images(images)
         labels = self.check_labels(labels, images.shape[0])
         ids = check_indices(ids, len(self.augmentations), images.shape[0], "transform ids")
-        return self._log_prob_under(apply_transforms(images, ids, self.augmentations), ids, labels)
+        with self.float32_network():
+            return self._log_prob_under(apply_transforms(images, ids, self.augmentations), ids, labels)
 
     def _sample(self, n, temperature, seed, labels=None):
         """Cached sampling (`zoo.models.pixelcnnpp_sampling`; Ramachandran et al. 2017): per
         pixel only the positions of the ul stream that depend on it, per row the u stream.
         Draws the very images `_sample_naive` draws for the same seed."""
-        labels = self._sample_labels(n, seed, labels)
         ids = self._sample_transforms(n, seed)
         cond = self.condition(labels, ids, n, self.net_dtype_name)
         return self._untransform(CachedSampler(self, n, cond).sample(temperature, seed), ids)
@@ -236,7 +230,6 @@ class PixelCNNPlusPlus(LabelConditioned, DensityModel):
         """H * W passes of the whole network, each drawing one pixel's colours from its
         mixture (`DiscretizedLogisticMixture.tempered_sample`)."""
         height, width, c = self.image_shape
-        labels = self._sample_labels(n, seed, labels)
         ids = self._sample_transforms(n, seed)
 
         def step(d, images):
@@ -261,19 +254,11 @@ class PixelCNNPlusPlus(LabelConditioned, DensityModel):
         """Image i drawn from p(. | t_i) mapped back by t_i's inverse (ids None: as drawn)."""
         return images if ids is None else apply_transforms(images, ids, inverses(self.augmentations))
 
-    def _sample_labels(self, n, seed, labels):
-        """The given labels, or (conditional model, none given) classes drawn from `seed`."""
-        if self.num_classes and labels is None:
-            labels = tf.random.stateless_uniform([n], tf.random.experimental.stateless_fold_in(seed, -1),
-                                                 0, self.num_classes, dtype=tf.int32)
-        return labels
-
     def get_config(self):
         return {**super().get_config(), "nr_resnet": self.nr_resnet, "nr_filters": self.nr_filters,
                 "nr_logistic_mix": self.nr_logistic_mix, "num_scales": self.num_scales,
                 "dropout": self.dropout, "weight_norm": self.weight_norm,
                 "num_classes": self.num_classes, "min_log_scale": self.min_log_scale,
-                "mixed_precision": self.mixed_precision,
                 "augmentations": list(self.augmentations) if self.augmentations else None,
                 "augmentation_mixture": self.augmentation_mixture}
 

@@ -41,7 +41,7 @@ class RealNVP(FlowModel):
 
     def __init__(self, image_shape, num_levels, num_scales=2, num_blocks=4, num_filters=64,
                  norm="batch", flow_batch_norm=True, momentum=0.95, alpha=0.05,
-                 mixed_precision=None, eval_draws=4, seed=None, **kwargs):
+                 eval_draws=4, seed=None, **kwargs):
         super().__init__(image_shape, num_levels, eval_draws=eval_draws, seed=seed, **kwargs)
         h, w, c = self.image_shape
         self.num_scales = int(num_scales)
@@ -53,11 +53,7 @@ class RealNVP(FlowModel):
         self.num_blocks, self.num_filters, self.norm = int(num_blocks), int(num_filters), norm
         self.flow_batch_norm, self.momentum = bool(flow_batch_norm), float(momentum)
         self.alpha = zb.check_alpha(alpha)
-        if mixed_precision not in (None, "bfloat16", "float16"):
-            raise ValueError(f"mixed_precision must be None, 'bfloat16' or 'float16', got "
-                             f"{mixed_precision!r}.")
-        self.mixed_precision = mixed_precision
-        net_dtype = f"mixed_{mixed_precision}" if mixed_precision else None
+        net_dtype = self.net_dtype
         # Per scale i (channels c * 2^i): checkerboard nets, channel nets (on the squeezed
         # tensor, 4x the channels), and a MovingMoments per coupling for its batch norm.
         self.checker_nets, self.channel_nets, self.checker_bns, self.channel_bns = [], [], [], []
@@ -115,10 +111,10 @@ class RealNVP(FlowModel):
                                        lambda half: zb.channel_mask(4 * ci, half), training),
                           zb.FactorOut(flow), tfb.Invert(zb.Squeeze())]
             flow = tfb.Chain(steps[::-1])  # Chain applies its last bijector first
-        return tfb.Chain([flow, zb.LogitPreprocess(self.num_levels, self.alpha)])
+        return tfb.Chain([flow, zb.LogitPreprocess(self.model_levels, self.alpha)])
 
     def get_config(self):
         return {**super().get_config(), "num_scales": self.num_scales,
                 "num_blocks": self.num_blocks, "num_filters": self.num_filters, "norm": self.norm,
                 "flow_batch_norm": self.flow_batch_norm, "momentum": self.momentum,
-                "alpha": self.alpha, "mixed_precision": self.mixed_precision}
+                "alpha": self.alpha}
