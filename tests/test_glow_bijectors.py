@@ -158,7 +158,8 @@ def test_coupling_net_actnorms_standardize_its_hidden_maps_on_the_init_batch():
     np.testing.assert_allclose(mean, 0.0, atol=1e-3)
     np.testing.assert_allclose(std, 1.0, atol=1e-3)
     half = GlowCouplingNet(4, 6, actnorm=True, dtype="mixed_bfloat16")  # a 16-bit net initializes too
-    assert half(x, initialize=True).dtype == tf.bfloat16
+    assert half(x, initialize=True).dtype == tf.float32  # the coupling's parameters: float32
+    assert half.conv_in.compute_dtype == "bfloat16" and half.conv_out.compute_dtype == "float32"
     assert all(norm.initialized.numpy() == 1 and norm.bias.dtype == "float32" for norm in half.norms)
 
 
@@ -187,7 +188,8 @@ def test_coupling_net_folds_each_affine_map_into_its_convolution(actnorm):
     half(x, initialize=True)
     half.set_weights(net.get_weights())
     out = half(x)
-    assert out.dtype == tf.bfloat16  # bf16 convolutions of weights folded in float32
+    # bf16 hidden convolutions of weights folded in float32; the zero conv outputs float32
+    assert out.dtype == tf.float32 and half.conv_mid.compute_dtype == "bfloat16"
     np.testing.assert_allclose(tf.cast(out, tf.float32), expected, rtol=0.05, atol=0.05 * np.abs(expected).max())
 
 

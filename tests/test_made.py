@@ -142,3 +142,19 @@ def test_masked_dense_masked_weights_get_no_gradient_and_round_trip():
         MaskedDense(3, np.full((2, 3), 0.5))
     with pytest.raises(ValueError, match="input features"):
         MaskedDense(3, mask)(tf.zeros([1, 4]))
+
+
+def test_dropout_only_while_training_and_keeps_the_property():
+    layer = MADE(2, (32, 32), input_order="random", dropout=0.5, activation="tanh", seed=3)
+    x = tf.random.stateless_normal([4, D], seed=[5, 6])
+    layer(x)
+    np.testing.assert_array_equal(layer(x), layer(x))  # not training: no dropout
+    a, b = layer(x, training=True), layer(x, training=True)
+    assert not np.allclose(a, b)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        out = layer(x, training=True)
+    nonzero = np.abs(tape.batch_jacobian(out, x).numpy()).max(axis=(0, 2)) > 0
+    assert not np.any(nonzero & ~(layer.degrees[None, :] < layer.degrees[:, None]))
+    with pytest.raises(ValueError, match="dropout"):
+        MADE(2, dropout=1.0)

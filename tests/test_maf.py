@@ -151,7 +151,7 @@ def mog():
 
 @pytest.fixture(scope="module")
 def conditional():
-    return small(num_classes=3, base="mog", num_components=2)
+    return small(num_classes=3, base="mog", num_components=2, dropout=0.2)
 
 
 def test_whole_flow_log_det_equals_brute_force_jacobian(model):

@@ -222,9 +222,6 @@ def test_bfloat16_network_keeps_the_mixture_float32_and_normalized():
     log_prob = half.log_prob(images)
     assert log_prob.dtype == tf.float32
     np.testing.assert_allclose(log_prob, full.log_prob(images), rtol=1e-5)  # evaluated in float32
-    training = half.log_prob(images, training=True)
-    assert training.dtype == tf.float32 and not np.allclose(training, log_prob, rtol=1e-5)  # 16 bits
-    np.testing.assert_allclose(training, log_prob, rtol=0.03)
     binary = small((2, 2, 1), num_levels=2, num_scales=1, mixed_precision="bfloat16")
     every = np.array(list(itertools.product([0, 1], repeat=4)), np.uint8).reshape(-1, 2, 2, 1)
     assert abs(np.exp(binary.log_prob(every).numpy().astype(np.float64)).sum() - 1.0) < 1e-5

@@ -35,15 +35,15 @@ def _flat(y, event_ndims):
     return tf.reshape(y, [-1, tf.reduce_prod(tf.shape(y)[tf.rank(y) - event_ndims:])])
 
 
-def autoregressive_affine(made, context=None, scale=None, event_ndims=1):
+def autoregressive_affine(made, context=None, scale=None, event_ndims=1, training=False):
     """`y -> (shift, log_scale)`, each y's shape: `tfb.MaskedAutoregressiveFlow`'s
-    `shift_and_log_scale_fn`. `made(y [batch, D], context=context) -> [batch, D, 2]`
-    (shift, raw log-scale). Memoized per input tensor, so a pass and its log-det
-    share one MADE pass."""
+    `shift_and_log_scale_fn`. `made(y [batch, D], context=context, training=training)
+    -> [batch, D, 2]` (shift, raw log-scale). Memoized per input tensor, so a pass and
+    its log-det share one MADE pass."""
     memo = TensorMemo()
 
     def compute(y):
-        params = tf.cast(made(_flat(y, event_ndims), context=context), tf.float32)
+        params = tf.cast(made(_flat(y, event_ndims), context=context, training=training), tf.float32)
         shape = tf.shape(y)
         return (tf.reshape(params[..., 0], shape),
                 tf.reshape(_bounded(params[..., 1], scale), shape))
@@ -77,18 +77,20 @@ class _MaskedAutoregressiveFlow(tfb.MaskedAutoregressiveFlow):
 
 
 def masked_autoregressive_flow(made, context=None, scale=None, event_ndims=1, tfp_loop=False,
-                               name="maf"):
+                               training=False, name="maf"):
     """MAF: forward noise -> data (D passes), inverse data -> noise (one pass).
 
-    `made`: a `zoo.layers.MADE` with `num_params=2` (or any callable
-    `(y [batch, D], context=...) -> [batch, D, 2]` with `tfp_loop=True`)."""
+    `made`: a `zoo.layers.MADE` with `num_params=2` (or, with `tfp_loop=True`, any
+    callable `(y [batch, D], context=..., training=...) -> [batch, D, 2]`); `training`
+    is passed to its one-pass calls (dropout), never to the D-pass loop."""
     return _MaskedAutoregressiveFlow(
-        autoregressive_affine(made, context, scale, event_ndims),
+        autoregressive_affine(made, context, scale, event_ndims, training),
         None if tfp_loop else sequential_affine(made, context, scale, event_ndims),
         event_ndims=event_ndims, name=name)
 
 
 def inverse_autoregressive_flow(made, context=None, scale=None, event_ndims=1, tfp_loop=False,
-                                name="iaf"):
+                                training=False, name="iaf"):
     """IAF: forward noise -> data (one pass), inverse data -> noise (D passes)."""
-    return tfb.Invert(masked_autoregressive_flow(made, context, scale, event_ndims, tfp_loop, name))
+    return tfb.Invert(masked_autoregressive_flow(made, context, scale, event_ndims, tfp_loop,
+                                                 training, name))

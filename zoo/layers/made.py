@@ -20,6 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from zoo.layers.dropout import ResumableDropout
 from zoo.layers.masked_dense import MaskedDense
 
 ORDERS = ("natural", "reversed", "random")
@@ -73,6 +74,7 @@ class MADE(keras.layers.Layer):
       direct: adds the masked direct input-to-output connection.
       context_size: features of the optional context (None: no context).
       activation: of the hidden layers.
+      dropout: rate of dropout on every hidden layer's units while training.
       kernel_initializer: of the hidden layers; output_initializer: of the output
         layer and the direct connection ("zeros": the outputs start at their biases).
       seed: of the random order and degrees (None: drawn once and kept in the config).
@@ -80,8 +82,8 @@ class MADE(keras.layers.Layer):
 
     def __init__(self, num_params, hidden_units=(1024, 1024), input_order="natural",
                  hidden_degrees="equal", direct=False, context_size=None, activation="relu",
-                 kernel_initializer="glorot_uniform", output_initializer="glorot_uniform", seed=None,
-                 **kwargs):
+                 dropout=0.0, kernel_initializer="glorot_uniform", output_initializer="glorot_uniform",
+                 seed=None, **kwargs):
         super().__init__(**kwargs)
         self.num_params = int(num_params)
         self.hidden_units = [int(u) for u in hidden_units]
@@ -104,6 +106,9 @@ class MADE(keras.layers.Layer):
             raise ValueError(f"context_size must be None or >= 1, got {context_size}.")
         self.activation = activation
         self._activation = keras.activations.get(activation)
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}.")
+        self.dropout = float(dropout)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.output_initializer = keras.initializers.get(output_initializer)
         self.seed = int(seed) if seed is not None else int(np.random.randint(2**31 - 1))
@@ -114,7 +119,7 @@ class MADE(keras.layers.Layer):
         rng = np.random.default_rng(self.seed)
         self.degrees = input_degrees(size, self.input_order, rng.integers(2**31 - 1))
         self.unit_degrees = []
-        self.hidden, self.context_layers = [], []
+        self.hidden, self.context_layers, self.drops = [], [], []
         previous = self.degrees
         for l, units in enumerate(self.hidden_units):
             degrees = hidden_degrees(units, previous, size, self.hidden_degrees, rng)
@@ -129,6 +134,10 @@ class MADE(keras.layers.Layer):
                                              dtype=self.dtype_policy)
                 context.build((None, self.context_size))
                 self.context_layers.append(context)
+            if self.dropout:
+                self.drops.append(ResumableDropout(self.dropout, seed=self.seed + l, name=f"dropout{l}",
+                                                   dtype=self.dtype_policy))
+                self.drops[-1].build((None, units))
             self.unit_degrees.append(degrees)
             previous = degrees
         # Output unit d * num_params + p is parameter p of dimension d.
@@ -150,7 +159,7 @@ class MADE(keras.layers.Layer):
                                     name="direct", dtype=self.dtype_policy)
             self.skip.build((None, size))
 
-    def call(self, x, context=None):
+    def call(self, x, context=None, training=False):
         if (context is None) != (self.context_size is None):
             raise ValueError(f"{self.name}: context_size={self.context_size}, so pass "
                              f"{'no' if self.context_size is None else 'a'} context.")
@@ -160,6 +169,8 @@ class MADE(keras.layers.Layer):
             if context is not None:
                 pre = pre + self.context_layers[l](context)
             h = self._activation(pre)
+            if self.drops:
+                h = self.drops[l](h, training=training)
         y = self.out(h)
         if context is not None:
             y = y + self.context_layers[-1](context)
@@ -213,6 +224,7 @@ class MADE(keras.layers.Layer):
                 "hidden_units": list(self.hidden_units), "input_order": self.input_order,
                 "hidden_degrees": self.hidden_degrees, "direct": self.direct,
                 "context_size": self.context_size, "activation": self.activation,
+                "dropout": self.dropout,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "output_initializer": keras.initializers.serialize(self.output_initializer),
                 "seed": self.seed}

@@ -50,7 +50,7 @@ class MAF(FlowModel):
       num_layers: K, MAF layers (0 with base "mog": the paper's MADE MoG; with
         "normal": its Gaussian baseline).
       hidden_units: hidden widths of every MADE (the paper: 1024, 1024 on MNIST).
-      activation: of the MADEs' hidden layers.
+      activation: of the MADEs' hidden layers; dropout: on their hidden units while training.
       batch_norm: a batch-norm bijector after every layer; momentum: of its averages.
       base: "normal" or "mog" (a MADE mixture of Gaussians per dimension).
       num_components: mixture components of the "mog" base.
@@ -60,7 +60,7 @@ class MAF(FlowModel):
     """
 
     def __init__(self, image_shape, num_levels, num_layers=5, hidden_units=(1024, 1024),
-                 activation="relu", batch_norm=True, momentum=0.95, base="normal",
+                 activation="relu", dropout=0.0, batch_norm=True, momentum=0.95, base="normal",
                  num_components=10, num_classes=None, alpha=1e-6, eval_draws=4, seed=None,
                  **kwargs):
         super().__init__(image_shape, num_levels, eval_draws=eval_draws, seed=seed, **kwargs)
@@ -68,7 +68,7 @@ class MAF(FlowModel):
         if self.num_layers < 0:
             raise ValueError(f"num_layers must be >= 0, got {num_layers}.")
         self.hidden_units = [int(u) for u in hidden_units]
-        self.activation = activation
+        self.activation, self.dropout = activation, float(dropout)
         self.batch_norm, self.momentum = bool(batch_norm), float(momentum)
         if base not in BASES:
             raise ValueError(f"base must be one of {BASES}, got {base!r}.")
@@ -83,7 +83,7 @@ class MAF(FlowModel):
 
         def made(k, num_params, context_size=self.num_classes, output_initializer="glorot_uniform"):
             return MADE(num_params, self.hidden_units, input_order=self.order(k),
-                        activation=activation, context_size=context_size,
+                        activation=activation, dropout=self.dropout, context_size=context_size,
                         output_initializer=output_initializer, seed=self.seed + k, name=f"made{k}")
         # Zero output weights: every layer starts as the identity (shift 0, log-scale 0).
         self.mades = [made(k, 2, output_initializer="zeros") for k in range(self.num_layers)]
@@ -124,7 +124,7 @@ class MAF(FlowModel):
         for k, made in enumerate(self.mades):
             steps.append(tfb.Invert(zb.masked_autoregressive_flow(
                 made, context, self.log_scale_bounds[k].value, event_ndims=3,
-                tfp_loop=self._tfp_loop, name=f"maf{k}")))
+                tfp_loop=self._tfp_loop, training=training, name=f"maf{k}")))
             if self.batch_norm:
                 steps.append(self._batch_norm(self.bns[k], training))
         steps.append(tfb.Invert(zb.Flatten(self.image_shape)))
@@ -168,6 +168,7 @@ class MAF(FlowModel):
     def get_config(self):
         return {**super().get_config(), "num_layers": self.num_layers,
                 "hidden_units": list(self.hidden_units), "activation": self.activation,
+                "dropout": self.dropout,
                 "batch_norm": self.batch_norm, "momentum": self.momentum, "base": self.base,
                 "num_components": self.num_components, "num_classes": self.num_classes,
                 "alpha": self.alpha}
