@@ -104,14 +104,33 @@ def _block(out):
     tf.nest.map_structure(lambda t: t.numpy() if hasattr(t, "numpy") else t, out)
 
 
+def allocator_stats_available():
+    """Whether TF's CPU allocator keeps statistics in this build and process (some
+    builds keep none: then peak memory is reported as None, not measured)."""
+    try:
+        tf.config.experimental.get_memory_info("CPU:0")
+        return True
+    except ValueError:
+        return False
+
+
 def _call(fn):
-    """(seconds, peak MB of TF's CPU allocator above what was held before) of one call."""
-    tf.config.experimental.reset_memory_stats("CPU:0")
-    held = tf.config.experimental.get_memory_info("CPU:0")["current"]
+    """(seconds, peak MB of TF's CPU allocator above what was held before, or None when
+    the allocator keeps no statistics) of one call."""
+    stats = allocator_stats_available()
+    if stats:
+        tf.config.experimental.reset_memory_stats("CPU:0")
+        held = tf.config.experimental.get_memory_info("CPU:0")["current"]
     start = time.perf_counter()
     _block(fn())
     seconds = time.perf_counter() - start
+    if not stats:
+        return seconds, None
     return seconds, (tf.config.experimental.get_memory_info("CPU:0")["peak"] - held) / MB
+
+
+def _max(a, b):
+    return None if a is None or b is None else max(a, b)
 
 
 def measure(tasks, warmup, repetitions):
@@ -129,16 +148,16 @@ def measure(tasks, warmup, repetitions):
         warm = task.get("warm") or task["run"]
         first, peak = _call(warm)
         for _ in range(warmup - 1):
-            peak = max(peak, _call(warm)[1])
+            peak = _max(peak, _call(warm)[1])
         results[name] = {"images": task["images"], "first_call_seconds": first, "seconds": [],
-                         "warm_peak_memory_mb": peak, "peak_memory_mb": 0.0}
+                         "warm_peak_memory_mb": peak, "peak_memory_mb": 0.0 if peak is not None else None}
         print(f"  {name}: first call {first:.1f} s", flush=True)
     for _ in range(repetitions):
         for name, task in tasks.items():
             if sum(results[name]["seconds"]) < task.get("budget_s", math.inf):
                 seconds, peak = _call(task["run"])
                 results[name]["seconds"].append(seconds)
-                results[name]["peak_memory_mb"] = max(results[name]["peak_memory_mb"], peak)
+                results[name]["peak_memory_mb"] = _max(results[name]["peak_memory_mb"], peak)
     for result in results.values():
         result["median_seconds"] = statistics.median(result["seconds"])
         result["images_per_second"] = result["images"] / result["median_seconds"]

@@ -59,7 +59,7 @@ def _pct(x):
 
 
 def _mb(m):
-    return f"{m['peak_memory_mb']:.1f}"
+    return "n/a" if m["peak_memory_mb"] is None else f"{m['peak_memory_mb']:.1f}"
 
 
 def markdown(r):
