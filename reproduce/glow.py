@@ -30,9 +30,9 @@ PRESETS = {
     # bfloat16 convolutions (the flow's math stays float32), RealNVP's logit preprocessing
     # instead of `v / L - 1/2`. Adam 2e-3 with a 200-step linear warm-up and a per-step decay,
     # batch 64; Polyak averaging and global-norm clipping against the loss spikes of late
-    # epochs; training stops at the epoch end before 80 minutes would pass. Measured: 1.2091
+    # epochs; training stops at the epoch end before 80 minutes would pass. Measured: 1.2083
     # test bits/dim after 26 epochs, 79.5 min (results/runs/glow/cpu-mnist.json, the shipped
-    # glow-mnist; trials in cpu-mnist.md beside it); Fashion-MNIST 3.1723
+    # glow-mnist; trials in cpu-mnist.md beside it); Fashion-MNIST 3.1680
     # (cpu-fashion_mnist.json, trained before the averaging and clipping).
     "cpu": {
         "model": {"num_scales": 2, "depth": 8, "hidden_channels": 128, "coupling": "affine",

@@ -17,7 +17,7 @@ PRESETS = {
     # norm between couplings stays; the batch norms inside s and t are off (they nearly double
     # a CPU step). bfloat16 convolutions (the flow's math stays float32). Adam 1e-3 as the paper
     # (appendix), decayed per step; its L2 5e-5 omitted. Training stops at the epoch end before
-    # 80 minutes would pass. Measured: 1.2661 test bits/dim after 27 epochs, 79.8 min
+    # 80 minutes would pass. Measured: 1.2657 test bits/dim after 27 epochs, 79.8 min
     # (results/runs/realnvp/cpu-mnist.json, the shipped realnvp-mnist; trials in cpu-mnist.md).
     "cpu": {
         "model": {"num_scales": 3, "num_blocks": 2, "num_filters": 32, "norm": "none",

@@ -8,8 +8,9 @@ preset that cannot build, or whose first step is not finite, fails here rather t
 hours into a run on an accelerator.
 
 On two CPU cores the first step of most paper-sized models takes minutes (tracing the
-step, not running it): those carry the `slow` mark, which plain `pytest` skips
-(setup.cfg); `pytest -m slow tests/test_paper_presets.py` runs them.
+step, not running it; Glow's paper sizes also take over 20 GB of memory): those carry the
+`slow` mark, which plain `pytest` skips (setup.cfg); `pytest -m slow
+tests/test_paper_presets.py` runs them, on a machine with the memory.
 """
 
 import keras
@@ -26,7 +27,7 @@ PAPER_PRESETS = [(name, preset) for name in PAPERS for preset in paper_module(na
 
 # (paper, preset, dataset) whose one step takes seconds on 2 CPU cores; the rest are slow.
 FAST = {("arm", "lecture", "digits"), ("pixelcnn", "paper", "cifar10"),
-        ("pixelcnn", "paper", "binarized_mnist")}
+        ("pixelcnn", "paper", "binarized_mnist"), ("maf", "paper", "mnist")}
 
 
 def runs():
