@@ -158,3 +158,9 @@ def test_dropout_only_while_training_and_keeps_the_property():
     assert not np.any(nonzero & ~(layer.degrees[None, :] < layer.degrees[:, None]))
     with pytest.raises(ValueError, match="dropout"):
         MADE(2, dropout=1.0)
+
+
+def test_outputs_are_float32_when_the_hidden_layers_compute_in_bfloat16():
+    layer = MADE(2, (8, 8), context_size=2, direct=True, dtype="mixed_bfloat16", seed=1)
+    y = layer(tf.ones([3, D]), context=tf.ones([3, 2]))
+    assert layer.hidden[0].compute_dtype == "bfloat16" and y.dtype == tf.float32

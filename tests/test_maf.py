@@ -237,6 +237,14 @@ def test_decode_inverts_encode_and_samples_are_seeded(fixture, request):
     assert np.mean(naive != s) <= 0.05  # the same draw; float rounding may move a rare pixel
 
 
+def test_bfloat16_hidden_layers_keep_the_likelihood_float32_and_exact():
+    m = small(mixed_precision="bfloat16", base="mog", num_components=2)
+    x = images(4)
+    assert m.mades[0].hidden[0].compute_dtype == "bfloat16"
+    assert m.log_prob(x, training=True).dtype == tf.float32 and m.log_prob(x).dtype == tf.float32
+    np.testing.assert_array_equal(m.decode(m.encode(x)), x)
+
+
 def test_class_conditional_labels_matter_and_are_required(conditional):
     x, labels = images(4), np.array([0, 1, 2, 1])
     lp = conditional.log_prob(x, labels).numpy()
@@ -257,7 +265,7 @@ def test_class_conditional_labels_matter_and_are_required(conditional):
 @pytest.mark.parametrize("kwargs,match", [
     ({"num_layers": -1}, "num_layers"), ({"base": "flow"}, "base"),
     ({"num_components": 0}, "num_components"), ({"num_classes": 0}, "num_classes"),
-    ({"alpha": 0.5}, "alpha"), ({"eval_draws": 0}, "eval_draws"),
+    ({"alpha": 0.5}, "alpha"), ({"eval_draws": 0}, "eval_draws"), ({"dropout": 1.0}, "dropout"),
 ])
 def test_bad_configs_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -271,7 +279,8 @@ def test_keras_file_round_trip_in_safe_mode(conditional, tmp_path):
     assert isinstance(loaded, MAF) and loaded.get_config() == conditional.get_config()
     x, labels = images(3), np.array([2, 0, 1])
     np.testing.assert_array_equal(loaded.log_prob(x, labels), conditional.log_prob(x, labels))
-    np.testing.assert_array_equal(loaded.sample(3, labels=labels, seed=2), conditional.sample(3, labels=labels, seed=2))
+    np.testing.assert_array_equal(loaded.sample(3, labels=labels, seed=2),
+                                  conditional.sample(3, labels=labels, seed=2))
 
 
 def test_saved_model_serves_without_zoo_with_a_dynamic_batch(conditional, tmp_path):

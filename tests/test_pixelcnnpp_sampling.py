@@ -1,10 +1,11 @@
 """Cached PixelCNN++ sampling (`zoo.models.pixelcnnpp_sampling`) draws exactly the naive
-loop's images: every cached convolution sees the numbers the whole network sees."""
+loop's images: every cached convolution sees the numbers the whole network sees (16-bit
+models: `test_fidelity.py`)."""
 
 import numpy as np
 import pytest
 
-from tiny_models import float32_copy, tiny
+from tiny_models import tiny
 from zoo.models import PixelCNNPlusPlus
 
 
@@ -25,14 +26,3 @@ def test_cached_sampler_draws_exactly_the_naive_samples(image_shape, num_scales,
         cached = draw(model, "cached", 3, temperature, 21, labels)
         assert len(np.unique(cached)) >= 8  # varied pixels: a wrong mixture would show
         np.testing.assert_array_equal(cached, draw(model, "naive", 3, temperature, 21, labels))
-
-
-def test_bfloat16_model_samples_in_float32_exactly():
-    """A 16-bit network samples in float32: both samplers draw the float32 copy's images
-    (in bfloat16 the two samplers' graphs would round differently and diverge)."""
-    model = tiny(PixelCNNPlusPlus, (6, 6, 1), 16, nr_logistic_mix=3, weight_norm=False,
-                 mixed_precision="bfloat16")
-    cached, naive = draw(model, "cached", 16, 1.0, 4), draw(model, "naive", 16, 1.0, 4)
-    np.testing.assert_array_equal(cached, naive)
-    np.testing.assert_array_equal(cached, draw(float32_copy(model), "cached", 16, 1.0, 4))
-    assert len(np.unique(cached)) >= 8

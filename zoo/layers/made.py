@@ -76,7 +76,9 @@ class MADE(keras.layers.Layer):
       activation: of the hidden layers.
       dropout: rate of dropout on every hidden layer's units while training.
       kernel_initializer: of the hidden layers; output_initializer: of the output
-        layer and the direct connection ("zeros": the outputs start at their biases).
+        layer, the direct connection and the context's output map ("zeros": the
+        outputs start at their biases). The outputs are computed in float32 whatever
+        the hidden layers' precision.
       seed: of the random order and degrees (None: drawn once and kept in the config).
     """
 
@@ -144,19 +146,18 @@ class MADE(keras.layers.Layer):
         out_degrees = np.repeat(self.degrees, self.num_params)
         self.out = MaskedDense(size * self.num_params, out_degrees[None, :] > previous[:, None],
                                kernel_initializer=self.output_initializer, name="output",
-                               dtype=self.dtype_policy)
+                               dtype="float32")
         self.out.build((None, len(previous)))
         if self.context_size is not None:
             context = keras.layers.Dense(size * self.num_params, use_bias=False, name="context_output",
-                                         kernel_initializer=self.output_initializer,
-                                         dtype=self.dtype_policy)
+                                         kernel_initializer=self.output_initializer, dtype="float32")
             context.build((None, self.context_size))
             self.context_layers.append(context)
         self.skip = None
         if self.direct:
             self.skip = MaskedDense(size * self.num_params, out_degrees[None, :] > self.degrees[:, None],
                                     use_bias=False, kernel_initializer=self.output_initializer,
-                                    name="direct", dtype=self.dtype_policy)
+                                    name="direct", dtype="float32")
             self.skip.build((None, size))
 
     def call(self, x, context=None, training=False):

@@ -56,7 +56,8 @@ class MAF(FlowModel):
       num_components: mixture components of the "mog" base.
       num_classes: None, or classes of a class-conditional MAF (`labels [batch]`).
       alpha: logit preprocessing constant (the paper's lambda, 1e-6 on MNIST).
-      eval_draws, seed: see `FlowModel`.
+      eval_draws, seed: see `FlowModel`; mixed_precision (the MADEs' hidden layers), n_bits:
+        see `DensityModel`, `FlowModel`.
     """
 
     def __init__(self, image_shape, num_levels, num_layers=5, hidden_units=(1024, 1024),
@@ -84,7 +85,8 @@ class MAF(FlowModel):
         def made(k, num_params, context_size=self.num_classes, output_initializer="glorot_uniform"):
             return MADE(num_params, self.hidden_units, input_order=self.order(k),
                         activation=activation, dropout=self.dropout, context_size=context_size,
-                        output_initializer=output_initializer, seed=self.seed + k, name=f"made{k}")
+                        output_initializer=output_initializer, seed=self.seed + k, name=f"made{k}",
+                        dtype=self.net_dtype)
         # Zero output weights: every layer starts as the identity (shift 0, log-scale 0).
         self.mades = [made(k, 2, output_initializer="zeros") for k in range(self.num_layers)]
         self.bns = ([MovingMoments(self.momentum, name=f"bn{k}") for k in range(self.num_layers)]
