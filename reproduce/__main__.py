@@ -2,7 +2,7 @@
 
     python -m reproduce PAPER [--preset PRESET] [...]   train PAPER's model, score its test split
     python -m reproduce verify [NAME ...]              re-score shipped pretrained models
-    python -m reproduce bench [--quick]                our training steps and samplers vs TFP's
+    python -m reproduce bench [--suite S] [--quick]    our training steps and samplers vs TFP's
     python -m reproduce --list                         papers, presets, datasets, pretrained models
 
 A paper's run writes its record (OUT/runs/PAPER/PRESET-DATASET.json), sample figure
@@ -24,7 +24,7 @@ import time
 
 from reproduce.threads import add_thread_args, apply_thread_args, positive_int
 
-PAPERS = ["arm", "pixelcnn", "realnvp", "pixelcnnpp", "glow", "maf"]
+PAPERS = ["arm", "pixelcnn", "realnvp", "pixelcnnpp", "glow", "maf", "vae_flows"]
 OUT = "out"  # a user's runs: untracked (.gitignore); `--out results` updates the repository's table
 
 
@@ -93,9 +93,11 @@ def build_parser():
                        help="ship the trained weights as pretrained NAME-DATASET in zoo/pretrained/ "
                             "(refused when tracked files have uncommitted changes)")
     for name in PAPERS:
-        commands.add_parser(name, parents=[flags], help=f"train and score {name}'s model with a preset",
-                            description=f"Trains {name}'s model with a preset, scores the test split, "
-                                        f"writes the record, figures and table under --out.")
+        paper = commands.add_parser(name, parents=[flags], help=f"train and score {name}'s model with a preset",
+                                    description=f"Trains {name}'s model with a preset, scores the test split, "
+                                                f"writes the record, figures and table under --out.")
+        for flag, spec in getattr(paper_module(name), "MODEL_FLAGS", {}).items():  # e.g. vae_flows' --posterior
+            paper.add_argument(f"--{flag}", **spec)
 
     verify = commands.add_parser(
         "verify", help="score the shipped pretrained models on their test splits against their records",
@@ -109,9 +111,21 @@ def build_parser():
 
     bench = commands.add_parser(
         "bench", help="time our training steps and samplers against TFP's (reproduce/bench.py)",
-        description="Times our training steps and samplers side by side with TFP's PixelCNN and Glow; "
-                    "writes OUT/benchmarks.json and OUT/benchmarks.md.")
+        description="Times our training steps and samplers side by side with TFP's: a suite at a time "
+                    "(steps: PixelCNN and Glow; maf: MaskedAutoregressiveFlow; quality: bits/dim per "
+                    "training second); writes its sections into OUT/benchmarks.json, keeping the other "
+                    "suites' there, and OUT/benchmarks.md. gpu: a check for a GPU machine, written to "
+                    "OUT/gpu.md and OUT/gpu.json (skipped, exit status 0, where TensorFlow sees no GPU).")
+    # The same names as reproduce/bench.py's SUITES (tests/test_bench.py checks).
+    bench.add_argument("--suite", choices=("steps", "maf", "quality", "gpu"), default="steps",
+                       help="steps: PixelCNN++, Glow and ARM steps and samplers against TFP's, the matmul "
+                            "peak (default); maf: MAF and IAF steps and MAF sampling against TFP's; "
+                            "quality: PixelCNN++ and Glow cpu presets against TFP's, validation bits/dim "
+                            "against training seconds (8-bit MNIST, 20 minutes a side); gpu: two logical "
+                            "GPUs against one, and the paper presets' training steps")
     bench.add_argument("--quick", action="store_true", help="tiny shapes, one repetition (seconds; for tests)")
+    bench.add_argument("--data-dir", help="TFDS data directory for the quality suite's MNIST (default: "
+                                          "$TFDS_DATA_DIR, then TFDS's; --quick uses digits, which needs none)")
     bench.add_argument("--out", default=OUT, help=f"folder for benchmarks.json and benchmarks.md "
                                                   f"(default: {OUT}/; maintainers: results)")
     bench.add_argument("--note", default="", help="a sentence on the conditions of the run, put in the table")
@@ -317,6 +331,16 @@ def comparison(test, num_dims, recorded, published, recorded_name):
     return lines
 
 
+def importance_nll(model, images, batch_size):
+    """A VAE's test NLL: minus its importance-weighted bound (`log_prob`, the model's
+    `importance_samples`), mean nats per image over `images`."""
+    import numpy as np
+    import tensorflow as tf
+
+    bound = tf.function(model.log_prob)
+    return float(np.mean(np.concatenate([-bound(batch).numpy() for batch in images.batch(batch_size)])))
+
+
 def run(args, paper, preset, dataset):
     import numpy as np
 
@@ -335,8 +359,20 @@ def run(args, paper, preset, dataset):
     epochs = args.epochs if args.epochs is not None else train_cfg.get("epochs")
     batch_size = args.batch_size if args.batch_size is not None else train_cfg.get("batch_size")
     train_cfg.pop("epochs", None), train_cfg.pop("batch_size", None)
-    name = f"{args.command}-{records.slug(dataset)}"
-    run_dir = os.path.join(args.out, "work", args.command, f"{args.preset}-{records.slug(dataset)}")
+    model_cfg = dict(preset["model"])
+    # A paper's own model flags (vae_flows: --posterior, --prior) set those model arguments;
+    # their values name the run's variant, which its record, figures and work folder carry.
+    flags = getattr(paper, "MODEL_FLAGS", {})
+    model_cfg.update({flag: getattr(args, flag) for flag in flags if getattr(args, flag) is not None})
+    variant = "-".join(str(model_cfg.get(flag)) for flag in flags) or None
+    tag = f"{args.preset}-{variant}" if variant else args.preset
+    # The pretrained name: PAPER-DATASET, or a variant preset's own prefix (e.g. realnvp_ar),
+    # or the paper's name for the variant (vae_flows: vae-POSTERIOR).
+    prefix = paper.run_name(model_cfg) if hasattr(paper, "run_name") else \
+        paper.PRESETS[args.preset].get('name', args.command)
+    name = f"{prefix}-{records.slug(dataset)}"
+    published = paper.published(dataset, model_cfg) if hasattr(paper, "published") else paper.PUBLISHED.get(dataset)
+    run_dir = os.path.join(args.out, "work", args.command, f"{tag}-{records.slug(dataset)}")
     try:
         num_train = data.num_examples(dataset, "train", args.data_dir)
     except data.DatasetNotPrepared as e:
@@ -345,7 +381,6 @@ def run(args, paper, preset, dataset):
     if batch_size > num_train:
         fail(f"--batch-size {batch_size} exceeds the {num_train} training images of {dataset}.")
 
-    model_cfg = dict(preset["model"])
     model_class = model_cfg.pop("class", paper.MODEL)  # a preset may pick another class of the paper
 
     labelled = model_cfg.get("num_classes") is not None  # class-conditional: (image, label) pairs
@@ -370,14 +405,19 @@ def run(args, paper, preset, dataset):
         run_dir=run_dir, epochs=epochs, batch_size=batch_size, seed=args.seed,
         resume=args.resume, strategy=strategy, **train_cfg)
     test = training.evaluate(model, examples("test"), batch_size)
+    if hasattr(model, "elbo"):  # a VAE: test nats are its -ELBO; the importance-weighted bound beside them
+        test["nll_nats"] = importance_nll(model, examples("test"), batch_size)
     wall = time.time() - start
     print(f"{name} ({args.preset}): test {test['nats']:.2f} nats/image, "
           f"{test['bits_per_dim']:.4f} bits/dim over {test['images']} images, {wall / 60:.1f} min",
           flush=True)
+    if "nll_nats" in test:
+        print(f"{name} ({args.preset}): those are the test -ELBO; test NLL (importance-weighted bound, "
+              f"{model.importance_samples} samples) {test['nll_nats']:.2f} nats/image", flush=True)
     if not chief:
         return None  # the chief writes the record, figures and pretrained weights
 
-    stem = f"{args.command}-{args.preset}-{records.slug(dataset)}"
+    stem = f"{args.command}-{tag}-{records.slug(dataset)}"
     # A class-conditional model draws one class per row of the grid.
     by_row = {"labels": (np.arange(64) // 8) % model.num_classes} if labelled else {}
     samples = model.sample(64, temperature=1.0, seed=args.seed, **by_row)
@@ -390,6 +430,13 @@ def run(args, paper, preset, dataset):
             {t: model.sample(10, temperature=t, seed=args.seed) for t in paper.TEMPERATURES},
             spec.num_levels, os.path.join(args.out, "figures", f"{stem}-temperatures.png"),
             title=f"{name} ({args.preset}): samples by temperature")
+    if hasattr(model, "elbo"):  # a VAE: test images (odd rows) over their reconstructions
+        originals = next(iter(examples("test").batch(32))).numpy()
+        rebuilt = model.decode(model.encode(originals)[0]).numpy()
+        pairs = np.stack([originals.reshape(4, 8, *spec.image_shape), rebuilt.reshape(4, 8, *spec.image_shape)], 1)
+        figures.sample_grid(pairs.reshape(64, *spec.image_shape), spec.num_levels,
+                            os.path.join(args.out, "figures", f"{stem}-reconstructions.png"),
+                            title=f"{name} ({args.preset}): test images over their reconstructions")
     if hasattr(model, "interpolate"):  # a latent path between the first two test images
         first = next(iter(examples("test").batch(2)))  # a conditional model: the first's label
         pair, label = (first[0].numpy(), {"label": int(first[1][0])}) if labelled else (first.numpy(), {})
@@ -400,7 +447,10 @@ def run(args, paper, preset, dataset):
         "paper": args.command, "model": model_class, "dataset": dataset, "preset": args.preset,
         "split": "test", "test_images": test["images"], "test_nats": test["nats"],
         "test_bits_per_dim": test["bits_per_dim"],
-        "published": paper.PUBLISHED.get(dataset),
+        "published": published,
+        **({"variant": variant} if variant else {}),
+        **({"test_nll_nats": test["nll_nats"], "importance_samples": model.importance_samples}
+           if "nll_nats" in test else {}),
         "parameters": int(sum(np.prod(v.shape) for v in model.trainable_weights)),
         "config": model.get_config(), "train": {**preset["train"], "epochs": epochs,
                                                 "batch_size": batch_size, "seed": args.seed,
@@ -413,15 +463,14 @@ def run(args, paper, preset, dataset):
                      "val_bits_per_dim": r.get("val_loss")} for r in history],
     }
     # The repository's record of this run, read before a run into results/ replaces it.
-    recorded = records.read_record(records.RESULTS, args.command, args.preset, dataset)
+    recorded = records.read_record(records.RESULTS, args.command, args.preset, dataset, variant)
     path = records.write_record(args.out, record)
     records.regenerate_table(args.out)
     print(f"wrote {path} and {os.path.join(args.out, 'README.md')}")
     if os.path.realpath(args.out) != os.path.realpath(records.RESULTS):
         print("(the repository's table, results/README.md, changes only with --out results)")
-    recorded_name = f"results/runs/{args.command}/{args.preset}-{records.slug(dataset)}.json"
-    print("\n".join(comparison(test, model.num_dims, recorded, paper.PUBLISHED.get(dataset), recorded_name)),
-          flush=True)
+    recorded_name = f"results/runs/{args.command}/{tag}-{records.slug(dataset)}.json"
+    print("\n".join(comparison(test, model.num_dims, recorded, published, recorded_name)), flush=True)
     if args.publish:
         entry = hub.publish(name, model, record)
         print(f"published pretrained {entry['name']} (sha256 {entry['sha256'][:12]}...)")

@@ -1,14 +1,24 @@
-"""`python -m reproduce bench [--quick] [--out DIR]`: our models against TFP's, side by side.
+"""`python -m reproduce bench [--suite steps|maf|quality|gpu] [--quick] [--out DIR]`: our models
+against TFP's, side by side.
 
-One process, one run: the machine's fp32 matmul peak; the PixelCNN++ training
-step, ours vs `tfp.distributions.PixelCNN` at matched hyper-parameters (28x28x1 and
-32x32x3; ours also with XLA at 28x28x1); sampling 16 images, ours cached, ours naive and TFP's
-`sample()`; Glow's training step and sampling, ours vs `tfp.bijectors.Glow` at matched
-levels, steps and width; the causal-conv ARM's cached vs naive sampling; the fraction
-of the peak our training steps reach (the matmul timed again in the same rounds as the
-steps, so both see the same load), also for the PixelCNN++ and Glow `cpu` presets as
-they train (their batch and bfloat16 networks; a bf16 matmul's peak alongside). Writes `DIR/benchmarks.json` (every measurement)
-and `DIR/benchmarks.md` (the ratios and targets; `reproduce/bench_report.py`).
+A suite is one process, one run. `steps` (the default): the machine's fp32 matmul peak;
+the PixelCNN++ training step, ours vs `tfp.distributions.PixelCNN` at matched
+hyper-parameters (28x28x1 and 32x32x3; ours also with XLA at 28x28x1); sampling 16
+images, ours cached, ours naive and TFP's `sample()`; Glow's training step and sampling,
+ours vs `tfp.bijectors.Glow` at matched levels, steps and width; the causal-conv ARM's
+cached vs naive sampling; the fraction of the peak our training steps reach (the matmul
+timed again in the same rounds as the steps, so both see the same load), also for the
+PixelCNN++ and Glow `cpu` presets as they train (their batch and bfloat16 networks; a
+bf16 matmul's peak alongside). `maf`: MAF and IAF training steps and MAF sampling
+against TFP's `MaskedAutoregressiveFlow` (`reproduce/bench_maf.py`). `quality`: bits/dim
+reached per second of training, PixelCNN++ and Glow `cpu` presets against TFP's, trained
+in alternating slices in one process (`reproduce/bench_quality.py`). `gpu`: a check for a
+GPU machine, with a report of its own (`reproduce/bench_gpu.py`).
+
+A run writes its suite's sections into `DIR/benchmarks.json` (every measurement, each
+suite with its own date, commit, machine, load and command), keeping the other suites'
+sections there, and renders every suite present into `DIR/benchmarks.md` (the ratios
+and targets; `reproduce/bench_report.py`).
 
 Every training step, ours or TFP's, is the same `tf.function` (XLA as stated): a
 GradientTape over the mean negative log-likelihood in bits/dim, then one Adam update
@@ -433,20 +443,21 @@ def arm_sample(cfg, warmup, repetitions):
 
 # ---- the run -----------------------------------------------------------------------
 
+# The suites, each a set of sections with its own configs: `--suite NAME` runs one and
+# keeps the others' sections already in `OUT/benchmarks.json`. The command line's
+# choices (`reproduce/__main__.py`, BENCH_SUITES) name the same.
+SUITES = ("steps", "maf", "quality", "gpu")
+# Suites with reports of their own, not sections of `OUT/benchmarks.json`: gpu writes
+# `OUT/gpu.md` and `OUT/gpu.json` (`reproduce/bench_gpu.py`).
+OWN_REPORTS = ("gpu",)
 
-def run(quick=False, note=""):
-    """Every section in order; returns the JSON-ready results."""
-    cfg = quick_config() if quick else full_config()
+
+def steps_sections(cfg):
+    """The `steps` suite's sections in order: (name, thunk)."""
     warmup, reps = cfg["warmup"], cfg["repetitions"]
-    start = time.time()
-    command = " ".join(part for part in ("python -m reproduce bench", "--quick" if quick else "", thread_flags())
-                       if part)
-    results = {"command": command, "quick": quick,
-               "date": records.now(), "git_commit": records.git_commit(), "machine": machine(), "note": note,
-               "config": cfg}
     matmul = matmul_task(cfg["matmul"]["size"])
     matmul16 = matmul_task(cfg["matmul"]["size"], tf.bfloat16)
-    sections = [
+    return [
         ("matmul_peak", lambda: matmul_peak(cfg["matmul"], matmul)),
         ("pixelcnnpp_train", lambda: pixelcnnpp_train(cfg["pixelcnnpp"], warmup, reps, matmul)),
         ("pixelcnnpp_sample", lambda: pixelcnnpp_sample(cfg["pixelcnnpp"])),
@@ -454,7 +465,35 @@ def run(quick=False, note=""):
         ("arm_sample", lambda: arm_sample(cfg["arm"], warmup, reps)),
         ("preset_steps", lambda: preset_steps(cfg["presets"], warmup, reps, matmul, matmul16)),
     ]
-    for name, section in sections:
+
+
+def suite_module(suite, data_dir=None):
+    """(config(quick) -> config, config -> [(section, thunk)]) of a suite; `data_dir`:
+    the TFDS data directory of a suite that reads a dataset (quality)."""
+    if suite == "steps":
+        return (lambda quick: quick_config() if quick else full_config()), steps_sections
+    if suite == "maf":
+        from reproduce import bench_maf
+        return (lambda quick: bench_maf.quick_config() if quick else bench_maf.full_config()), bench_maf.sections
+    if suite == "quality":
+        from reproduce import bench_quality
+        return ((lambda quick: bench_quality.quick_config() if quick else bench_quality.full_config()),
+                lambda cfg: bench_quality.sections(cfg, data_dir))
+    raise ValueError(f"suite must be one of {tuple(s for s in SUITES if s not in OWN_REPORTS)}, got {suite!r}.")
+
+
+def run(quick=False, note="", suite="steps", data_dir=None):
+    """Every section of `suite` in order; returns the suite's JSON-ready results, with
+    their provenance (command, date, commit, machine and load, note, config)."""
+    configure, sections = suite_module(suite, data_dir)
+    cfg = configure(quick)
+    start = time.time()
+    command = " ".join(part for part in ("python -m reproduce bench", f"--suite {suite}",
+                                         "--quick" if quick else "", thread_flags()) if part)
+    results = {"suite": suite, "command": command, "quick": quick,
+               "date": records.now(), "git_commit": records.git_commit(), "machine": machine(), "note": note,
+               "config": cfg}
+    for name, section in sections(cfg):
         t = time.time()
         results[name] = section()
         print(f"bench: {name} done in {time.time() - t:.0f} s", flush=True)
@@ -465,11 +504,18 @@ def run(quick=False, note=""):
 
 
 def main(args):
-    """`python -m reproduce bench`, its flags parsed by `reproduce.__main__` (`quick`, `out`,
-    `note` and the thread flags): runs the benchmark and writes its files under `out`."""
+    """`python -m reproduce bench`, its flags parsed by `reproduce.__main__` (`suite`, `quick`,
+    `out`, `note` and the thread flags): runs the suite and writes its sections into the
+    files under `out`, keeping the other suites' sections there."""
+    if args.suite in OWN_REPORTS:
+        from reproduce import bench_gpu  # before TF initializes a GPU: it carves logical ones
+        return bench_gpu.main(args)
     apply_thread_args(args)
     keras.mixed_precision.set_global_policy("float32")
-    results = run(quick=args.quick, note=args.note)
+    results = run(quick=args.quick, note=args.note, suite=args.suite, data_dir=getattr(args, "data_dir", None))
     paths = bench_report.write(results, args.out)
+    if args.suite == "quality":
+        from reproduce import bench_quality
+        paths.append(bench_quality.write_figure(results, args.out))
     print("wrote " + ", ".join(map(str, paths)))
     return results

@@ -1,6 +1,13 @@
 """The benchmark's targets and its files: `benchmarks.json` and the table
-`benchmarks.md`, both from the results `reproduce/bench.py` measures."""
+`benchmarks.md`, both from the results `reproduce/bench.py` measures.
 
+`benchmarks.json` is `{"suites": {NAME: results}}`: each suite's results (its sections,
+targets and provenance) as its last run wrote them; a run replaces its own suite and
+keeps the others. A file from before suites (one flat `steps` result) reads as
+`{"suites": {"steps": ...}}`. `benchmarks.md` renders every suite present.
+"""
+
+import json
 from pathlib import Path
 
 from reproduce.flops import TRAIN_FACTOR
@@ -13,12 +20,25 @@ def shape_name(shape):
     return "x".join(map(str, shape))
 
 
-def _target(name, value, needed):
-    return {"name": name, "value": value, "needed": needed, "met": bool(value >= needed)}
+def _target(name, value, needed, at_most=False):
+    """A target row: `value` must reach `needed` (at least; with `at_most`, at most). A
+    value of None (never measured, e.g. never reached) does not meet it."""
+    met = value is not None and (value <= needed if at_most else value >= needed)
+    return {"name": name, "value": value, "needed": needed, "met": bool(met),
+            **({"at_most": True} if at_most else {})}
+
+
+def suite_of(r):
+    """A suite's name (results from before suites are the `steps` suite's)."""
+    return r.get("suite", "steps")
 
 
 def targets(r):
-    """The targets, each with its measured value (a ratio or a fraction of the peak)."""
+    """A suite's targets, each with its measured value (a ratio or a fraction of the peak)."""
+    return {"steps": steps_targets, "maf": maf_targets, "quality": quality_targets}[suite_of(r)](r)
+
+
+def steps_targets(r):
     s = r["pixelcnnpp_sample"]
     where = f"PixelCNN++ {shape_name(s['image_shape'])}, {s['images']} images"
     out = [_target(f"cached sampling >= 20x our naive sampler ({where})", s["cached_vs_naive"], 20.0),
@@ -39,6 +59,46 @@ def targets(r):
         out.append(_target(f"{MODEL_NAMES[name]} training step >= 40% of the fp32 matmul peak ({_preset(p)})",
                            p["fraction_of_matmul_peak"], PEAK_TARGET))
     return out
+
+
+def maf_targets(r):
+    t, i = r["maf_train"], r["iaf_train"]
+    nets = _made_sizes(r["config"]["maf"]["model"])
+    return [
+        _target(f"MAF training step >= TFP's ({shape_name(t['image_shape'])}, batch {t['batch']}, {nets}, "
+                f"XLA off both, float32 both)", t["ours_vs_tfp"], 1.0),
+        _target(f"IAF training step >= TFP's (D = {i['num_dims']}, batch {i['batch']}, {nets}, XLA off both, "
+                f"float32 both)", i["ours_vs_tfp"], 1.0),
+    ]
+
+
+QUALITY_PAIRS = {"pixelcnnpp": ("PixelCNN++", "tfd.PixelCNN"), "glow": ("Glow", "tfb.Glow")}
+QUALITY_FRACTION = 0.5
+
+
+def _minutes(seconds):
+    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
+
+
+def quality_targets(r):
+    """Per pair: the training seconds ours needs to reach TFP's final bits/dim, as a
+    fraction of TFP's seconds, at most one half."""
+    cfg, out = r["config"], []
+    for name, (ours, tfp) in QUALITY_PAIRS.items():
+        q = r.get(f"{name}_quality")
+        if q is None:
+            continue
+        out.append(_target(
+            f"ours reaches TFP's final bits/dim in at most half TFP's time ({ours} `cpu` preset vs {tfp}, "
+            f"{cfg['dataset']}, batch {q['batch']}, {_minutes(cfg['budget_seconds'])} a side)",
+            q["fraction_of_tfp_time"], QUALITY_FRACTION, at_most=True))
+    return out
+
+
+def _made_sizes(model):
+    widths = model["hidden_units"]
+    width = (f"{len(widths)}x{widths[0]}" if len(set(widths)) == 1 else "-".join(map(str, widths)))
+    return f"{model['num_layers']} layers of {width} {model['activation']} MADEs"
 
 
 MODEL_NAMES = {"pixelcnnpp": "PixelCNN++", "glow": "Glow"}
@@ -62,13 +122,75 @@ def _mb(m):
     return "n/a" if m["peak_memory_mb"] is None else f"{m['peak_memory_mb']:.1f}"
 
 
-def markdown(r):
-    mach, peak = r["machine"], r["matmul_peak"]
+# The suites' one-line titles and their order in the report (any other suite follows, by name).
+SUITE_TITLES = {"steps": "PixelCNN++, Glow and the causal-conv ARM against TFP's, and the matmul peak",
+                "maf": "MAF and IAF against TFP's `MaskedAutoregressiveFlow`",
+                "quality": "bits/dim reached per second of training, PixelCNN++ and Glow against TFP's"}
+SUITE_ORDER = ("steps", "maf", "quality")
+
+
+def ordered(names):
+    return sorted(names, key=lambda n: (SUITE_ORDER.index(n) if n in SUITE_ORDER else len(SUITE_ORDER), n))
+
+
+def _format_target(t):
+    if t.get("at_most"):  # a fraction of the other side's time
+        value = "never" if t["value"] is None else f"{t['value']:.2f} of TFP's time"
+        return value, f"<= {t['needed']:.2f}"
+    fraction = "matmul peak" in t["name"]
+    value = _pct(t["value"]) if fraction else f"{t['value']:.2f}x"
+    needed = _pct(t["needed"]) if fraction else f"{t['needed']:.1f}x"
+    return value, needed
+
+
+def markdown(doc):
+    """The report of every suite in `doc` (`{"suites": {NAME: results}}`, or one suite's
+    results): the targets of all, then each suite with its provenance and sections."""
+    suites = doc["suites"] if "suites" in doc else {suite_of(doc): doc}
+    names = ordered(suites)
     lines = [
         "# Benchmarks: the zoo's models against TFP's",
         "",
-        f"Generated by `{r['command']}` (`reproduce/bench.py`) on {r['date']}, commit {r['git_commit']}, "
-        f"in {r['wall_seconds'] / 60:.1f} min; do not edit by hand.",
+        "Generated by `python -m reproduce bench --suite NAME` (`reproduce/bench.py`), one suite at a time: "
+        "a run rewrites its own suite's sections and keeps the others', each under the command, date, commit, "
+        "machine and load it ran with; do not edit by hand. Suites here: "
+        + "; ".join(f"`{n}` ({SUITE_TITLES.get(n, n)})" for n in names) + ".",
+        "",
+        "Every number is the median of the repetitions in `benchmarks.json` (after warm-up calls that "
+        "trace and compile); the two sides of a comparison ran in one process, their calls interleaved, so "
+        "the ratios compare like with like while absolute times depend on the load. XLA-compiled steps ran "
+        "in rounds of their own after the others (right after an XLA call, XLA's CPU runtime slows the "
+        "next TensorFlow call).",
+        "",
+        "## Targets",
+        "",
+        "| target | measured | needed | met | suite |",
+        "|---|---|---|---|---|",
+    ]
+    for name in names:
+        for t in suites[name]["targets"]:
+            value, needed = _format_target(t)
+            lines.append(f"| {t['name']} | {value} | {needed} | {'yes' if t['met'] else '**no**'} | `{name}` |")
+    if "steps" in suites:
+        lines += [
+            "",
+            "The PixelCNN++ and Glow `cpu` presets train with bfloat16 networks (likelihoods in float32): "
+            "the rows \"ours with a bfloat16 network\" compare our step as they train it with TFP's, the "
+            "rows \"float32 both\" at equal precision.",
+        ]
+    lines.append("")
+    for name in names:
+        lines += RENDERERS[name](suites[name])
+    return "\n".join(lines)
+
+
+def provenance(r):
+    """A suite's heading and how, when and where it ran: markdown lines."""
+    mach, name = r["machine"], suite_of(r)
+    lines = [
+        f"## Suite `{name}`: {SUITE_TITLES.get(name, name)}",
+        "",
+        f"Generated by `{r['command']}` on {r['date']}, commit {r['git_commit']}, in {r['wall_seconds'] / 60:.1f} min.",
         "",
         f"Machine: {mach['cpu']}, {mach['cores']} cores ({mach['cores_usable']} usable); Python {mach['python']}, "
         f"TensorFlow {mach['tensorflow']}, Keras {mach['keras']}, TFP {mach['tensorflow_probability']} "
@@ -78,29 +200,13 @@ def markdown(r):
     ]
     if r["note"]:
         lines += [f"**Conditions:** {r['note']}", ""]
+    return lines
+
+
+def steps_markdown(r):
+    peak = r["matmul_peak"]
+    lines = provenance(r)
     lines += [
-        "Every number is the median of the repetitions in `benchmarks.json` (after warm-up calls that "
-        "trace and compile); the two sides of a comparison ran in one process, their calls interleaved, so "
-        "the ratios compare like with like while absolute times depend on the load. XLA-compiled steps ran "
-        "in rounds of their own after the others (right after an XLA call, XLA's CPU runtime slows the "
-        "next TensorFlow call).",
-        "",
-        "## Targets",
-        "",
-        "| target | measured | needed | met |",
-        "|---|---|---|---|",
-    ]
-    for t in r["targets"]:
-        fraction = "matmul peak" in t["name"]
-        value = _pct(t["value"]) if fraction else f"{t['value']:.2f}x"
-        needed = _pct(t["needed"]) if fraction else f"{t['needed']:.1f}x"
-        lines.append(f"| {t['name']} | {value} | {needed} | {'yes' if t['met'] else '**no**'} |")
-    lines += [
-        "",
-        "The PixelCNN++ and Glow `cpu` presets train with bfloat16 networks (likelihoods in float32): "
-        "the rows \"ours with a bfloat16 network\" compare our step as they train it with TFP's, the "
-        "rows \"float32 both\" at equal precision.",
-        "",
         f"## fp32 matmul peak: {peak['gflops']:.1f} GFLOP/s",
         "",
         f"{_copies(peak)} of two {peak['size']}x{peak['size']} float32 matrices (2 n^3 FLOPs each): median "
@@ -234,7 +340,71 @@ def markdown(r):
         *[f"- {line}" for line in DESIGN_AB],
         "",
     ]
-    return "\n".join(lines)
+    return lines
+
+
+def maf_markdown(r):
+    cfg = r["config"]["maf"]
+    model, t, i, s = cfg["model"], r["maf_train"], r["iaf_train"], r["maf_sample"]
+    pt, pi = t["parameters"], i["parameters"]
+    shape, num_dims = shape_name(t["image_shape"]), i["num_dims"]
+    lines = provenance(r)
+    lines += [
+        "## MAF and IAF training steps: ours vs `tfp.bijectors.MaskedAutoregressiveFlow`",
+        "",
+        (f"Quick run (tiny sizes, for the tests): {shape}, D = {num_dims}" if r["quick"] else
+         f"The `maf` `cpu` preset's sizes on 8-bit MNIST ({shape}, D = {num_dims})")
+        + f": {_made_sizes(model)}, float32, XLA off. Like for like: a standard normal base on both sides "
+        f"and no batch norm (the preset trains with a MADE mixture-of-Gaussians base, which TFP has no "
+        f"counterpart for). TFP: a "
+        f"`tfd.TransformedDistribution` of a standard normal through a `tfb.Chain` of "
+        f"`tfb.MaskedAutoregressiveFlow(shift_and_log_scale_fn=tfb.AutoregressiveNetwork(params=2, "
+        f"hidden_units={list(model['hidden_units'])}, event_shape=[{num_dims}], "
+        f"activation=\"{model['activation']}\"))`, the order reversed between layers (`tfb.Permute`); ours: "
+        f"`zoo.models.MAF(..., base=\"normal\", batch_norm=False)`, its MADEs' orders alternating natural "
+        f"and reversed. Both score the same dequantized pixels through `zoo.bijectors.logit_preprocess` "
+        f"(alpha = {model['alpha']:g}; its log-det counted on both sides); the step minimizes bits/dim "
+        f"(ours: `model(x, training=True)`).",
+        "",
+        f"IAF: the layers in the sampling direction (one network pass a layer) on eps ~ N(0, I) "
+        f"`[batch, {num_dims}]`, loss mean(log N(eps) - log|det dz/deps| - log N(z)) (a one-sample KL to the "
+        f"standard normal); ours: `zoo.bijectors.inverse_autoregressive_flow` of `zoo.layers.MADE`s, TFP: "
+        f"`tfb.Invert(tfb.MaskedAutoregressiveFlow(tfb.AutoregressiveNetwork(...)))`, reversed between layers.",
+        "",
+        f"Parameters: the networks match exactly. Our MAF also bounds each layer's log-scale as "
+        f"scale * tanh(r), a learned scale a dimension ({pt['ours_log_scale_bounds']:,} parameters, an "
+        f"elementwise tanh more work than TFP's unbounded log-scale); our IAF here leaves it unbounded, "
+        f"as TFP's.",
+        "",
+        "| training step | batch | ours img/s | TFP img/s | ours / TFP | parameters ours / TFP | peak MB ours / TFP "
+        "| first call s ours / TFP |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| MAF | {t['batch']} | {_ips(t['ours'])} | {_ips(t['tfp'])} | {t['ours_vs_tfp']:.2f}x | "
+        f"{pt['ours']:,} ({pt['ours_networks']:,} in the MADEs) / {pt['tfp']:,} | {_mb(t['ours'])} / "
+        f"{_mb(t['tfp'])} | {_first(t['ours'])} / {_first(t['tfp'])} |",
+        f"| IAF | {i['batch']} | {_ips(i['ours'])} | {_ips(i['tfp'])} | {i['ours_vs_tfp']:.2f}x | "
+        f"{pi['ours']:,} / {pi['tfp']:,} | {_mb(i['ours'])} / {_mb(i['tfp'])} | "
+        f"{_first(i['ours'])} / {_first(i['tfp'])} |",
+        "",
+        f"## MAF sampling, {s['images']} images of {shape_name(s['image_shape'])}",
+        "",
+        "The same sizes, untrained models (sampling costs the same whatever the weights). D sequential "
+        "network passes a layer. Ours, cached: `model.sample(n)`, each MADE's own `tf.while_loop` "
+        "(`MADE.sequential`: a pass adds one row of the first layer's kernel to its pre-activation and "
+        "computes only the new dimension's outputs); ours, naive: `method=\"naive\"`, TFP's loop through our "
+        "bijector (the whole MADE a pass); TFP: `dist.sample(n)` in a `tf.function`. Each warmed up once on "
+        f"one image (n is a tensor: no retracing); a sampler's timed calls stop after "
+        f"{cfg['sample_budget_s']} s (one call at least).",
+        "",
+        "| sampler | calls | median s | images/s |",
+        "|---|---|---|---|",
+    ]
+    for name, label in [("ours_cached", "ours, cached"), ("ours_naive", "ours, naive"),
+                        ("tfp", "TFP `sample()`")]:
+        lines.append(f"| {label} | {len(s[name]['seconds'])} | {s[name]['median_seconds']:.2f} | {_ips(s[name])} |")
+    lines += ["", f"Cached / TFP: {s['cached_vs_tfp']:.2f}x; naive / TFP: {s['naive_vs_tfp']:.2f}x; "
+                  f"cached / naive: {s['cached_vs_naive']:.2f}x (reported; no target).", ""]
+    return lines
 
 
 # One-off measurements that chose how a library piece computes (the code states the choice).
@@ -294,7 +464,109 @@ def _hyper(cfg):
     return f"Hyper-parameters: {model}; {cfg['num_levels']} pixel levels."
 
 
+def _bpd(x):
+    return "-" if x is None else f"{x:.4f}"
+
+
+def _secs(x):
+    return "never" if x is None else f"{x:.0f}"
+
+
+def quality_markdown(r):
+    cfg = r["config"]
+    lines = provenance(r)
+    lines += [
+        "## Time to quality: validation bits/dim against training seconds, ours vs TFP's",
+        "",
+        (f"Quick run (tiny models, for the tests) on {cfg['dataset']}" if r["quick"] else
+         f"Our PixelCNN++ and Glow `cpu` presets as they train on 8-bit MNIST ({cfg['dataset']})")
+        + f", each against TFP's model at the same sizes, {_minutes(cfg['budget_seconds'])} of training a "
+        f"side. Both sides of a pair: the same batches in the same order (one seeded stream, "
+        f"`zoo.training.epoch_batches`, as the preset trains; each side reads batch k at its step k), the "
+        f"preset's optimizer built alike for each (`zoo.training.make_optimizer`: learning rate, warm-up, "
+        f"per-step decay, Polyak averaging, clipping), the same step function (a GradientTape over the "
+        f"batch's mean bits/dim and one update; XLA off, as the presets train on CPU). Training alternates "
+        f"in slices of {cfg['slice_steps']} steps, the side with fewer training seconds going next, so "
+        f"both see the same load. A side's clock counts its steps after the first (the first traces; its "
+        f"seconds are shown apart); every {_minutes(cfg['checkpoint_seconds'])} of its own clock and at the "
+        f"end of the budget it is evaluated, off the clock, on the same {cfg['eval_images']} validation "
+        f"images in float32 with its Polyak-averaged weights (the flows: mean over the same number of fixed "
+        f"dequantization draws).",
+        "",
+        "Where the recipes differ: ours trains with a bfloat16 network (likelihood float32), TFP's in "
+        "float32 (neither TFP model has a 16-bit path); our PixelCNN++ shifts 2x3 and 2x2 kernels where "
+        "`tfd.PixelCNN` masks 3x3 ones; our Glow puts actnorm after its hidden convolutions and "
+        "preprocesses with a logit (the preset's), `tfb.Glow` has `GlowDefaultNetwork`'s plain biased "
+        "convolutions and pixels scaled to [-1/2, 1/2).",
+        "",
+        f"![bits/dim against training minutes]({FIGURE_PATH})",
+        "",
+        "| pair | batch | parameters ours / TFP | steps ours / TFP | first step s ours / TFP | final bits/dim "
+        "ours / TFP | gap (ours - TFP) | ours' seconds to TFP's final | TFP's seconds | fraction |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    notes = []
+    for name, (ours_name, tfp_name) in QUALITY_PAIRS.items():
+        q = r.get(f"{name}_quality")
+        if q is None:
+            continue
+        o, t = q["ours"], q["tfp"]
+        gap = "-" if q["gap_bits_per_dim"] is None else f"{q['gap_bits_per_dim']:+.4f}"
+        bound = "<= " if q.get("ours_reached_by_first_checkpoint") else ""
+        fraction = "-" if q["fraction_of_tfp_time"] is None else f"{bound}{q['fraction_of_tfp_time']:.2f}"
+        lines.append(
+            f"| {ours_name} vs {tfp_name} | {q['batch']} | {o['parameters']:,} / {t['parameters']:,} | "
+            f"{o['steps']:,} / {t['steps']:,} | {o['first_step_seconds']:.0f} / {t['first_step_seconds']:.0f} | "
+            f"{_bpd(o['final_bits_per_dim'])} / {_bpd(t['final_bits_per_dim'])} | {gap} | "
+            f"{'' if q['ours_seconds_to_tfp_final'] is None else bound}{_secs(q['ours_seconds_to_tfp_final'])} | "
+            f"{_secs(q['tfp_seconds_to_final'])} | {fraction} |")
+        notes += [f"{ours_name if side is o else tfp_name} stopped at a non-finite loss, step "
+                  f"{side['diverged_at_step']}." for side in (o, t) if side["diverged_at_step"] is not None]
+    if notes:
+        lines += ["", *notes]
+    lines += ["", "Gap: ours' final bits/dim minus TFP's (negative: ours lower). Ours' seconds to TFP's "
+              "final: the first time our curve reaches TFP's final bits/dim, linearly interpolated between "
+              "our checkpoints (never: not within the budget; <=: already at our first checkpoint, so at most "
+              "that); fraction: those seconds over TFP's."]
+    for name, (ours_name, tfp_name) in QUALITY_PAIRS.items():
+        q = r.get(f"{name}_quality")
+        if q is None:
+            continue
+        lines += ["", f"### {ours_name} vs {tfp_name}: the curves", "",
+                  "| checkpoint s | ours s | ours steps | ours bits/dim | TFP s | TFP steps | TFP bits/dim |",
+                  "|---|---|---|---|---|---|---|"]
+        tfp_at = {p["checkpoint_seconds"]: p for p in q["tfp"]["curve"]}
+        ours_at = {p["checkpoint_seconds"]: p for p in q["ours"]["curve"]}
+        for mark in sorted(set(tfp_at) | set(ours_at)):
+            o, t = ours_at.get(mark), tfp_at.get(mark)
+            lines.append(f"| {mark:g} | " + " | ".join(
+                "- | - | -" if p is None else f"{p['seconds']:.0f} | {p['steps']:,} | {p['bits_per_dim']:.4f}"
+                for p in (o, t)) + " |")
+    lines.append("")
+    return lines
+
+
+FIGURE_PATH = "figures/bench-quality.png"  # bench_quality.FIGURE, relative to the report
+
+RENDERERS = {"steps": steps_markdown, "maf": maf_markdown, "quality": quality_markdown}
+
+
+def load(path):
+    """`{"suites": {NAME: results}}` from a `benchmarks.json` (a flat file from before
+    suites is the `steps` suite); an empty one where there is no file."""
+    path = Path(path)
+    if not path.exists():
+        return {"suites": {}}
+    doc = json.loads(path.read_text())
+    return doc if "suites" in doc else {"suites": {suite_of(doc): doc}}
+
+
 def write(results, out):
-    """Writes `out/benchmarks.json` and `out/benchmarks.md` atomically; returns their paths."""
+    """Puts one suite's `results` into `out/benchmarks.json` (replacing that suite's
+    previous results, keeping the others') and renders `out/benchmarks.md` from every
+    suite there; both written atomically. Returns their paths."""
     out = Path(out)
-    return [write_json(out / "benchmarks.json", results), write_text(out / "benchmarks.md", markdown(results))]
+    doc = load(out / "benchmarks.json")
+    doc["suites"][suite_of(results)] = results
+    doc["suites"] = {name: doc["suites"][name] for name in ordered(doc["suites"])}
+    return [write_json(out / "benchmarks.json", doc), write_text(out / "benchmarks.md", markdown(doc))]

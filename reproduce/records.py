@@ -21,8 +21,10 @@ def slug(dataset):
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 
 
-def record_path(out, paper, preset, dataset):
-    return Path(out) / "runs" / paper / f"{preset}-{slug(dataset)}.json"
+def record_path(out, paper, preset, dataset, variant=None):
+    """`out/runs/PAPER/PRESET-DATASET.json`, or `PRESET-VARIANT-DATASET.json` for a variant
+    (vae_flows: its posterior and prior)."""
+    return Path(out) / "runs" / paper / f"{preset}{'-' + variant if variant else ''}-{slug(dataset)}.json"
 
 
 def hardware():
@@ -58,14 +60,15 @@ def now():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def read_record(out, paper, preset, dataset):
+def read_record(out, paper, preset, dataset, variant=None):
     """The record a run of `paper`'s `preset` on `dataset` wrote under `out`, or None."""
-    path = record_path(out, paper, preset, dataset)
+    path = record_path(out, paper, preset, dataset, variant)
     return json.loads(path.read_text()) if path.is_file() else None
 
 
 def write_record(out, record):
-    return write_json(record_path(out, record["paper"], record["preset"], record["dataset"]), record)
+    return write_json(record_path(out, record["paper"], record["preset"], record["dataset"], record.get("variant")),
+                      record)
 
 
 def _published(p):
@@ -79,13 +82,22 @@ def _published(p):
 
 def table(out):
     """The results table (Markdown) from every record under `out/runs`."""
-    rows = []
+    rows, vae_rows = [], []
     for path in sorted(Path(out).glob("runs/*/*.json")):
         r = json.loads(path.read_text())
         published, source = _published(r.get("published"))
         figure = f"[samples](figures/{path.parent.name}-{path.stem}.png)"
         if path.with_suffix(".md").exists():  # the run's lab notes: trials, per-epoch numbers
             figure += f", [notes](runs/{path.parent.name}/{path.stem}.md)"
+        if "test_nll_nats" in r:  # a VAE: its -ELBO and importance-weighted NLL, in their own section
+            nll = r.get("published") or {}
+            published += f" / {nll['nll_nats']}" if "nll_nats" in nll else ""
+            vae_rows.append(
+                f"| {r['config']['posterior']} | {r['config']['prior']} | {r['dataset']} | {r['preset']} | "
+                f"{r['test_nats']:.2f} | {r['test_nll_nats']:.2f} ({r['importance_samples']}) | {published} | "
+                f"{source} | {r['steps']} | {r['wall_seconds'] / 60:.1f} min | {r['hardware']} | "
+                f"{r['git_commit']} | {figure} |")
+            continue
         rows.append(
             f"| {r['paper']} | {r['dataset']} | {r['preset']} | {r['test_nats']:.2f} | "
             f"{r['test_bits_per_dim']:.4f} | {published} | {source} | {r['steps']} | "
@@ -99,7 +111,18 @@ def table(out):
         "| model | dataset | preset | test nats | test bits/dim | published | source | steps | wall | hardware | commit | figure |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    return "\n".join(head + rows) + "\n"
+    vae = [] if not vae_rows else [
+        "",
+        "## VAEs",
+        "",
+        "Test -ELBO (the bound the model trains on) and test NLL: minus the importance-weighted bound",
+        "with K samples (K in brackets), a bound that tightens with K, not an exact likelihood;",
+        "nats per image. Published: -ELBO / NLL.",
+        "",
+        "| posterior | prior | dataset | preset | test -ELBO | test NLL (K) | published | source | steps | wall | hardware | commit | figure |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ] + vae_rows
+    return "\n".join(head + rows + vae) + "\n"
 
 
 def regenerate_table(out):

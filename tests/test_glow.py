@@ -1,5 +1,5 @@
-"""The Glow model: the whole 2-level flow's log-det, inversion, actnorm init in fit
-(one device and two replicas), n_bits, sampling, interpolation, refusals, saving,
+"""The Glow model: the whole 2-level flow's log-det, inversion, actnorm init by the
+training's explicit step (one device and two replicas), n_bits, sampling, interpolation, refusals, saving,
 and the smoke preset through the driver (export: `test_export.py`)."""
 
 import keras
@@ -11,6 +11,8 @@ from distributed import isolated_mirrored
 from jacobians import brute_force_log_det
 from reproduce.__main__ import main
 from tiny_models import random_images, randomized, tiny
+from zoo import bijectors as zb
+from zoo import training
 from zoo.models import Glow
 
 SHAPE = (4, 4, 2)
@@ -72,9 +74,10 @@ def test_log_prob_is_the_dequantization_bound_with_a_standard_normal_on_eps(mode
     np.testing.assert_allclose(ldj0, -32 * np.log(17.0) - 24 * np.log1p(np.exp(-2.0)), rtol=1e-5)
 
 
-def fit_one_step(devices=None):
-    """The first actnorm's (bias, log_scale) after one `fit` step at learning rate 0 on
-    16 images whose halves differ (replica 0 gets dark images, replica 1 bright)."""
+def initialize_then_fit(devices=None):
+    """The first actnorm's (bias, log_scale) after `zoo.training.initialize` (the step
+    `train` runs before `fit`) on 16 images whose halves differ (replica 0 gets dark
+    images, replica 1 bright), then one `fit` step at learning rate 0."""
     x = np.concatenate([images(8, levels=6), images(8, levels=6, seed=1) + 11]).astype(np.uint8)
     strategy = isolated_mirrored(devices) if devices else tf.distribute.get_strategy()
     keras.utils.set_random_seed(0)
@@ -82,25 +85,45 @@ def fit_one_step(devices=None):
         m = Glow(SHAPE, 17, num_scales=1, depth=1, hidden_channels=4, net_actnorm=True,
                  seed=0).build_for_images()
         m.compile(optimizer=keras.optimizers.SGD(0.0))
+    batches = tf.data.Dataset.from_tensor_slices(x).batch(16)
     assert not m.actnorm_initialized()
-    m.fit(tf.data.Dataset.from_tensor_slices(x).batch(16), epochs=1, verbose=0, shuffle=False)
+    training.initialize(m, strategy, strategy.experimental_distribute_dataset(batches))
     assert m.actnorm_initialized()
+    m.fit(batches, epochs=1, verbose=0, shuffle=False)
     layers = [m.actnorms[0][0], *m.nets[0][0].norms]  # the flow's and its net's actnorms
     return [w.numpy() for layer in layers for w in (layer.bias, layer.log_scale)], m
 
 
-def test_fit_initializes_actnorm_in_its_first_step_alike_on_one_device_and_two_replicas(two_cpus):
-    params1, m = fit_one_step()
-    params2, _ = fit_one_step(two_cpus)
+def test_the_initialization_step_sets_actnorm_alike_on_one_device_and_two_replicas(two_cpus):
+    params1, m = initialize_then_fit()
+    params2, _ = initialize_then_fit(two_cpus)
     assert np.all(np.abs(params1[1]) > 0.3)
     assert all(layer.initialized.numpy() == 1 for layer in m.nets[0][0].norms)
-    # Same global batch, only the dequantization noise differs (more so after a net).
-    for i, (a, b) in enumerate(zip(params1, params2)):
-        np.testing.assert_allclose(b, a, atol=0.02 if i < 2 else 0.05)
-    before = [w.numpy() for w in m.actnorms[0][0].weights]  # a second fit does not re-init
-    m.fit(tf.data.Dataset.from_tensor_slices(images(16, seed=5)).batch(16), epochs=1, verbose=0)
+    # Same global batch and the same fixed dequantization draw: the replicas' all-reduced
+    # statistics are the whole batch's.
+    for a, b in zip(params1, params2):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
+    before = [w.numpy() for w in m.actnorms[0][0].weights]  # a second initialization is a no-op
+    m.initialize(images(16, seed=5))
     for a, w in zip(before, m.actnorms[0][0].weights):
         np.testing.assert_array_equal(a, w.numpy())
+
+
+def test_initialization_standardizes_every_actnorm_output(monkeypatch):
+    """After `initialize(x)`, on the same pass through the model's own bijector (its
+    fixed dequantization draw), every actnorm's output has zero mean and unit std per
+    channel: each was set from its own input, level by level."""
+    m = Glow(SHAPE, 17, num_scales=2, depth=2, hidden_channels=4, learn_top=False, seed=0).build_for_images()
+    x = images(32)
+    m.initialize(x)
+    outputs, forward = [], zb.ActNorm._forward
+    monkeypatch.setattr(zb.ActNorm, "_forward", lambda self, h: outputs.append(forward(self, h)) or outputs[-1])
+    m.bijector().forward(tf.cast(x, tf.float32) + m._noise(32, training=False)[0])
+    assert len(outputs) == m.num_scales * m.depth
+    for y in outputs:
+        mean, variance = tf.nn.moments(y, axes=[0, 1, 2])
+        np.testing.assert_allclose(mean, 0.0, atol=1e-4)
+        np.testing.assert_allclose(variance, 1.0, atol=1e-3)
 
 
 def test_n_bits_models_the_reduced_image():

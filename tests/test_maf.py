@@ -14,7 +14,7 @@ from serving import serve_without_zoo
 from zoo import bijectors as zb
 from zoo.layers import MADE
 from zoo.models import MAF
-from zoo.models.maf import mixture_log_prob
+from zoo.distributions import mixture_log_prob
 
 tfb = tfp.bijectors
 D = 5

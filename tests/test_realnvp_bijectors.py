@@ -47,14 +47,14 @@ def factories():
             size=(n, 2, 2, 8)).astype(np.float32)),
         "factor_out": (lambda: zb.FactorOut(zb.AffineCoupling(zb.checkerboard_mask(h, w, 0),
                                                               random_conditioner(5, channels=1))), normal),
-        "logit": (lambda: zb.LogitPreprocess(17, alpha=0.05), pixels),
+        "logit": (lambda: zb.logit_preprocess(17, alpha=0.05), pixels),
         "batch_norm": (lambda: zb.BatchNorm(moments), normal),
         "multi_scale": (lambda: tfb.Chain([
             tfb.Invert(zb.Squeeze()),
             zb.FactorOut(zb.AffineCoupling(zb.checkerboard_mask(2, 2, 1), random_conditioner(6, 4))),
             zb.AffineCoupling(zb.channel_mask(8, 0), random_conditioner(7, 8)), zb.Squeeze(),
             zb.AffineCoupling(zb.checkerboard_mask(h, w, 0), random_conditioner(8)),
-            zb.LogitPreprocess(17)]), pixels),
+            zb.logit_preprocess(17)]), pixels),
     }
 
 
@@ -170,16 +170,16 @@ def test_logit_preprocessing_log_det_puts_bits_on_the_pixel_scale():
     """For v uniform in one pixel bin, exp(log N(y) + ldj) integrates the density of v;
     the ldj includes -log L per dimension (the 1/L scaling)."""
     v = tf.constant([[[[0.5]]]])
-    ldj = zb.LogitPreprocess(256, alpha=0.05).forward_log_det_jacobian(v, event_ndims=3).numpy()
+    ldj = zb.logit_preprocess(256, alpha=0.05).forward_log_det_jacobian(v, event_ndims=3).numpy()
     p = 0.05 + 0.9 * 0.5 / 256
     np.testing.assert_allclose(ldj, np.log(0.9 / 256) - np.log(p) - np.log(1 - p), rtol=1e-5)
     with pytest.raises(ValueError, match="alpha"):
-        zb.LogitPreprocess(256, alpha=0.5)
+        zb.logit_preprocess(256, alpha=0.5)
 
 
 @pytest.mark.parametrize("alpha", [0.5, -0.01, "0.05", True, None])
 def test_check_alpha_refuses_by_name(alpha):
-    """The one alpha check that LogitPreprocess, RealNVP and Glow share: a number in [0, 0.5),
+    """The one alpha check that logit_preprocess, RealNVP and Glow share: a number in [0, 0.5),
     neither cast from a string nor a bool."""
     with pytest.raises(ValueError, match=r"alpha must be a number in \[0, 0.5\)"):
         zb.check_alpha(alpha)

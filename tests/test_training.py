@@ -183,7 +183,8 @@ def test_training_on_two_replicas_follows_the_one_device_run(tmp_path, two_cpus)
 
 
 class MinuteEpochs(keras.callbacks.Callback):
-    """A fake clock for `training.time`: every epoch takes exactly one minute."""
+    """A fake clock for the time budget (`zoo.training.callbacks.time`): every epoch takes
+    exactly one minute."""
 
     def __init__(self):
         super().__init__()
@@ -198,7 +199,7 @@ class MinuteEpochs(keras.callbacks.Callback):
 
 def test_time_budget_stops_before_an_epoch_would_pass_it(tmp_path, monkeypatch):
     clock = MinuteEpochs()
-    monkeypatch.setattr(training, "time", clock)
+    monkeypatch.setattr(training.callbacks, "time", clock)
     train = tf.data.Dataset.from_tensor_slices(images(32, seed=1))
     val = tf.data.Dataset.from_tensor_slices(images(16, seed=2))
     # One-minute epochs, a 2.5-minute budget: after 2 epochs a third would pass it, so

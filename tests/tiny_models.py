@@ -31,6 +31,7 @@ TINY = {
     "RealNVP": dict(num_scales=2, num_blocks=0, num_filters=8, norm="none", flow_batch_norm=True, seed=3),
     "Glow": dict(num_scales=2, depth=1, hidden_channels=8, seed=3),
     "MAF": dict(num_layers=2, hidden_units=(16, 16), alpha=0.05, eval_draws=2, seed=3),
+    "VAE": dict(latent_dim=3, hidden_units=(16, 16), importance_samples=32, seed=3),
 }
 
 
@@ -43,6 +44,17 @@ def is_flow(name):
     return issubclass(family(name), FlowModel)
 
 
+def is_latent_variable(name):
+    """A latent-variable model (the VAE): neither autoregressive nor a flow; its `log_prob`
+    is the importance-weighted bound and its `call` (fit's loss, `evaluate`) the -ELBO."""
+    return hasattr(family(name), "elbo")
+
+
+def call_nats(model, *args):
+    """What Keras' `call` scores, in nats per image: `log_prob`, or a VAE's ELBO."""
+    return model.elbo(*args) if is_latent_variable(type(model)) else model.log_prob(*args)
+
+
 def takes_labels(name):
     """Whether the family has a class-conditional form (a `num_classes` argument)."""
     return "num_classes" in inspect.signature(family(name).__init__).parameters
@@ -51,12 +63,17 @@ def takes_labels(name):
 # Every sweep case: id -> (family, num_classes); ids "Glow" and "Glow-conditional".
 CASES = {name: (name, None) for name in sorted(TINY)}
 CASES.update({f"{name}-conditional": (name, NUM_CLASSES) for name in sorted(TINY) if takes_labels(name)})
+# Variants with a config of their own: the flows' autoregressive prior.
+AUTOREGRESSIVE_PRIOR = dict(prior="autoregressive", prior_hidden_units=(16,), prior_components=2)
+VARIANTS = {f"{name}-autoregressive_prior": (name, AUTOREGRESSIVE_PRIOR) for name in ("RealNVP", "Glow")}
+CASES.update({case: (name, None) for case, (name, _) in VARIANTS.items()})
 
 
 def tiny_case(case, **overrides):
     """`tiny` of sweep case `case` (a `CASES` id) over `SHAPE` images."""
     name, num_classes = CASES[case]
-    return tiny(name, **({"num_classes": num_classes} if num_classes else {}), **overrides)
+    variant = VARIANTS.get(case, (name, {}))[1]
+    return tiny(name, **({"num_classes": num_classes} if num_classes else {}), **{**variant, **overrides})
 
 
 def random_images(n=5, levels=LEVELS, shape=SHAPE, seed=0):

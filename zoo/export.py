@@ -6,6 +6,8 @@ seed)` -> uint8 `[n, H, W, C]`; for flows (models with `encode`/`decode`) also
 `encode(images)` -> float32 `z [batch, H, W, C]` and `decode(z)` -> uint8 images.
 A class-conditional model (`num_classes` set) takes int32 `labels [batch]` beside
 the images, and its `sample(labels, temperature, seed)` draws one image per label.
+A model may declare signatures of its own instead of `encode`/`decode`:
+`serving_endpoints()` -> `{name: (fn, input specs)}` (the VAE: `elbo`, `encode`, `decode`).
 Built with Keras' own `ExportArchive` from the model's public methods; it saves the
 variables the endpoints read.
 """
@@ -47,7 +49,10 @@ def export(model, path):
     else:
         add("sample", lambda n, temperature, seed: _sample(model, n, temperature, seed),
             tf.TensorSpec([], tf.int32, name="n"), temperature, seed)
-    if hasattr(model, "encode") and hasattr(model, "decode"):
+    if hasattr(model, "serving_endpoints"):
+        for name, (fn, specs) in model.serving_endpoints().items():
+            add(name, fn, *specs)
+    elif hasattr(model, "encode") and hasattr(model, "decode"):
         add("encode", lambda images, *y: {"z": model.encode(images, *y)}, images)
         add("decode", lambda z, *y: {"images": model.decode(z, *y)}, z)
     archive.write_out(str(path), verbose=False)

@@ -14,14 +14,11 @@ log_scale on the conditioning half are ignored.
 """
 
 import tensorflow as tf
-import tensorflow_probability as tfp
 
-from zoo.bijectors.memo import TensorMemo
-
-tfb = tfp.bijectors
+from zoo.bijectors.base import ZooBijector
 
 
-class AffineCoupling(tfb.Bijector):
+class AffineCoupling(ZooBijector):
     """Elementwise affine map of the unmasked entries, conditioned on the masked ones.
 
     Args:
@@ -31,17 +28,10 @@ class AffineCoupling(tfb.Bijector):
     """
 
     def __init__(self, mask, conditioner, validate_args=False, name="affine_coupling"):
-        parameters = dict(locals())
-        with tf.name_scope(name) as name:
+        with tf.name_scope(name) as scope:
             self._mask = tf.convert_to_tensor(mask, tf.float32)
             self._conditioner = conditioner
-            self._memo = TensorMemo()
-            super().__init__(forward_min_event_ndims=3, validate_args=validate_args,
-                             parameters=parameters, name=name)
-
-    @classmethod
-    def _parameter_properties(cls, dtype):
-        return {}
+            super().__init__(scope, validate_args, mask=mask, conditioner=conditioner)
 
     def _params(self, x):
         """(shift, log_scale) from the kept half `b * x`, zero on the kept half."""
@@ -51,7 +41,7 @@ class AffineCoupling(tfb.Bijector):
             shift = tf.cast(shift, tf.float32) * keep
             log_scale = None if log_scale is None else tf.cast(log_scale, tf.float32) * keep
             return shift, log_scale
-        return self._memo(x, compute)
+        return self.memo(x, compute)
 
     def _forward(self, x):
         shift, log_scale = self._params(x)

@@ -11,26 +11,16 @@ applied after this split.)
 """
 
 import tensorflow as tf
-import tensorflow_probability as tfp
 
-from zoo.bijectors.memo import TensorMemo
-
-tfb = tfp.bijectors
+from zoo.bijectors.base import ZooBijector
 
 
-class FactorOut(tfb.Bijector):
+class FactorOut(ZooBijector):
     """Identity on the first `C // 2` channels, `inner` on the rest. Events rank 3."""
 
     def __init__(self, inner, validate_args=False, name="factor_out"):
-        parameters = dict(locals())
         self._inner = inner
-        self._memo = TensorMemo()
-        super().__init__(forward_min_event_ndims=3, validate_args=validate_args,
-                         parameters=parameters, name=name)
-
-    @classmethod
-    def _parameter_properties(cls, dtype):
-        return {}
+        super().__init__(name, validate_args, inner=inner)
 
     @property
     def inner(self):
@@ -40,7 +30,7 @@ class FactorOut(tfb.Bijector):
         channels = x.shape[-1]
         if channels is None or channels % 2:
             raise ValueError(f"factor-out needs an even number of channels, got shape {x.shape}.")
-        return self._memo(x, lambda x: (x[..., :channels // 2], x[..., channels // 2:]))
+        return self.memo(x, lambda x: (x[..., :channels // 2], x[..., channels // 2:]))
 
     def _forward(self, x):
         out, rest = self._split(x)

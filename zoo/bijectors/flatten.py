@@ -5,24 +5,19 @@ batch read from the tensor, so the batch may be dynamic (TFP's `tfb.Reshape` is 
 """
 
 import tensorflow as tf
-import tensorflow_probability as tfp
 
-tfb = tfp.bijectors
+from zoo.bijectors.base import ZooBijector
 
 
-class Flatten(tfb.Bijector):
+class Flatten(ZooBijector):
     """`[..., H, W, C]` -> `[..., 1, 1, H*W*C]`; log-det 0. `image_shape`: (H, W, C)."""
 
+    constant_jacobian = True
+
     def __init__(self, image_shape, validate_args=False, name="flatten"):
-        parameters = dict(locals())
         self._image_shape = tuple(int(d) for d in image_shape)
         self._size = self._image_shape[0] * self._image_shape[1] * self._image_shape[2]
-        super().__init__(forward_min_event_ndims=3, is_constant_jacobian=True,
-                         validate_args=validate_args, parameters=parameters, name=name)
-
-    @classmethod
-    def _parameter_properties(cls, dtype):
-        return {}
+        super().__init__(name, validate_args, image_shape=image_shape)
 
     def _reshaped(self, x, event):
         return tf.reshape(x, tf.concat([tf.shape(x)[:-3], event], 0))

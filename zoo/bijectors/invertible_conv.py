@@ -13,9 +13,8 @@ them); the bijector only does the math.
 """
 
 import tensorflow as tf
-import tensorflow_probability as tfp
 
-tfb = tfp.bijectors
+from zoo.bijectors.base import ZooBijector
 
 
 def lu_weight(permutation, lower, upper, sign_s, log_s):
@@ -32,7 +31,7 @@ def lu_weight(permutation, lower, upper, sign_s, log_s):
     return permutation @ lower @ upper, tf.reduce_sum(log_s)
 
 
-class Invertible1x1Conv(tfb.Bijector):
+class Invertible1x1Conv(ZooBijector):
     """`x @ W` over the channels of every pixel. Events rank 3 `[H, W, C]`.
 
     Args:
@@ -42,15 +41,9 @@ class Invertible1x1Conv(tfb.Bijector):
     """
 
     def __init__(self, weight, log_abs_det=None, validate_args=False, name="invertible_1x1_conv"):
-        parameters = dict(locals())
         self._weight = tf.cast(weight, tf.float32)
         self._log_abs_det = log_abs_det
-        super().__init__(forward_min_event_ndims=3, validate_args=validate_args,
-                         parameters=parameters, name=name)
-
-    @classmethod
-    def _parameter_properties(cls, dtype):
-        return {}
+        super().__init__(name, validate_args, weight=weight, log_abs_det=log_abs_det)
 
     def _mix(self, x, weight):
         """`x @ weight` per pixel, `[..., H, W, C]`. A 1 x 1 convolution where the batch is

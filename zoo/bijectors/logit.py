@@ -11,10 +11,8 @@ so `log N(f(y)) + log-dets` is the density of (x + u) / L minus D log L: the bit
 on the original pixel scale that the papers report.
 """
 
-import math
 import numbers
 
-import tensorflow as tf
 import tensorflow_probability as tfp
 
 tfb = tfp.bijectors
@@ -27,33 +25,9 @@ def check_alpha(alpha):
     return float(alpha)
 
 
-class LogitPreprocess(tfb.Bijector):
-    """`v in [0, L)` -> `logit(alpha + (1 - 2 alpha) v / L)`, elementwise. Events rank 3."""
-
-    def __init__(self, num_levels, alpha=0.05, validate_args=False, name="logit_preprocess"):
-        parameters = dict(locals())
-        alpha = check_alpha(alpha)
-        self._num_levels = float(num_levels)
-        self._alpha = alpha
-        self._log_slope = math.log((1.0 - 2.0 * alpha) / num_levels)
-        super().__init__(forward_min_event_ndims=3, validate_args=validate_args,
-                         parameters=parameters, name=name)
-
-    @classmethod
-    def _parameter_properties(cls, dtype):
-        return {}
-
-    def _forward(self, v):
-        p = self._alpha + (1.0 - 2.0 * self._alpha) * v / self._num_levels
-        return tf.math.log(p) - tf.math.log1p(-p)
-
-    def _inverse(self, y):
-        return (tf.sigmoid(y) - self._alpha) / (1.0 - 2.0 * self._alpha) * self._num_levels
-
-    def _inverse_log_det_jacobian(self, y):
-        # dv/dy = L / (1 - 2 alpha) * sigmoid(y) * sigmoid(-y)
-        return tf.reduce_sum(tf.math.log_sigmoid(y) + tf.math.log_sigmoid(-y) - self._log_slope,
-                             axis=[-3, -2, -1])
-
-    def _forward_log_det_jacobian(self, v):
-        return -self._inverse_log_det_jacobian(self._forward(v))
+def logit_preprocess(num_levels, alpha=0.05):
+    """`v in [0, L)` -> `logit(alpha + (1 - 2 alpha) v / L)`, elementwise; any event rank.
+    TFP's `Scale`, `Shift` and inverted `Sigmoid`, whose log-dets are the ones above."""
+    alpha = check_alpha(alpha)
+    return tfb.Chain([tfb.Invert(tfb.Sigmoid()), tfb.Shift(alpha),
+                      tfb.Scale((1.0 - 2.0 * alpha) / float(num_levels))], name="logit_preprocess")

@@ -3,29 +3,26 @@
 
     y = v / L - 1/2,      log|det dy/dv| = -D log L,
 
-so the flow's density of y gives the bits/dim on the original pixel scale.
+so the flow's density of y gives the bits/dim on the original pixel scale. (TFP's
+`Shift` and `Scale` compute the same map, but their log-det is one scalar, not the
+zoo's `[batch]`.)
 """
 
 import math
 
 import tensorflow as tf
-import tensorflow_probability as tfp
 
-tfb = tfp.bijectors
+from zoo.bijectors.base import ZooBijector
 
 
-class ScalePixels(tfb.Bijector):
+class ScalePixels(ZooBijector):
     """`v in [0, L)` -> `v / L - 1/2`, elementwise. Events rank 3."""
 
-    def __init__(self, num_levels, validate_args=False, name="scale_pixels"):
-        parameters = dict(locals())
-        self._num_levels = float(num_levels)
-        super().__init__(forward_min_event_ndims=3, is_constant_jacobian=True,
-                         validate_args=validate_args, parameters=parameters, name=name)
+    constant_jacobian = True
 
-    @classmethod
-    def _parameter_properties(cls, dtype):
-        return {}
+    def __init__(self, num_levels, validate_args=False, name="scale_pixels"):
+        self._num_levels = float(num_levels)
+        super().__init__(name, validate_args, num_levels=num_levels)
 
     def _forward(self, v):
         return v / self._num_levels - 0.5

@@ -8,9 +8,8 @@ column offset j. Built from `tf.nn.space_to_depth` (whose ordering is
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
 
-tfb = tfp.bijectors
+from zoo.bijectors.base import ZooBijector
 
 
 def _paper_order(channels):
@@ -18,17 +17,13 @@ def _paper_order(channels):
     return np.array([k * channels + c for c in range(channels) for k in range(4)], np.int32)
 
 
-class Squeeze(tfb.Bijector):
+class Squeeze(ZooBijector):
     """Volume-preserving reshape (log-det 0). Events are rank 3."""
 
-    def __init__(self, validate_args=False, name="squeeze"):
-        parameters = dict(locals())
-        super().__init__(forward_min_event_ndims=3, is_constant_jacobian=True,
-                         validate_args=validate_args, parameters=parameters, name=name)
+    constant_jacobian = True
 
-    @classmethod
-    def _parameter_properties(cls, dtype):
-        return {}
+    def __init__(self, validate_args=False, name="squeeze"):
+        super().__init__(name, validate_args)
 
     def _forward(self, x):
         channels = x.shape[-1]

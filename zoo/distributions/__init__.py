@@ -2,5 +2,7 @@
 
 from zoo.distributions.categorical import sample_categorical
 from zoo.distributions.discretized_logistic_mixture import DiscretizedLogisticMixture, logistic_bin_log_mass
+from zoo.distributions.made_mixture import made_mixture_log_prob, made_mixture_sample, mixture_log_prob
 
-__all__ = ["DiscretizedLogisticMixture", "logistic_bin_log_mass", "sample_categorical"]
+__all__ = ["DiscretizedLogisticMixture", "logistic_bin_log_mass", "made_mixture_log_prob",
+           "made_mixture_sample", "mixture_log_prob", "sample_categorical"]

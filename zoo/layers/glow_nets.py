@@ -113,9 +113,17 @@ class GlowCouplingNet(keras.layers.Layer):
         scale = tf.exp(log_scale)
         return tf.nn.relu(scaled_conv(conv, x, scale=scale, shift=bias * scale))
 
-    def call(self, x, initialize=False):
-        """`initialize=True`: the data-dependent initialization pass of the actnorms
-        (`ActNormParams.initialize`, a no-op once done)."""
+    def call(self, x):
+        return self._forward(x, initialize=False)
+
+    def initialize(self, x):
+        """`call(x)` with the hidden actnorms first set from their inputs (data-dependent,
+        `ActNormParams.initialize`; a no-op once done)."""
+        if not self.built:
+            self.build(tuple(x.shape))
+        return self._forward(x, initialize=True)
+
+    def _forward(self, x, initialize):
         x = tf.cast(x, self.compute_dtype)
         h = self._hidden(self.conv_in, x, 0, initialize)
         h = self._hidden(self.conv_mid, h, 1, initialize)

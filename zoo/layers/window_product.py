@@ -8,7 +8,7 @@ def window_product(windows, kernel):
     convolution of each window (one output), as `[n, kh kw C] @ [kh kw C, F]`.
 
     Cached samplers call it for every pixel: on CPU a matrix product of these sizes costs
-    less than a convolution call (PixelCNN++ cached sampling 1.69x faster, 28x28x1)."""
+    less than a convolution call (measured in `python -m reproduce bench`)."""
     if windows.shape.rank != 4 or tuple(windows.shape[1:]) != tuple(kernel.shape[:3]):
         raise ValueError(f"windows must be [n, kh, kw, C] = [n, {', '.join(map(str, kernel.shape[:3]))}] "
                          f"for a kernel of shape {tuple(kernel.shape)}, got {tuple(windows.shape)}.")

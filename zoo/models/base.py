@@ -280,6 +280,12 @@ class DensityModel(keras.Model):
             self.build((None, *self.image_shape))
         return self
 
+    def initialize(self, images, labels=None):
+        """Data-dependent initialization from a batch (actnorm, weight norm), before the
+        first training step: `zoo.training.train` runs it on the first batch, under the
+        strategy. A no-op for a model without any, or one already initialized."""
+        del images, labels
+
     def save_weights(self, filepath, overwrite=True, max_shard_size=None):
         """Keras' `save_weights`, written to a temporary name and renamed: a process
         killed mid-save (`ModelCheckpoint`, `zoo.hub.publish`) leaves the previous

@@ -14,10 +14,14 @@ evaluation averages `eval_draws` fixed draws, so log_prob is deterministic.
 `n_bits` (any flow) models the images reduced to 2^n_bits levels (e.g. 5-bit CelebA,
 as Glow): the flow sees `x // bin`, and decoding maps its levels back to the input's.
 
+The prior over z is a standard normal over every dimension, or (`prior=
+"autoregressive"`) a MADE MoG over the flattened latent in raster order, so every
+scale's factored-out latent and the top are modelled jointly and autoregressively
+(p(z_1) p(z_2 | z_1) ... instead of a product of independent factors).
+
 Subclasses implement `bijector(training)` (a TFP bijector built from their layers,
 over values in `[0, model_levels)`) and may override `base_log_prob(z)` /
-`base_sample(n, temperature, seed)` (default: a standard normal over every
-dimension). A class-conditional flow sets `num_classes` and takes
+`base_sample(n, temperature, seed)`. A class-conditional flow sets `num_classes` and takes
 `bijector(training, labels=...)`; its `log_prob`, `sample`, `encode` and `decode`
 then take `labels [batch]`.
 """
@@ -27,17 +31,23 @@ import random
 
 import tensorflow as tf
 
+from zoo.distributions import made_mixture_log_prob, made_mixture_sample
+from zoo.layers import MADE
 from zoo.models.base import DensityModel
 
 LOG_2PI = math.log(2.0 * math.pi)
+PRIORS = ("normal", "autoregressive")
 
 
 class FlowModel(DensityModel):
     """Base of flows. `eval_draws`: dequantization draws averaged when not training;
     `seed`: seeds the training noise (a saved counter makes resumed runs draw the same);
-    `n_bits`: None, or model 2^n_bits levels (`num_levels` a power of two >= 2^n_bits)."""
+    `n_bits`: None, or model 2^n_bits levels (`num_levels` a power of two >= 2^n_bits);
+    `prior`: "normal" or "autoregressive" (a MADE MoG of `prior_components` Gaussians
+    per dimension, hidden widths `prior_hidden_units`)."""
 
-    def __init__(self, image_shape, num_levels, eval_draws=4, seed=None, n_bits=None, **kwargs):
+    def __init__(self, image_shape, num_levels, eval_draws=4, seed=None, n_bits=None,
+                 prior="normal", prior_hidden_units=(256, 256), prior_components=5, **kwargs):
         super().__init__(image_shape, num_levels, **kwargs)
         if int(eval_draws) < 1:
             raise ValueError(f"eval_draws must be >= 1, got {eval_draws}.")
@@ -49,6 +59,17 @@ class FlowModel(DensityModel):
                 and 2 ** self.n_bits <= self.num_levels):
             raise ValueError(f"n_bits={n_bits} needs num_levels a power of two >= 2^n_bits, got "
                              f"num_levels={self.num_levels}.")
+        if prior not in PRIORS:
+            raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}.")
+        self.prior, self.prior_components = prior, int(prior_components)
+        self.prior_hidden_units = [int(u) for u in prior_hidden_units]
+        if self.prior_components < 1 or not self.prior_hidden_units or min(self.prior_hidden_units) < 1:
+            raise ValueError(f"prior_components must be >= 1 and prior_hidden_units non-empty "
+                             f"positive widths, got {prior_components}, {prior_hidden_units}.")
+        # Random output weights tell the mixture's components apart.
+        self.prior_made = (MADE(3 * self.prior_components, self.prior_hidden_units, seed=self.seed,
+                                name="prior_made", dtype=self.net_dtype)
+                           if prior == "autoregressive" else None)
 
     @property
     def model_levels(self):
@@ -73,11 +94,16 @@ class FlowModel(DensityModel):
         raise NotImplementedError
 
     def base_log_prob(self, z):
-        """`log p_Z(z)`, `[batch]`; a standard normal."""
+        """`log p_Z(z)`, `[batch]`: the prior over `z [batch, H, W, C]`."""
+        if self.prior_made is not None:
+            return made_mixture_log_prob(self.prior_made, tf.reshape(z, [-1, self.num_dims]))
         return -0.5 * tf.reduce_sum(tf.square(z) + LOG_2PI, axis=[1, 2, 3])
 
     def base_sample(self, n, temperature, seed):
-        """`[n, H, W, C]` latents from the base at `temperature` (std scaled by it)."""
+        """`[n, H, W, C]` latents from the prior at `temperature` (stds scaled by it)."""
+        if self.prior_made is not None:
+            return tf.reshape(made_mixture_sample(self.prior_made, n, temperature, seed),
+                              [n, *self.image_shape])
         return temperature * tf.random.stateless_normal([n, *self.image_shape], seed=seed)
 
     # ---- the DensityModel contract ------------------------------------------
@@ -157,4 +183,6 @@ class FlowModel(DensityModel):
 
     def get_config(self):
         return {**super().get_config(), "eval_draws": self.eval_draws, "seed": self.seed,
-                "n_bits": self.n_bits}
+                "n_bits": self.n_bits, "prior": self.prior,
+                "prior_hidden_units": list(self.prior_hidden_units),
+                "prior_components": self.prior_components}

@@ -6,19 +6,16 @@ Convolutions", NeurIPS 2018), multi-scale architecture of section 3 / Figure 2:
     step (Table 1):  actnorm -> invertible 1x1 conv -> coupling (additive or affine)
 
 Pixels are dequantized and scaled to [-1/2, 1/2) (`ScalePixels`, log-det -D log L,
-openai/glow), or mapped through RealNVP's logit (`LogitPreprocess`, `preprocess="logit"`).
+openai/glow), or mapped through RealNVP's logit (`logit_preprocess`, `preprocess="logit"`).
 The priors are standardizing bijectors (`gaussian_split` at each split, an actnorm
 from `LearnedPrior` at the top), so the whole model is one bijector from pixels to
 eps of the image's shape with a standard normal base (`FlowModel`): temperature T
 scales eps, i.e. every prior's std, exactly as in the paper's section 5.
 
-Actnorm's data-dependent initialization runs inside the first training step of
-`fit` (all-reduced across replicas, see `ActNormParams`): `make_train_function`
-gives Keras a function whose first call is traced with the initialization and all
-later calls without it. Outside `fit`, call `initialize(images)` once.
+Actnorm's data-dependent initialization (section 3.1) is an explicit step,
+`initialize(images)`: `zoo.training.train` runs it on the first batch before `fit`,
+under the strategy (the statistics all-reduced across replicas, `ActNormParams`).
 """
-
-import functools
 
 import keras
 import numpy as np
@@ -89,7 +86,6 @@ class Glow(FlowModel):
         self.coupling, self.permutation = coupling, permutation
         self.learn_top = bool(learn_top)
         net_dtype = self.net_dtype
-        self._ddi = False  # trace-time flag: build actnorms in their initializing form
         # Per level i: channels after the squeeze ci = 4 * c * 2^i; K actnorms, 1x1 convs
         # and coupling nets; the split prior's net (all levels but the last); the top prior.
         self.actnorms, self.convs, self.nets, self.split_nets = [], [], [], []
@@ -114,15 +110,14 @@ class Glow(FlowModel):
 
     def _step(self, i, k):
         """Actnorm, 1x1 conv, coupling of level i, step k, in data-to-latent order."""
-        actnorm = self.actnorms[i][k]
-        params = actnorm.initialize if self._ddi else actnorm.params()
-        weight, log_abs_det = self.convs[i][k].params()
-        ci = self.convs[i][k].channels
-        net = self.nets[i][k]
-        if self._ddi:  # the networks' own actnorms initialize in the same pass
-            net = functools.partial(net, initialize=True)
-        return [zb.ActNorm(params), zb.Invertible1x1Conv(weight, log_abs_det),
-                zb.channel_coupling(net, ci, affine=self.coupling == "affine")]
+        return [zb.ActNorm(self.actnorms[i][k].params()), self._conv(i, k),
+                self._coupling(i, k, self.nets[i][k])]
+
+    def _conv(self, i, k):
+        return zb.Invertible1x1Conv(*self.convs[i][k].params())
+
+    def _coupling(self, i, k, net):
+        return zb.channel_coupling(net, self.convs[i][k].channels, affine=self.coupling == "affine")
 
     def _top(self, labels=None):
         if self.top_prior is None:
@@ -133,7 +128,7 @@ class Glow(FlowModel):
     def bijector(self, training=False, labels=None):
         """`v = x + u -> eps`: pixel scaling, then the levels as nested factor-outs;
         `labels [batch]` condition the top prior of a class-conditional model."""
-        del training  # Glow has no batch statistics; actnorm init is `_ddi`
+        del training  # Glow has no batch statistics
         flow = None
         for i in reversed(range(self.num_scales)):
             steps = [zb.Squeeze()]
@@ -151,7 +146,7 @@ class Glow(FlowModel):
     def _pixels(self):
         """The fixed map from dequantized pixels `v in [0, L)` into the flow."""
         if self.preprocess == "logit":
-            return zb.LogitPreprocess(self.model_levels, self.alpha)
+            return zb.logit_preprocess(self.model_levels, self.alpha)
         return zb.ScalePixels(self.model_levels)
 
     # ---- actnorm initialization -----------------------------------------------
@@ -160,41 +155,23 @@ class Glow(FlowModel):
         return bool(self.actnorms[0][0].initialized.numpy() > 0)
 
     def initialize(self, images, labels=None):
-        """Data-dependent initialization of every actnorm from `images` (a no-op once
-        done); returns their log_prob `[batch]` (training noise). The actnorms see
-        the images only: a conditional model takes class 0 when `labels` is None."""
+        """Data-dependent initialization of every actnorm from a batch of images: one
+        pass through the levels in data-to-latent order (the dequantization's fixed
+        draw), each actnorm set from the activations it receives, then applied; the
+        coupling networks' actnorms likewise. A no-op for actnorms already initialized
+        (a loaded or resumed model). `labels` are not needed (the pass stops before the
+        top prior) and are accepted so any training batch can be passed."""
+        del labels
         self.build_for_images()
-        if self.num_classes and labels is None:
-            labels = np.zeros([len(images)], np.int32)
-        self._ddi = True
-        try:
-            return self.log_prob(images, labels, training=True)
-        finally:
-            self._ddi = False
-
-    def make_train_function(self, force=False):
-        """Keras' train function; its first call initializes the actnorms if needed
-        (a separately traced step), later calls run the plain step."""
-        if self.train_function is not None and not force:
-            return self.train_function
-        super().make_train_function(force=True)  # Keras 3 sets, and may not return, it
-        plain = self.train_function
-        super().make_train_function(force=True)
-        initializing = self.train_function
-        first = [True]
-
-        def train_function(iterator):
-            if first[0]:
-                first[0] = False
-                if not self.actnorm_initialized():
-                    self._ddi = True
-                    try:
-                        return initializing(iterator)
-                    finally:
-                        self._ddi = False
-            return plain(iterator)
-        self.train_function = train_function
-        return train_function
+        x = tf.cast(self.check_images(images) // self.bin_size, tf.float32)
+        h = self._pixels().forward(x + self._noise(tf.shape(x)[0], training=False)[0])
+        for i in range(self.num_scales):
+            h = zb.Squeeze().forward(h)
+            for k in range(self.depth):
+                h = zb.ActNorm(self.actnorms[i][k].initialize(h)).forward(h)
+                h = self._conv(i, k).forward(h)
+                h = self._coupling(i, k, self.nets[i][k].initialize).forward(h)
+            h = h[..., h.shape[-1] // 2:]  # the half that goes on (`FactorOut`)
 
     # ---- interpolation --------------------------------------------------------
 

@@ -18,27 +18,17 @@ counted, so bits/dim are on the pixel scale (see `FlowModel`).
 """
 
 import keras
-import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 from zoo import bijectors as zb
+from zoo.distributions import made_mixture_log_prob, made_mixture_sample
 from zoo.layers import MADE, MovingMoments
-from zoo.models.flow import LOG_2PI, FlowModel
+from zoo.models.flow import FlowModel
 
 tfb = tfp.bijectors
 
 BASES = ("normal", "mog")
-
-
-def mixture_log_prob(params, z):
-    """Sum over d of `log sum_k pi_dk N(z_d; mu_dk, exp(s_dk)^2)`: `params [b, D, 3K]`
-    (logits, means, log-stds), `z [b, D]` -> `[b]`."""
-    logits, loc, log_scale = tf.split(params, 3, axis=-1)
-    eps = (z[..., None] - loc) * tf.exp(-log_scale)
-    log_normal = -0.5 * (tf.square(eps) + LOG_2PI) - log_scale
-    per_dim = tf.reduce_logsumexp(tf.nn.log_softmax(logits) + log_normal, axis=-1)
-    return tf.reduce_sum(per_dim, axis=-1)
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -64,6 +54,9 @@ class MAF(FlowModel):
                  activation="relu", dropout=0.0, batch_norm=True, momentum=0.95, base="normal",
                  num_components=10, num_classes=None, alpha=1e-6, eval_draws=4, seed=None,
                  **kwargs):
+        if kwargs.get("prior", "normal") != "normal":
+            raise ValueError(f"MAF's prior is its `base`: base='mog' is the autoregressive one; got "
+                             f"prior={kwargs['prior']!r}.")
         super().__init__(image_shape, num_levels, eval_draws=eval_draws, seed=seed, **kwargs)
         self.num_layers = int(num_layers)
         if self.num_layers < 0:
@@ -122,7 +115,7 @@ class MAF(FlowModel):
         """`v = x + u -> z`: logit, flatten to `[1, 1, D]`, the K layers (each MAF layer
         the inverse of TFP's `MaskedAutoregressiveFlow`, then its batch norm), unflatten."""
         context = self._context(labels)
-        steps = [zb.LogitPreprocess(self.model_levels, self.alpha), zb.Flatten(self.image_shape)]
+        steps = [zb.logit_preprocess(self.model_levels, self.alpha), zb.Flatten(self.image_shape)]
         for k, made in enumerate(self.mades):
             steps.append(tfb.Invert(zb.masked_autoregressive_flow(
                 made, context, self.log_scale_bounds[k].value, event_ndims=3,
@@ -137,25 +130,14 @@ class MAF(FlowModel):
     def base_log_prob(self, z):
         if self.base_made is None:
             return super().base_log_prob(z)
-        flat = tf.reshape(z, [-1, self.num_dims])
-        return mixture_log_prob(tf.cast(self.base_made(flat), tf.float32), flat)
+        return made_mixture_log_prob(self.base_made, tf.reshape(z, [-1, self.num_dims]))
 
     def base_sample(self, n, temperature, seed):
-        """Standard normal, or the MADE MoG in its order (components drawn by their
-        weights, each std scaled by `temperature`)."""
+        """Standard normal, or the MADE MoG in its order (`made_mixture_sample`)."""
         if self.base_made is None:
             return super().base_sample(n, temperature, seed)
-        eps = tf.random.stateless_normal([n, self.num_dims], seed=seed)
-        gumbel = -tf.math.log(-tf.math.log(tf.random.stateless_uniform(
-            [n, self.num_dims, self.num_components], tf.random.experimental.stateless_fold_in(seed, 1),
-            minval=1e-12, maxval=1.0)))
-
-        def step(d, params):
-            logits, loc, log_scale = tf.split(params, 3, axis=-1)
-            k = tf.argmax(logits + gumbel[:, d], axis=-1, output_type=tf.int32)
-            pick = lambda t: tf.gather(t, k, axis=1, batch_dims=1)  # noqa: E731
-            return pick(loc) + temperature * tf.exp(pick(log_scale)) * eps[:, d]
-        return tf.reshape(self.base_made.sequential(n, step), [n, *self.image_shape])
+        return tf.reshape(made_mixture_sample(self.base_made, n, temperature, seed),
+                          [n, *self.image_shape])
 
     # ---- sampling ---------------------------------------------------------------
 

@@ -181,6 +181,12 @@ class PixelCNNPlusPlus(DensityModel):
             logits, rest[..., :c, :], tf.maximum(rest[..., c:2 * c, :], self.min_log_scale),
             tf.tanh(rest[..., 2 * c:, :]) if c > 1 else None, num_levels=self.num_levels)
 
+    def initialize(self, images, labels=None):
+        """Weight norm's data-dependent initialization: one training-mode pass over the
+        batch sets every convolution's g and bias (a no-op once done)."""
+        if self.weight_norm:
+            self.log_prob(images, labels, training=True)
+
     def _log_prob(self, images, training, labels=None):
         if training and self.augmentations:
             ids = keras.random.randint(tf.shape(images)[:1], 0, len(self.augmentations),

@@ -111,7 +111,7 @@ class RealNVP(FlowModel):
                                        lambda half: zb.channel_mask(4 * ci, half), training),
                           zb.FactorOut(flow), tfb.Invert(zb.Squeeze())]
             flow = tfb.Chain(steps[::-1])  # Chain applies its last bijector first
-        return tfb.Chain([flow, zb.LogitPreprocess(self.model_levels, self.alpha)])
+        return tfb.Chain([flow, zb.logit_preprocess(self.model_levels, self.alpha)])
 
     def get_config(self):
         return {**super().get_config(), "num_scales": self.num_scales,
