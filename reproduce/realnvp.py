@@ -27,7 +27,7 @@ PRESETS = {
         "per_dataset": {
             # 8x8 digits: two scales (8 -> 4), float32, 64 filters; 1000 training images
             # (15 steps an epoch): 60 epochs, about 10 minutes, early stopping. Measured:
-            # 95.85 test nats (2.1607 bits/dim), results/runs/realnvp/cpu-digits.json.
+            # 95.53 test nats (2.1533 bits/dim), results/runs/realnvp/cpu-digits.json.
             "digits": {"model": {"num_scales": 2, "num_blocks": 2, "num_filters": 64,
                                  "mixed_precision": None, "eval_draws": 4},
                        "train": {"epochs": 60, "patience": 15, "batch_size": 64,
