@@ -87,8 +87,9 @@ PRESETS = {
 
 # The autoregressive prior: the `cpu` preset with a MADE MoG (5 Gaussians per dimension,
 # 2 x 512 units) over eps, the latent its learned split and top priors standardize, in
-# place of the standard normal; same budget; an A/B against `cpu`, shipped as
-# glow_ar-DATASET.
+# place of the standard normal; same budget; an A/B against `cpu`. Digits: 111.66 test
+# nats (2.5171 bits/dim) against the Gaussian prior's 115.48,
+# results/runs/glow/cpu_ar-digits.json (shipped as glow_ar-digits).
 PRESETS["cpu_ar"] = {**PRESETS["cpu"], "name": "glow_ar",
                      "model": {**PRESETS["cpu"]["model"], "prior": "autoregressive",
                                "prior_hidden_units": [512, 512], "prior_components": 5}}

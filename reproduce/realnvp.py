@@ -59,7 +59,9 @@ PRESETS = {
 
 # The autoregressive prior (the lecture's p(z_1) p(z_2 | z_1) ...): the `cpu` preset with a
 # MADE MoG (5 Gaussians per dimension, 2 x 512 units) over the whole latent in place of the
-# standard normal, same budget; an A/B against `cpu`, shipped as realnvp_ar-DATASET.
+# standard normal, same budget; an A/B against `cpu`. Digits: 95.27 test nats (2.1475
+# bits/dim) against the Gaussian prior's 95.53, results/runs/realnvp/cpu_ar-digits.json
+# (shipped as realnvp_ar-digits).
 PRESETS["cpu_ar"] = {**PRESETS["cpu"], "name": "realnvp_ar",
                      "model": {**PRESETS["cpu"]["model"], "prior": "autoregressive",
                                "prior_hidden_units": [512, 512], "prior_components": 5}}
