@@ -34,7 +34,10 @@ def run_name(model):
 
 # Digits, the lecture's VAE: MLPs of 256 leaky-ReLU units each way, a 17-way categorical
 # decoder, Adamax 1e-3, early stopping. Latent 32 (the lecture: 16), KL warm-up over
-# the first 50 epochs (1000 / 32 = 31 steps an epoch).
+# the first 50 epochs (1000 / 32 = 31 steps an epoch). Measured: Gaussian posterior 97.52
+# test -ELBO, NLL 91.95 (5000 samples); the lowest NLL sylvester_t's 91.12, the lowest -ELBO
+# IAF's 96.62 (results/runs/vae_flows/cpu-*-digits.json; shipped vae-gaussian-digits,
+# vae-sylvester_t-digits). All early-stop near epoch 50: they overfit the 1000 images.
 DIGITS = {
     "model": {"latent_dim": 32, "network": "mlp", "hidden_units": [256, 256], "posterior": "gaussian",
               "num_flows": 4, "prior": "normal", "prior_flows": 3, "prior_hidden_units": [256, 256],
