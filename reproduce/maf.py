@@ -19,7 +19,7 @@ PRESETS = {
     # the training sees; the zero-initialized, tanh-bounded layers train stably without
     # it); Adam 1e-3 (the paper's 1e-4 is slow for an hour). Measured: 1.3806 test bits/dim
     # (750.28 nats; published 1.89), 21 epochs in 58 minutes, results/runs/maf/cpu-mnist.json
-    # (the shipped maf-mnist). Digits (1000 training images): 256 units and dropout 0.3
+    # (not shipped: its weights are 56 MB). Digits (1000 training images): 256 units and dropout 0.3
     # against overfitting, batch 32, early stopping, at most 13 minutes. Measured: 2.0518
     # (91.02 nats), results/runs/maf/cpu-digits.json (the shipped maf-digits).
     "cpu": {
