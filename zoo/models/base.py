@@ -39,6 +39,23 @@ def centered_pixels(images, num_levels, dtype=tf.float32):
     return tf.cast(scaled, dtype)
 
 
+def check_latents(z, event_shape):
+    """Validates float latents `[batch, *event_shape]` (a flow's image-shaped z, a VAE's
+    vector); returns them as float32."""
+    z = tf.convert_to_tensor(z)
+    if not z.dtype.is_floating:
+        raise ValueError(f"Expected float latents, got dtype {z.dtype.name}.")
+    if z.shape.rank != 1 + len(event_shape) or tuple(z.shape[1:]) != tuple(event_shape):
+        raise ValueError(f"Expected latents of shape [batch, {', '.join(map(str, event_shape))}], "
+                         f"got {z.shape}.")
+    z = tf.cast(z, tf.float32)
+    if tf.executing_eagerly():
+        if not bool(tf.reduce_all(tf.math.is_finite(z))):
+            raise ValueError("Expected finite latents, got NaN or Inf.")
+        return z
+    return tf.debugging.assert_all_finite(z, "latents must be finite")
+
+
 class DensityModel(keras.Model):
     """Base class: subclasses implement `_log_prob(images, training, labels)` and
     `_sample(n, temperature, seed, labels)` on already-validated int32 tensors

@@ -33,7 +33,7 @@ import tensorflow as tf
 
 from zoo.distributions import made_mixture_log_prob, made_mixture_sample
 from zoo.layers import MADE
-from zoo.models.base import DensityModel
+from zoo.models.base import DensityModel, check_latents
 
 LOG_2PI = math.log(2.0 * math.pi)
 PRIORS = ("normal", "autoregressive")
@@ -158,18 +158,7 @@ class FlowModel(DensityModel):
 
     def check_latents(self, z):
         """Validates float latents `[batch, H, W, C]`; returns float32."""
-        z = tf.convert_to_tensor(z)
-        if not z.dtype.is_floating:
-            raise ValueError(f"Expected float latents, got dtype {z.dtype.name}.")
-        shape = ", ".join(map(str, self.image_shape))
-        if z.shape.rank != 4 or tuple(z.shape[1:]) != self.image_shape:
-            raise ValueError(f"Expected latents of shape [batch, {shape}], got {z.shape}.")
-        z = tf.cast(z, tf.float32)
-        if tf.executing_eagerly():
-            if not bool(tf.reduce_all(tf.math.is_finite(z))):
-                raise ValueError("Expected finite latents, got NaN or Inf.")
-            return z
-        return tf.debugging.assert_all_finite(z, "latents must be finite")
+        return check_latents(z, self.image_shape)
 
     def decode(self, z, labels=None):
         """Latents `[batch, H, W, C]` -> uint8 images: the flow's inverse, rounded down

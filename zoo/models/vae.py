@@ -47,7 +47,7 @@ from zoo.layers.posterior_flow import PosteriorFlow
 from zoo.layers.vae_nets import (DECODER_FILTERS, ENCODER_FILTERS, ENCODER_STRIDES,
                                  CouplingMLP, GatedConvDecoder, GatedConvEncoder, MLPDecoder, MLPEncoder,
                                  conv_reduction)
-from zoo.models.base import DensityModel, centered_pixels
+from zoo.models.base import DensityModel, centered_pixels, check_latents
 
 tfb = tfp.bijectors
 
@@ -436,17 +436,7 @@ class VAE(DensityModel):
 
     def check_latents(self, z):
         """Validates float latents `[batch, latent_dim]`; returns float32."""
-        z = tf.convert_to_tensor(z)
-        if not z.dtype.is_floating:
-            raise ValueError(f"Expected float latents, got dtype {z.dtype.name}.")
-        if z.shape.rank != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(f"Expected latents of shape [batch, {self.latent_dim}], got {z.shape}.")
-        z = tf.cast(z, tf.float32)
-        if tf.executing_eagerly():
-            if not bool(tf.reduce_all(tf.math.is_finite(z))):
-                raise ValueError("Expected finite latents, got NaN or Inf.")
-            return z
-        return tf.debugging.assert_all_finite(z, "latents must be finite")
+        return check_latents(z, (self.latent_dim,))
 
     def decode(self, z, labels=None):
         """Latents `[batch, latent_dim]` -> uint8 images: the decoder's most probable image
