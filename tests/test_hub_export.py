@@ -54,6 +54,29 @@ def test_tampered_or_truncated_weights_are_refused(registry):
         hub.load("arm-tiny")
 
 
+def test_weights_over_the_file_limit_ship_in_verified_shards(tmp_path, monkeypatch):
+    monkeypatch.setattr(hub, "PRETRAINED", tmp_path)
+    model = ARM(image_shape=(4, 4, 1), num_levels=3, filters=64, kernel_size=3,
+                dilations=[1, 2]).build_for_images()
+    record = {"dataset": "tiny", "preset": "smoke", "test_nats": 1.0, "test_bits_per_dim": 0.1,
+              "git_commit": "abc"}
+    with pytest.raises(ValueError, match="one weight is 0.0 MB, over the 0.01 MB"):
+        hub.publish("arm-tiny", model, record, directory=tmp_path, max_file_mb=0.01)
+    limit_mb = 0.047  # 0.0488 MB of weights, the largest 0.0469 MB: two shards at least
+    entry = hub.publish("arm-tiny", model, record, directory=tmp_path, max_file_mb=limit_mb)
+    assert entry["weights"] == "arm-tiny.weights.json" and len(entry["shards"]) >= 2
+    assert hub.list_models() == ["arm-tiny"]
+    np.testing.assert_array_equal(hub.load("arm-tiny").log_prob(images()), model.log_prob(images()))
+    shard = tmp_path / sorted(entry["shards"])[-1]
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    with pytest.raises(hub.IntegrityError, match=f"{shard.name} has sha256"):
+        hub.load("arm-tiny")
+    hub.publish("arm-tiny", model, record, directory=tmp_path)  # small again: one whole file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["arm-tiny.json", "arm-tiny.weights.h5"]
+
+
 def test_arm_digits_is_shipped():
     assert "arm-digits" in zoo.list_models()
 

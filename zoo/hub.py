@@ -3,6 +3,10 @@
 Each entry names the model class, its config, the weights file and its sha256,
 the dataset and the test bits/dim of the run that trained it. `load` verifies
 the sha256 before Keras reads a byte of the weights.
+
+Weights larger than `MAX_FILE_MB` (the repository keeps every tracked file under
+20 MB) ship as Keras' sharded format: an index `NAME.weights.json` and shards
+`NAME_00000.weights.h5`, ..., each with its own sha256 in the entry's "shards".
 """
 
 import hashlib
@@ -13,6 +17,7 @@ from zoo.files import write_json
 from zoo.models import MODELS
 
 PRETRAINED = Path(__file__).parent / "pretrained"
+MAX_FILE_MB = 16
 
 
 class IntegrityError(ValueError):
@@ -29,7 +34,7 @@ def sha256(path):
 
 def list_models():
     """Names of the shipped pretrained models, e.g. `["arm-digits", ...]`."""
-    return sorted(p.stem for p in PRETRAINED.glob("*.json"))
+    return sorted(p.stem for p in PRETRAINED.glob("*.json") if not p.name.endswith(".weights.json"))
 
 
 def entry(name):
@@ -47,36 +52,71 @@ def build(model_class, config):
     return MODELS[model_class](**config)
 
 
+def _verify(path, expected, name):
+    if not path.is_file():
+        raise IntegrityError(f"Weights file {path} of {name!r} is missing.")
+    found = sha256(path)
+    if found != expected:
+        raise IntegrityError(f"Weights file {path} has sha256 {found}, but the registry "
+                             f"expects {expected}: refusing to load it.")
+
+
 def load(name):
     """The pretrained model `name`, built and with its verified weights loaded."""
     e = entry(name)
     weights = PRETRAINED / e["weights"]
-    if not weights.is_file():
-        raise IntegrityError(f"Weights file {weights} of {name!r} is missing.")
-    found = sha256(weights)
-    if found != e["sha256"]:
-        raise IntegrityError(f"Weights file {weights} has sha256 {found}, but the registry "
-                             f"expects {e['sha256']}: refusing to load it.")
+    _verify(weights, e["sha256"], name)
+    for shard, expected in e.get("shards", {}).items():
+        _verify(PRETRAINED / shard, expected, name)
     model = build(e["model"], e["config"]).build_for_images()
     model.load_weights(weights)
     return model
 
 
-def publish(name, model, record, directory=PRETRAINED):
+def _megabytes(weights):
+    return [int(w.size) * w.dtype.itemsize / 2.0**20 for w in weights]
+
+
+def _save(model, directory, name, max_file_mb):
+    """Writes the weights whole, or sharded when over `max_file_mb`; returns the
+    index file and {shard file name: sha256} (empty when whole)."""
+    sizes = _megabytes(model.get_weights())
+    if sum(sizes) <= max_file_mb:
+        weights = directory / f"{name}.weights.h5"
+        model.save_weights(weights)  # atomic: `DensityModel.save_weights`
+        return weights, {}
+    if max(sizes) > max_file_mb:  # a shard holds whole variables
+        raise ValueError(f"{name}: one weight is {max(sizes):.1f} MB, over the {max_file_mb} MB "
+                         f"a shipped file may hold; a model to ship needs smaller layers.")
+    whole = directory / f"{name}.weights.h5"
+    if whole.exists():  # an earlier, whole publish
+        whole.unlink()
+    weights = directory / f"{name}.weights.json"
+    model.save_weights(weights, max_shard_size=max_file_mb / 1024.0)  # Keras counts in GB
+    shards = sorted(p.name for p in directory.glob(f"{name}_[0-9]*.weights.h5"))
+    return weights, {shard: sha256(directory / shard) for shard in shards}
+
+
+def publish(name, model, record, directory=PRETRAINED, max_file_mb=MAX_FILE_MB):
     """Ships `model`'s weights as pretrained `name`, with the run `record` it came from.
 
-    The weights are saved from a fresh, uncompiled copy (no optimizer state), each
-    file written to a temporary name and renamed, the entry last.
+    The weights are saved from a fresh, uncompiled copy (no optimizer state), written
+    whole (to a temporary name and renamed) or, over `max_file_mb`, in shards; the
+    entry is written last.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     clean = build(type(model).__name__, model.get_config()).build_for_images()
     clean.set_weights(model.get_weights())
-    weights = directory / f"{name}.weights.h5"
-    clean.save_weights(weights)  # atomic: `DensityModel.save_weights`
+    stale = [directory / f"{name}.weights.json", *directory.glob(f"{name}_[0-9]*.weights.h5")]
+    for old in stale:  # an earlier publish's shards (a whole file is replaced in place)
+        if old.exists():
+            old.unlink()
+    weights, shards = _save(clean, directory, name, max_file_mb)
     e = {
         "name": name, "model": type(model).__name__, "config": model.get_config(),
-        "weights": weights.name, "sha256": sha256(weights), "dataset": record["dataset"],
+        "weights": weights.name, "sha256": sha256(weights), **({"shards": shards} if shards else {}),
+        "dataset": record["dataset"],
         "preset": record["preset"], "test_nats": record["test_nats"],
         "test_bits_per_dim": record["test_bits_per_dim"], "git_commit": record["git_commit"],
     }
