@@ -108,6 +108,10 @@ def build_parser():
     verify.add_argument("--data-dir", help="TFDS data directory (default: $TFDS_DATA_DIR, then TFDS's; "
                                            "digits needs none)")
     verify.add_argument("--batch-size", type=positive_int, default=64, help="images per batch (default: 64)")
+    verify.add_argument("--modes", type=positive_int, metavar="N",
+                        help="also score the first N test images eagerly, in tf.function, by Keras, by "
+                             "the exported SavedModel and by a float32 copy (1e-3 nats per image), and "
+                             "compare cached with naive samples")
 
     bench = commands.add_parser(
         "bench", help="time our training steps and samplers against TFP's (reproduce/bench.py)",

@@ -6,6 +6,10 @@ one row per model: the test bits/dim its registry entry records, the number now,
 their difference, and `ok` when they agree to `TOLERANCE`. A model whose record
 under `results/runs/` disagrees with its entry fails too. Exit status 1 when any
 model fails or could not be scored (e.g. its dataset is not prepared: `--data-dir`).
+
+`--modes N` prints a second table (`reproduce/modes.py`): the first N test images scored
+eagerly, in `tf.function`, by Keras, by the exported SavedModel and by a float32 copy,
+which must agree to 1e-3 nats per image, and cached against naive samples.
 """
 
 import contextlib
@@ -14,7 +18,7 @@ import keras
 import tensorflow as tf
 
 import zoo
-from reproduce import records
+from reproduce import modes, records
 from zoo import data, hub, training
 
 TOLERANCE = 1e-3  # bits/dim
@@ -77,23 +81,37 @@ def _no_retracing_notes():
         logger.removeFilter(drop)
 
 
-def main(args):
-    """Runs `verify` from parsed flags (`names`, `data_dir`, `batch_size`); prints the table
-    as it goes and returns its rows, or raises `SystemExit(1)` when any model fails."""
-    keras.mixed_precision.set_global_policy("float32")
-    names = args.names or hub.list_models()
+def _table(title, names, header, check, line):
+    """Prints `title`, `header(width)` and one `line` per model as it is checked; the rows."""
     width = max(len("model"), *map(len, names))
-    print(f"Scoring {len(names)} shipped model(s) on their test splits in float32, bits/dim "
-          f"(ok: within {TOLERANCE} of the recorded number).", flush=True)
+    print(title, flush=True)
     print(header(width), flush=True)
     rows = []
     with _no_retracing_notes():
         for name in names:
-            rows.append(check(name, args.data_dir, args.batch_size))
+            rows.append(check(name))
             print(line(rows[-1], width), flush=True)
+    return rows
+
+
+def main(args):
+    """Runs `verify` from parsed flags (`names`, `data_dir`, `batch_size`, `modes`); prints
+    the tables as it goes and returns their rows, or raises `SystemExit(1)` when any model
+    fails."""
+    keras.mixed_precision.set_global_policy("float32")
+    names = args.names or hub.list_models()
+    rows = _table(f"Scoring {len(names)} shipped model(s) on their test splits in float32, bits/dim "
+                  f"(ok: within {TOLERANCE} of the recorded number).",
+                  names, header, lambda name: check(name, args.data_dir, args.batch_size), line)
+    if getattr(args, "modes", None):
+        rows += _table(f"\nThe first {args.modes} test images in every mode, bits/dim (ok: every image "
+                       f"within {modes.NATS} nats across the modes; cached = naive samples).",
+                       names, modes.header,
+                       lambda name: modes.check(name, args.data_dir, args.modes, args.batch_size),
+                       modes.line)
     failed = [r["name"] for r in rows if not r["ok"]]
     if failed:
-        print(f"{len(failed)} of {len(rows)} failed: {', '.join(failed)}.", flush=True)
+        print(f"{len(failed)} of {len(rows)} checks failed: {', '.join(failed)}.", flush=True)
         raise SystemExit(1)
-    print(f"All {len(rows)} agree with their records.", flush=True)
+    print(f"All {len(rows)} checks agree.", flush=True)
     return rows
