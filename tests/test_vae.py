@@ -258,3 +258,16 @@ def test_smoke_run_with_variant_flags_writes_its_own_record_and_the_vae_table(tm
         main(["vae_flows", "--preset", "smoke", "--out", str(tmp_path), "--posterior", "radial"])
     with pytest.raises(SystemExit, match="unrecognized arguments: --posterior"):
         main(["arm", "--preset", "smoke", "--out", str(tmp_path), "--posterior", "planar"])
+
+
+def test_posterior_options_by_kind_give_each_posterior_its_own():
+    by_kind = {"sylvester_o": {"num_ortho_vecs": 2}, "iaf": {"hidden_units": [8]}}
+    sylvester = binary_vae(latent_dim=4, posterior="sylvester_o", num_flows=1, posterior_options=by_kind)
+    assert sylvester.flow.num_vectors == 2
+    iaf = binary_vae(latent_dim=4, posterior="iaf", num_flows=1, posterior_options=by_kind)
+    assert iaf.flow.options["hidden_units"] == [8]
+    planar = binary_vae(latent_dim=4, posterior="planar", num_flows=1, posterior_options=by_kind)
+    assert planar.flow.options == {}, "a kind the mapping does not name takes its defaults"
+    assert sylvester.get_config()["posterior_options"] == by_kind
+    with pytest.raises(ValueError, match="unknown \\['num_ortho_vecs'\\]"):
+        binary_vae(latent_dim=4, posterior="planar", num_flows=1, posterior_options={"num_ortho_vecs": 2})

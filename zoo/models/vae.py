@@ -78,7 +78,8 @@ class VAE(DensityModel):
         "householder", "sylvester_o", "sylvester_h", "sylvester_t".
       num_flows: flows of the posterior (not used by "gaussian").
       posterior_options: extra keyword arguments of `PosteriorFlow` (e.g. its orthogonal
-        vectors or reflections per flow), a dict.
+        vectors or reflections per flow), a dict; or such dicts by posterior kind
+        (`{"sylvester_o": {"num_ortho_vecs": 8}}`), of which the `posterior`'s is used.
       prior: "normal", "realnvp" (`prior_flows` affine couplings over z, halves swapped
         between them, MLP networks of `prior_hidden_units`) or "maf" (`prior_flows` MADE
         layers of `prior_hidden_units`, orders alternating).
@@ -160,7 +161,7 @@ class VAE(DensityModel):
         self.flow = None
         if posterior != "gaussian":
             self.flow = PosteriorFlow(posterior, self.latent_dim, self.num_flows, name="posterior_flow",
-                                      dtype=dtype, **self.posterior_options)
+                                      dtype=dtype, **self._flow_options())
         self.prior_nets = []
         d = self.latent_dim
         if prior == "realnvp":
@@ -462,6 +463,14 @@ class VAE(DensityModel):
         return {"elbo": (lambda x: {"elbo": self.elbo(x)}, [images]),
                 "encode": (encode, [images]),
                 "decode": (lambda latents: {"images": self.decode(latents)}, [z])}
+
+    def _flow_options(self):
+        """The `PosteriorFlow` options of this posterior: `posterior_options`, or its entry
+        when `posterior_options` is keyed by posterior kind."""
+        options = self.posterior_options
+        if options and set(options) <= set(POSTERIORS):
+            return dict(options.get(self.posterior, {}))
+        return dict(options)
 
     def get_config(self):
         return {**super().get_config(), "latent_dim": self.latent_dim, "posterior": self.posterior,
