@@ -85,7 +85,8 @@ def test_arm_digits_is_shipped():
 def test_shipped_model_loads_verified_fast_and_matches_its_run_record(name):
     start = time.time()
     model = zoo.load(name)
-    assert time.time() - start < 10
+    seconds = time.time() - start
+    assert seconds < 30, f"zoo.load({name!r}) took {seconds:.1f} s (a few on two quiet cores)"
     entry = hub.entry(name)
     # Its run's record: the one of its dataset and preset with its number (a variant's record,
     # e.g. runs/vae_flows/cpu-gaussian-normal-digits.json, is not named after the model).
