@@ -17,6 +17,7 @@ import keras
 import numpy as np
 
 from causality import perturb_weights
+from reproduce.modes import float32_copy  # noqa: F401 (the tests' float32 copies)
 from zoo.models import MODELS, FlowModel
 
 SHAPE = (4, 4, 1)  # the sweeps' images: [batch, 4, 4, 1] with 3 levels
@@ -158,10 +159,3 @@ def tiny(name, image_shape=SHAPE, num_levels=LEVELS, *, randomize=True, seed=0, 
     model = cls(image_shape=image_shape, num_levels=num_levels, **{**TINY[cls.__name__], **overrides})
     model.build_for_images()
     return randomized(model, seed) if randomize else model
-
-
-def float32_copy(model):
-    """The same config with `mixed_precision=None` and the same weights."""
-    copy = type(model).from_config({**model.get_config(), "mixed_precision": None}).build_for_images()
-    copy.set_weights(model.get_weights())
-    return copy
