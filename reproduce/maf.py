@@ -13,18 +13,19 @@ PRESETS = {
         "train": {"epochs": 2, "batch_size": 64, "optimizer": {"name": "adam", "learning_rate": 1e-3}},
     },
     # Two CPU cores, 60 minutes of training on 8-bit MNIST: MAF MoG (5), the paper's
-    # model with its MADE mixture-of-Gaussians base (5 components), at half the paper's
-    # width (512 units: a third of the step time of 1024 for about the same progress per
-    # step). No batch norm between layers (its running averages lag the batch statistics
-    # the training sees; the zero-initialized, tanh-bounded layers train stably without
-    # it); Adam 1e-3 (the paper's 1e-4 is slow for an hour). Measured: 1.3806 test bits/dim
-    # (750.28 nats; published 1.89), 21 epochs in 58 minutes, results/runs/maf/cpu-mnist.json
-    # (not shipped: its weights are 56 MB). Digits (1000 training images): 256 units and dropout 0.3
-    # against overfitting, batch 32, early stopping, at most 13 minutes. Measured: 2.0518
-    # (91.02 nats), results/runs/maf/cpu-digits.json (the shipped maf-digits).
+    # model with its MADE mixture-of-Gaussians base, at half the paper's width (512 units:
+    # a third of the step time of 1024 for about the same progress per step) and 3
+    # components (the base's output kernel, 512 x 7056 floats, then fits the hub's 16 MB
+    # file; 5 components made it 24 MB). No batch norm between layers (its running
+    # averages lag the batch statistics the training sees; the zero-initialized,
+    # tanh-bounded layers train stably without it); Adam 1e-3 (the paper's 1e-4 is slow
+    # for an hour). Measured: see results/runs/maf/cpu-mnist.json (published 1.89).
+    # Digits (1000 training images): 256 units and dropout 0.3 against overfitting, batch
+    # 32, early stopping, at most 13 minutes. Measured: 2.0518 (91.02 nats),
+    # results/runs/maf/cpu-digits.json (the shipped maf-digits).
     "cpu": {
         "model": {"num_layers": 5, "hidden_units": [512, 512], "batch_norm": False, "base": "mog",
-                  "num_components": 5, "alpha": 1e-6, "eval_draws": 2},
+                  "num_components": 3, "alpha": 1e-6, "eval_draws": 2},
         "train": {"epochs": 100, "max_minutes": 60, "batch_size": 100,
                   "optimizer": {"name": "adam", "learning_rate": 1e-3}},
         "per_dataset": {
