@@ -1,7 +1,8 @@
 """Training and evaluation through Keras: strategy, compile/fit, resume, evaluation.
 
 Modules: `strategy` (devices, threads, workers), `pipeline` (batches), `callbacks`,
-`optimizer`, `loop` (`train`, `evaluate`); the public names are all here.
+`optimizer`, `precision` (whether a 16-bit network pays on this machine), `loop`
+(`train`, `evaluate`); the public names are all here.
 
 `train` builds the model inside the chosen `tf.distribute` strategy, compiles it
 with loss = mean bits/dim, and fits with Keras' own callbacks: `BackupAndRestore`
@@ -17,10 +18,13 @@ from zoo.training.callbacks import (EpochLines, NonFiniteLossError, ResumableEar
                                     StopOnNonFiniteLoss, read_history)
 from zoo.training.loop import evaluate, initialize, train
 from zoo.training.optimizer import WarmupExponentialDecay, make_optimizer
+from zoo.training.precision import native, network_precision
 from zoo.training.pipeline import IN_MEMORY_BYTES, distributed_batches, epoch_batches, model_inputs
 from zoo.training.strategy import get_strategy, set_threads, worker
 
-__all__ = ["EpochLines", "IN_MEMORY_BYTES", "NonFiniteLossError", "ResumableEarlyStopping", "StopAfterMinutes",
-           "StopOnNonFiniteLoss", "WarmupExponentialDecay", "distributed_batches", "epoch_batches", "evaluate",
-           "get_strategy", "initialize", "make_optimizer", "model_inputs", "read_history", "set_threads",
-           "train", "worker"]
+__all__ = [
+    "EpochLines", "IN_MEMORY_BYTES", "NonFiniteLossError", "ResumableEarlyStopping",
+    "StopAfterMinutes", "StopOnNonFiniteLoss", "WarmupExponentialDecay", "distributed_batches",
+    "epoch_batches", "evaluate", "get_strategy", "initialize", "make_optimizer", "model_inputs",
+    "native", "network_precision", "read_history", "set_threads", "train", "worker",
+]
