@@ -3,11 +3,12 @@ ours against TFP's, side by side in one process.
 
 Two pairs on 8-bit MNIST (`--quick`: 8x8 digits, tiny models):
 
-- PixelCNN++: our `cpu` preset's model as it trains (its bfloat16 network, weight norm,
+- PixelCNN++: our `cpu` preset's model as it trains (its bfloat16 network where the
+  machine runs bfloat16 natively, else float32, as `python -m reproduce`; weight norm,
   batch) against `tfd.PixelCNN` at the same hyper-parameters (`bench.tfp_pixelcnn`;
   float32: TFP's PixelCNN has no 16-bit path).
 - Glow: our `cpu` preset's model as it trains (actnorm after the hidden convolutions,
-  logit preprocessing, bfloat16 network) against `tfb.Glow` at the same levels, steps
+  logit preprocessing, its network precision chosen alike) against `tfb.Glow` at the same levels, steps
   and width (`bench.tfp_glow`: its `GlowDefaultNetwork`, pixels scaled to [-1/2, 1/2),
   float32).
 
@@ -50,7 +51,7 @@ from reproduce import glow as glow_paper
 from reproduce import pixelcnnpp as pixelcnnpp_paper
 from zoo import data
 from zoo.models import Glow, PixelCNNPlusPlus
-from zoo.training import epoch_batches, make_optimizer
+from zoo.training import epoch_batches, make_optimizer, network_precision
 
 FIGURE = "figures/bench-quality.png"  # under OUT
 PAIRS = ("pixelcnnpp", "glow")
@@ -69,6 +70,8 @@ def _pair_config(paper, dataset, model=None):
     model = dict(preset_model if model is None else model)
     if paper is pixelcnnpp_paper:
         model.setdefault("weight_norm", True)  # PixelCNNPlusPlus' default, stated for TFP's side
+    if model.get("mixed_precision"):  # as `python -m reproduce` trains it on this machine
+        model["mixed_precision"], _ = network_precision(model["mixed_precision"])
     return {"model": model, "batch": train["batch_size"], "optimizer": dict(train["optimizer"])}
 
 

@@ -472,6 +472,14 @@ def _secs(x):
     return "never" if x is None else f"{x:.0f}"
 
 
+def _networks(cfg):
+    """Our sides' network precisions in words, e.g. "bfloat16 networks"."""
+    kinds = {pair: cfg[pair]["model"].get("mixed_precision") or "float32" for pair in ("pixelcnnpp", "glow")}
+    if len(set(kinds.values())) == 1:
+        return f"{kinds['glow']} networks"
+    return f"a {kinds['pixelcnnpp']} PixelCNN++ network and a {kinds['glow']} Glow network"
+
+
 def quality_markdown(r):
     cfg = r["config"]
     lines = provenance(r)
@@ -493,7 +501,8 @@ def quality_markdown(r):
         f"images in float32 with its Polyak-averaged weights (the flows: mean over the same number of fixed "
         f"dequantization draws).",
         "",
-        "Where the recipes differ: ours trains with a bfloat16 network (likelihood float32), TFP's in "
+        "Where the recipes differ: ours trains with " + _networks(cfg) + " (likelihood float32; the "
+        "preset's bfloat16 where this machine computes it natively, as `python -m reproduce`), TFP's in "
         "float32 (neither TFP model has a 16-bit path); our PixelCNN++ shifts 2x3 and 2x2 kernels where "
         "`tfd.PixelCNN` masks 3x3 ones; our Glow puts actnorm after its hidden convolutions and "
         "preprocesses with a logit (the preset's), `tfb.Glow` has `GlowDefaultNetwork`'s plain biased "
