@@ -84,7 +84,8 @@ class DensityModel(keras.Model):
         self.net_dtype = f"mixed_{mixed_precision}" if mixed_precision else None
         self._sample_graph = tf.function(functools.partial(self.generate, method="cached"))
         self._sample_naive_graph = tf.function(functools.partial(self.generate, method="naive"))
-        self._log_prob_graph = tf.function(self._evaluation_log_prob, reduce_retracing=True)
+        self._log_prob_graph = None  # built on the first eager `log_prob` (`_eager_log_prob`)
+        self._labelled_log_prob_graph = None
 
     @property
     def num_dims(self):
@@ -173,8 +174,21 @@ class DensityModel(keras.Model):
             # Eager calls run the graph `tf.function`, Keras and SavedModels run: TF's eager
             # kernels and Grappler's fused graph ones round differently (up to 1.3e-3 nats
             # an image for PixelCNN++ on MNIST, its sharpest logistics amplifying them).
-            return self._log_prob_graph(images, labels)
+            return self._eager_log_prob(images, labels)
         return self._evaluation_log_prob(images, labels)
+
+    def _eager_log_prob(self, images, labels):
+        """`_evaluation_log_prob` as one `tf.function` for any batch size (traced once, so
+        a model's number does not depend on the batch sizes it saw before)."""
+        batch = [tf.TensorSpec([None, *self.image_shape], tf.int32)]
+        if labels is None:
+            if self._log_prob_graph is None:
+                self._log_prob_graph = tf.function(self._evaluation_log_prob, input_signature=batch)
+            return self._log_prob_graph(images)
+        if self._labelled_log_prob_graph is None:
+            self._labelled_log_prob_graph = tf.function(
+                self._evaluation_log_prob, input_signature=batch + [tf.TensorSpec([None], labels.dtype)])
+        return self._labelled_log_prob_graph(images, labels)
 
     def _evaluation_log_prob(self, images, labels=None):
         """`log_prob` outside training on checked tensors: the network in float32."""
