@@ -88,6 +88,7 @@ def build_parser():
     flags.add_argument("--seed", type=non_negative_int, default=0)
     flags.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16", "mixed_float16"],
                        help="Keras dtype policy: convolutions in 16 bits, likelihoods stay float32")
+    # zoo.training.precision.CHOICES, spelled here so that --help does not import TensorFlow.
     flags.add_argument("--network-precision", default="auto", choices=["auto", "preset", "float32"],
                        help="a preset's 16-bit network (mixed_precision): auto keeps it only where this "
                             "machine computes it natively (a GPU of compute capability 8.0+, a CPU with "
@@ -391,11 +392,11 @@ def run(args, paper, preset, dataset):
         fail(f"--batch-size {batch_size} exceeds the {num_train} training images of {dataset}.")
 
     model_class = model_cfg.pop("class", paper.MODEL)  # a preset may pick another class of the paper
-    if model_cfg.get("mixed_precision"):  # a speed setting: kept where it speeds training
-        model_cfg["mixed_precision"], why = training.network_precision(model_cfg["mixed_precision"],
-                                                                       args.network_precision)
-        if why:
-            print(f"{name} ({args.preset}): {why}.", flush=True)
+    # A 16-bit network is a speed setting: kept where it speeds training.
+    model_cfg["mixed_precision"], why = training.network_precision(model_cfg.get("mixed_precision"),
+                                                                   args.network_precision)
+    if why:
+        print(f"{name} ({args.preset}): {why}.", flush=True)
 
     labelled = model_cfg.get("num_classes") is not None  # class-conditional: (image, label) pairs
 

@@ -70,8 +70,8 @@ def _pair_config(paper, dataset, model=None):
     model = dict(preset_model if model is None else model)
     if paper is pixelcnnpp_paper:
         model.setdefault("weight_norm", True)  # PixelCNNPlusPlus' default, stated for TFP's side
-    if model.get("mixed_precision"):  # as `python -m reproduce` trains it on this machine
-        model["mixed_precision"], _ = network_precision(model["mixed_precision"])
+    # as `python -m reproduce` trains it on this machine
+    model["mixed_precision"], _ = network_precision(model.get("mixed_precision"))
     return {"model": model, "batch": train["batch_size"], "optimizer": dict(train["optimizer"])}
 
 

@@ -6,9 +6,9 @@ import json
 import pytest
 
 from reproduce import arm
-from reproduce.__main__ import main
+from reproduce.__main__ import build_parser, main
 from zoo.training import precision
-from zoo.training.precision import native, network_precision
+from zoo.training.precision import CHOICES, native, network_precision
 
 AMD_AVX2 = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx avx2 fma\n"
 SAPPHIRE_RAPIDS = "processor\t: 0\nflags\t\t: avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n"
@@ -71,3 +71,12 @@ def test_the_driver_records_the_network_it_trained(tmp_path, monkeypatch, capsys
     record = json.loads((tmp_path / "runs" / "arm" / "smoke-digits.json").read_text())
     assert record["config"]["mixed_precision"] is None
     assert "a float32 network (--network-precision float32; the preset's is bfloat16)" in capsys.readouterr().out
+
+
+def test_the_command_line_offers_the_choices():
+    glow = build_parser().parse_args(["glow"])
+    assert glow.network_precision == "auto"
+    for choice in CHOICES:
+        assert build_parser().parse_args(["glow", "--network-precision", choice]).network_precision == choice
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["glow", "--network-precision", "fast"])

@@ -84,8 +84,7 @@ class DensityModel(keras.Model):
         self.net_dtype = f"mixed_{mixed_precision}" if mixed_precision else None
         self._sample_graph = tf.function(functools.partial(self.generate, method="cached"))
         self._sample_naive_graph = tf.function(functools.partial(self.generate, method="naive"))
-        self._log_prob_graph = None  # built on the first eager `log_prob` (`_eager_log_prob`)
-        self._labelled_log_prob_graph = None
+        self._log_prob_graphs = {}  # 1 (images) or 2 (images, labels) -> `_eager_log_prob`'s graph
 
     @property
     def num_dims(self):
@@ -180,15 +179,12 @@ class DensityModel(keras.Model):
     def _eager_log_prob(self, images, labels):
         """`_evaluation_log_prob` as one `tf.function` for any batch size (traced once, so
         a model's number does not depend on the batch sizes it saw before)."""
-        batch = [tf.TensorSpec([None, *self.image_shape], tf.int32)]
-        if labels is None:
-            if self._log_prob_graph is None:
-                self._log_prob_graph = tf.function(self._evaluation_log_prob, input_signature=batch)
-            return self._log_prob_graph(images)
-        if self._labelled_log_prob_graph is None:
-            self._labelled_log_prob_graph = tf.function(
-                self._evaluation_log_prob, input_signature=batch + [tf.TensorSpec([None], labels.dtype)])
-        return self._labelled_log_prob_graph(images, labels)
+        inputs = [images] if labels is None else [images, labels]
+        if len(inputs) not in self._log_prob_graphs:
+            signature = [tf.TensorSpec([None, *t.shape[1:]], t.dtype) for t in inputs]
+            self._log_prob_graphs[len(inputs)] = tf.function(self._evaluation_log_prob,
+                                                             input_signature=signature)
+        return self._log_prob_graphs[len(inputs)](*inputs)
 
     def _evaluation_log_prob(self, images, labels=None):
         """`log_prob` outside training on checked tensors: the network in float32."""
