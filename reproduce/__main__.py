@@ -356,6 +356,7 @@ def run(args, paper, preset, dataset):
 
     from reproduce import records
     from zoo import data, figures, hub, training
+    from zoo.backup import backup_seconds
     from zoo.models import MODELS
 
     import keras
@@ -412,7 +413,8 @@ def run(args, paper, preset, dataset):
     except ValueError as e:
         fail(f"preset {args.preset!r} of {args.command} does not fit {dataset!r}: {e}")
     print(f"{name} ({args.preset}): {model_class} on {dataset}, writing to {args.out}/", flush=True)
-    start = time.time()
+    # A resumed run's record states its whole training: the earlier processes' seconds too.
+    start = time.time() - (backup_seconds(os.path.join(run_dir, "backup")) if args.resume else 0.0)
     model, history = training.train(
         build_model,
         examples("train"), examples("validation"),

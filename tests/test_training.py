@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import zoo.backup
 from zoo import training
 from zoo.models import ARM
 
@@ -209,6 +210,37 @@ def test_time_budget_stops_before_an_epoch_would_pass_it(tmp_path, monkeypatch):
     assert [r["epoch"] for r in history] == [0, 1]
     with pytest.raises(ValueError, match="max_minutes must be > 0"):
         training.StopAfterMinutes(0)
+
+
+class FailAtEpoch(keras.callbacks.Callback):
+    """Kills the run (an exception) as epoch `epoch` begins, after the backups before it."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_time_budget_counts_the_minutes_before_a_resume(tmp_path, monkeypatch):
+    clock = MinuteEpochs()
+    monkeypatch.setattr(training.callbacks, "time", clock)
+    monkeypatch.setattr(zoo.backup, "time", clock)
+    train = tf.data.Dataset.from_tensor_slices(images(32, seed=1))
+    val = tf.data.Dataset.from_tensor_slices(images(16, seed=2))
+    run = dict(num_train=32, run_dir=str(tmp_path), epochs=10, batch_size=16, verbose=0, max_minutes=2.5)
+    with pytest.raises(KeyboardInterrupt):  # one one-minute epoch backed up, then killed
+        training.train(small_arm, train, val, callbacks=[clock, FailAtEpoch(1)], **run)
+    assert zoo.backup.backup_seconds(str(tmp_path / "backup")) == 60.0
+    # Resumed: the minute already spent counts, so after its second epoch a third would
+    # pass 2.5 minutes (a budget restarted at the resume would have run three).
+    clock.now = 0.0
+    _, history = training.train(small_arm, train, val, callbacks=[clock], resume=True, **run)
+    assert [r["epoch"] for r in history] == [0, 1]
+    with pytest.raises(ValueError, match="spent_seconds and spent_epochs must be >= 0"):
+        training.StopAfterMinutes(1, spent_seconds=-1.0)
 
 
 def test_gradient_clipping_reaches_the_keras_optimizer():

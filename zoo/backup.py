@@ -2,6 +2,7 @@
 
 import json
 import os
+import time
 
 import keras
 
@@ -14,6 +15,14 @@ def backup_epoch(backup_dir):
     """The epoch a resume from `backup_dir` starts at (0 when there is no backup)."""
     metadata = _read_metadata(backup_dir)
     return int(metadata["epoch"]) if metadata else 0
+
+
+def backup_seconds(backup_dir):
+    """The training seconds the backed-up epochs took, over every process that ran them
+    (0 when there is no backup), so a resumed run keeps its time budget and its record
+    states its whole training time."""
+    metadata = _read_metadata(backup_dir)
+    return float(metadata.get("seconds", 0.0)) if metadata else 0.0
 
 
 def _read_metadata(backup_dir):
@@ -33,7 +42,8 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     Here save N writes `epoch-N.weights.h5` whole (temporary name, fsync, rename), then
     replaces the metadata with `{"epoch": N, "weights": "epoch-N.weights.h5"}` the same
     way, then deletes the older weights: at every instant the metadata names a complete
-    file of its own epoch.
+    file of its own epoch. The metadata also keeps `seconds`, the training time so far
+    (the resumed backup's plus this process's since `fit` began).
     """
 
     def on_train_begin(self, logs=None):
@@ -46,6 +56,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
                 raise FileNotFoundError(
                     f"{METADATA} in {self.backup_dir} names {metadata['weights']}, which is "
                     "missing: this backup cannot resume; start the run without resuming.")
+        self._seconds_before, self._began = backup_seconds(self.backup_dir), time.time()
         super().on_train_begin(logs)
 
     def _save_model(self):
@@ -55,7 +66,8 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         atomic_write(os.path.join(self.backup_dir, name),
                      lambda tmp: keras.Model.save_weights(self.model, tmp))
         write_json(os.path.join(self.backup_dir, METADATA),
-                   {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name})
+                   {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name,
+                    "seconds": round(self._seconds_before + time.time() - self._began, 3)})
         self._weights_path = os.path.join(self.backup_dir, name)
         for old in os.listdir(self.backup_dir):
             if old.endswith(".weights.h5") and old != name:

@@ -74,21 +74,25 @@ class StopAfterMinutes(keras.callbacks.Callback):
     """Ends `fit` at the first epoch end after which one more epoch (at the mean epoch
     time so far) would pass `minutes` of wall time since training began, so a run keeps
     a stated time budget and its best weights; in a multi-worker run the chief's
-    clock decides for every worker, so all stop at the same epoch."""
+    clock decides for every worker, so all stop at the same epoch. A resumed run passes
+    the `spent_seconds` its first `spent_epochs` took (`zoo.backup.backup_seconds`), so
+    the budget covers the whole training, not each process."""
 
-    def __init__(self, minutes):
+    def __init__(self, minutes, spent_seconds=0.0, spent_epochs=0):
         super().__init__()
         if not minutes > 0:
             raise ValueError(f"max_minutes must be > 0, got {minutes}.")
-        self.seconds = 60.0 * minutes
+        if spent_seconds < 0 or spent_epochs < 0:
+            raise ValueError(f"spent_seconds and spent_epochs must be >= 0, got {spent_seconds}, {spent_epochs}.")
+        self.seconds, self.spent_seconds, self.spent_epochs = 60.0 * minutes, spent_seconds, spent_epochs
 
     def on_train_begin(self, logs=None):
         self.start, self.epochs_run, self.stopped_epoch = time.time(), 0, None
 
     def on_epoch_end(self, epoch, logs=None):
         self.epochs_run += 1
-        elapsed = time.time() - self.start
-        over = elapsed + elapsed / self.epochs_run > self.seconds
+        elapsed = self.spent_seconds + time.time() - self.start
+        over = elapsed + elapsed / (self.spent_epochs + self.epochs_run) > self.seconds
         strategy = self.model.distribute_strategy
         if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
             vote = tf.constant(float(over and worker(strategy)[0]))

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zoo.backup import AtomicBackupAndRestore, backup_epoch
+from zoo.backup import AtomicBackupAndRestore, backup_epoch, backup_seconds
 from zoo.files import remove_temporaries
 from zoo.training.callbacks import (EpochLines, ResumableEarlyStopping, StopAfterMinutes, StopOnNonFiniteLoss,
                                   best_epoch, read_history, stop_reason)
@@ -45,8 +45,8 @@ def train(build_model, train_images, val_images, *, num_train, run_dir, epochs, 
       epochs, batch_size: the global batch, split across replicas.
       optimizer: kwargs of `make_optimizer`.
       patience: epochs without a better validation loss before stopping (None: never).
-      max_minutes: wall-time budget of this call's training (None: none); see
-        `StopAfterMinutes`.
+      max_minutes: wall-time budget of the training (None: none), a resumed run's
+        earlier processes included; see `StopAfterMinutes`.
       resume: continue from `run_dir`'s backup; otherwise `run_dir` starts empty.
       verbose: "auto" (Keras' progress bar when stdout is a terminal, else one plain line
         per epoch), 0 (silent), or Keras' 1 (bar) / 2 (a line per epoch).
@@ -79,6 +79,7 @@ def train(build_model, train_images, val_images, *, num_train, run_dir, epochs, 
     initialize(model, strategy, distributed_batches(strategy, train_images, batch_size, seed, 0))
     history = read_history(history_path) if resume else []
     first_epoch = backup_epoch(backup_dir) if resume else 0
+    spent = backup_seconds(backup_dir) if resume else 0.0  # 0: also a backup older than its `seconds`
     history = [r for r in history if r["epoch"] < first_epoch]
     best = min((r["val_loss"] for r in history if "val_loss" in r), default=None)
     use_ema = model.optimizer.use_ema
@@ -97,7 +98,7 @@ def train(build_model, train_images, val_images, *, num_train, run_dir, epochs, 
         keras.callbacks.ModelCheckpoint(best_path, monitor="val_loss", save_best_only=True,
                                         save_weights_only=True, initial_value_threshold=best),
         *([ResumableEarlyStopping(history, monitor="val_loss", patience=patience)] if patience else []),
-        *([StopAfterMinutes(max_minutes)] if max_minutes else []),
+        *([StopAfterMinutes(max_minutes, spent, first_epoch if spent else 0)] if max_minutes else []),
         keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), profile_batch=0),
         *callbacks,
         AtomicBackupAndRestore(backup_dir),  # after the others: it saves their state
