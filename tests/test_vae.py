@@ -158,9 +158,25 @@ def test_sample_encode_decode():
     assert set(np.unique(binary.sample(64, seed=1))) == {0, 1}
 
 
+def test_logistic_mixture_decoder_sums_to_one_and_decodes_each_pixels_mode():
+    model = tiny("VAE", (2, 1, 1), 3, decoder="logistic_mixture", nr_logistic_mix=2)
+    assert model.likelihood == "logistic_mixture"
+    z = tf.random.stateless_normal([4, model.latent_dim], seed=[1, 2]) * 3.0
+    every = np.array([[[[a]], [[b]]] for a in range(3) for b in range(3)], np.int32)  # all 9 images
+    log_px = np.stack([model._log_likelihood(tf.constant(every), tf.repeat(z[i:i + 1], 9, axis=0)).numpy()
+                       for i in range(4)])
+    np.testing.assert_allclose(np.exp(log_px).sum(axis=1), 1.0, rtol=1e-5)  # p(x | z) is a distribution
+    best = every[np.argmax(log_px, axis=1)]  # one colour: the joint mode is each pixel's mode
+    np.testing.assert_array_equal(model.decode(z.numpy()).numpy(), best)
+    s = model.sample(64, seed=3).numpy()
+    assert s.dtype == np.uint8 and s.shape == (64, 2, 1, 1) and set(np.unique(s)) == {0, 1, 2}
+    np.testing.assert_array_equal(model.sample(64, seed=3), s)
+
+
 @pytest.mark.parametrize("overrides", [dict(posterior="sylvester_o", prior="maf"),
                                        dict(posterior="iaf", prior="realnvp"),
-                                       dict(posterior="householder", mixed_precision="bfloat16")])
+                                       dict(posterior="householder", mixed_precision="bfloat16"),
+                                       dict(decoder="logistic_mixture", nr_logistic_mix=2)])
 def test_keras_file_round_trip_in_safe_mode(tmp_path, overrides):
     model = tiny("VAE", (4, 4, 1), 3, num_flows=2, prior_hidden_units=(8,), prior_flows=2, **overrides)
     model.log_prob(random_images(2, 3, (4, 4, 1)), training=True)  # the step counter moves
@@ -202,6 +218,7 @@ def test_saved_model_serves_elbo_log_prob_encode_decode_and_sample_without_zoo(t
     (dict(decoder="logistic"), "decoder must be one of"),
     (dict(decoder="bernoulli"), "num_levels must be 2"),
     (dict(latent_dim=0), "latent_dim must be >= 1"),
+    (dict(decoder="logistic_mixture", nr_logistic_mix=0), "nr_logistic_mix must be an integer >= 1"),
     (dict(latent_dim=1, prior="realnvp"), "latent_dim must be >= 2"),
     (dict(importance_samples=0), "importance_samples must be an integer >= 1"),
     (dict(chunk_size=0), "chunk_size must be an integer >= 1"),

@@ -195,3 +195,26 @@ class DiscretizedLogisticMixture(tfd.Distribution):
                 self._coeffs, tf.concat([[n], batch, tf.shape(self._coeffs)[-2:]], 0)),
             num_levels=self._num_levels)
         return widened.tempered_sample(1.0, seed)
+
+
+def mixture_num_params(channels, num_mix):
+    """Parameters per pixel of a `DiscretizedLogisticMixture` of `num_mix` components over
+    `channels` colours: K logits, C K means, C K log-scales, C (C - 1) / 2 K coefficients."""
+    return num_mix * (1 + 2 * channels + channels * (channels - 1) // 2)
+
+
+def mixture_from_params(params, channels, num_mix, num_levels, min_log_scale=-7.0):
+    """A network's raw `[..., mixture_num_params(C, K)]` -> `DiscretizedLogisticMixture`
+    with batch shape `[...]`, event `[C]`: log-scales bounded below by `min_log_scale`,
+    coefficients squashed by tanh (as openai/pixel-cnn)."""
+    params = tf.convert_to_tensor(params, tf.float32)
+    expected = mixture_num_params(channels, num_mix)
+    if params.shape[-1] != expected:
+        raise ValueError(f"Expected [..., {expected}] mixture parameters for {channels} colours and "
+                         f"{num_mix} components, got {params.shape}.")
+    logits, rest = params[..., :num_mix], params[..., num_mix:]
+    rest = tf.reshape(rest, tf.concat([tf.shape(rest)[:-1], [2 * channels + channels * (channels - 1) // 2,
+                                                               num_mix]], 0))
+    return DiscretizedLogisticMixture(
+        logits, rest[..., :channels, :], tf.maximum(rest[..., channels:2 * channels, :], min_log_scale),
+        tf.tanh(rest[..., 2 * channels:, :]) if channels > 1 else None, num_levels=num_levels)

@@ -21,7 +21,7 @@ import math
 import keras
 import tensorflow as tf
 
-from zoo.distributions import DiscretizedLogisticMixture
+from zoo.distributions import mixture_from_params, mixture_num_params
 from zoo.layers.gated_pixelcnn import shift_down
 from zoo.layers.gated_resnet import GatedResNet
 from zoo.layers.shifted_conv2d import (DownRightShiftedConv2D, DownRightShiftedConv2DTranspose,
@@ -116,8 +116,7 @@ class PixelCNNPlusPlus(DensityModel):
     @property
     def num_params(self):
         """Per pixel: K logits, C K means, C K log-scales, C (C - 1) / 2 K coefficients."""
-        c, k = self.image_shape[-1], self.nr_logistic_mix
-        return k * (1 + 2 * c + c * (c - 1) // 2)
+        return mixture_num_params(self.image_shape[-1], self.nr_logistic_mix)
 
     @property
     def net_dtype_name(self):
@@ -174,12 +173,8 @@ class PixelCNNPlusPlus(DensityModel):
     def distribution(self, params):
         """`[..., num_params]` -> `DiscretizedLogisticMixture` with batch shape `[...]`, event `[C]`.
         Log-scales are bounded below by `min_log_scale`, coefficients by tanh (openai/pixel-cnn)."""
-        c, k = self.image_shape[-1], self.nr_logistic_mix
-        logits, rest = params[..., :k], params[..., k:]
-        rest = tf.reshape(rest, tf.concat([tf.shape(rest)[:-1], [2 * c + c * (c - 1) // 2, k]], 0))
-        return DiscretizedLogisticMixture(
-            logits, rest[..., :c, :], tf.maximum(rest[..., c:2 * c, :], self.min_log_scale),
-            tf.tanh(rest[..., 2 * c:, :]) if c > 1 else None, num_levels=self.num_levels)
+        return mixture_from_params(params, self.image_shape[-1], self.nr_logistic_mix, self.num_levels,
+                                   self.min_log_scale)
 
     def initialize(self, images, labels=None):
         """Weight norm's data-dependent initialization: one training-mode pass over the

@@ -8,7 +8,8 @@ Autoencoder", ICLR 2017; Gatopoulos and Tomczak, "Self-Supervised Variational
 Auto-Encoders", 2021).
 
     encoder:    x -> h;   q(z0 | x) = N(mu(h), diag var(h));   zK = f_K o ... o f_1(z0; h)
-    decoder:    p(x | z) Bernoulli (binary images) or num_levels-way categorical per pixel
+    decoder:    p(x | z) Bernoulli (binary images), num_levels-way categorical per pixel, or
+                a discretized logistic mixture per pixel (PixelCNN++'s, its levels ordered)
     prior:      p(z) standard normal, or a RealNVP / MAF density over z (change of variables
                 to a standard normal; samples through the inverse)
 
@@ -42,6 +43,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from zoo import bijectors as zb
+from zoo.distributions import mixture_from_params, mixture_num_params
 from zoo.layers import MADE
 from zoo.layers.posterior_flow import PosteriorFlow
 from zoo.layers.vae_nets import (DECODER_FILTERS, ENCODER_FILTERS, ENCODER_STRIDES,
@@ -55,7 +57,7 @@ LOG_2PI = math.log(2.0 * math.pi)
 POSTERIORS = ("gaussian", "planar", "iaf", "householder", "sylvester_o", "sylvester_h", "sylvester_t")
 PRIORS = ("normal", "realnvp", "maf")
 NETWORKS = ("auto", "conv", "mlp")
-DECODERS = ("auto", "bernoulli", "categorical")
+DECODERS = ("auto", "bernoulli", "categorical", "logistic_mixture")
 ELBO_POOL = 4096  # evaluation draws of the ELBO: a fixed pool, indexed by a hash of the image
 MIN_VARIANCE = 1e-6  # added to the encoder's softplus variance
 
@@ -89,7 +91,11 @@ class VAE(DensityModel):
       hidden_units: widths of the MLP encoder and decoder.
       conv_filters, deconv_filters: channels of the six gated (transposed) convolutions.
       decoder: "bernoulli" (needs num_levels == 2), "categorical" (num_levels-way per
-        pixel), or "auto" (bernoulli for binary images, else categorical).
+        pixel), "logistic_mixture" (`nr_logistic_mix` discretized logistics per pixel,
+        `zoo.distributions.DiscretizedLogisticMixture`: neighbouring levels share
+        probability, where a categorical learns each level on its own), or "auto"
+        (bernoulli for binary images, else categorical).
+      nr_logistic_mix: K of the logistic-mixture decoder.
       importance_samples: K of `log_prob`'s importance-weighted bound.
       chunk_size: decoder passes (images x samples) per chunk of that bound.
       kl_warmup: training steps over which the KL weight rises from 0 to 1 (0: none).
@@ -101,7 +107,7 @@ class VAE(DensityModel):
     def __init__(self, image_shape, num_levels, latent_dim=16, posterior="gaussian", num_flows=4,
                  posterior_options=None, prior="normal", prior_flows=3, prior_hidden_units=(256, 256),
                  network="auto", hidden_units=(256, 256), conv_filters=ENCODER_FILTERS,
-                 deconv_filters=DECODER_FILTERS, decoder="auto", importance_samples=5000,
+                 deconv_filters=DECODER_FILTERS, decoder="auto", nr_logistic_mix=5, importance_samples=5000,
                  chunk_size=2048, kl_warmup=0, seed=None, **kwargs):
         super().__init__(image_shape, num_levels, **kwargs)
         self.latent_dim = int(latent_dim)
@@ -116,6 +122,9 @@ class VAE(DensityModel):
         if decoder not in DECODERS:
             raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}.")
         self.posterior, self.prior, self.network, self.decoder_kind = posterior, prior, network, decoder
+        if isinstance(nr_logistic_mix, bool) or int(nr_logistic_mix) < 1:
+            raise ValueError(f"nr_logistic_mix must be an integer >= 1, got {nr_logistic_mix!r}.")
+        self.nr_logistic_mix = int(nr_logistic_mix)
         self.num_flows, self.prior_flows = int(num_flows), int(prior_flows)
         if self.num_flows < 1 and posterior != "gaussian":
             raise ValueError(f"num_flows must be >= 1 for posterior {posterior!r}, got {num_flows}.")
@@ -142,7 +151,8 @@ class VAE(DensityModel):
             raise ValueError(f"decoder='bernoulli' models binary images: num_levels must be 2, got "
                              f"{self.num_levels}.")
         height, width, channels = self.image_shape
-        out_channels = channels * (1 if self.likelihood == "bernoulli" else self.num_levels)
+        out_channels = {"bernoulli": channels, "categorical": channels * self.num_levels,
+                        "logistic_mixture": mixture_num_params(channels, self.nr_logistic_mix)}[self.likelihood]
         dtype = self.net_dtype
         if self.network_kind == "conv":
             reduction = conv_reduction(ENCODER_STRIDES)
@@ -176,7 +186,7 @@ class VAE(DensityModel):
 
     @property
     def likelihood(self):
-        """"bernoulli" or "categorical": the decoder's distribution per pixel."""
+        """"bernoulli", "categorical" or "logistic_mixture": the decoder's distribution per pixel."""
         if self.decoder_kind == "auto":
             return "bernoulli" if self.num_levels == 2 else "categorical"
         return self.decoder_kind
@@ -254,14 +264,24 @@ class VAE(DensityModel):
         return self._prior_bijector().forward(z) if self.prior_nets else z
 
     def _logits(self, z, training=False):
-        """Decoder logits, float32 `[batch, H, W, C, 1]` (Bernoulli) or `[..., C, num_levels]`."""
+        """Decoder outputs, float32: logits `[batch, H, W, C, 1]` (Bernoulli) or `[..., C,
+        num_levels]` (categorical); a logistic mixture's parameters `[batch, H, W, P]`."""
         logits = tf.cast(self.decoder(z, training=training), tf.float32)
+        if self.likelihood == "logistic_mixture":
+            return tf.reshape(logits, [-1, *self.image_shape[:2], mixture_num_params(
+                self.image_shape[-1], self.nr_logistic_mix)])
         levels = 1 if self.likelihood == "bernoulli" else self.num_levels
         return tf.reshape(logits, [-1, *self.image_shape, levels])
+
+    def _pixel_mixture(self, params):
+        """The logistic-mixture decoder's distribution: batch `[batch, H, W]`, event `[C]`."""
+        return mixture_from_params(params, self.image_shape[-1], self.nr_logistic_mix, self.num_levels)
 
     def _log_likelihood(self, images, z, training=False):
         """log p(x | z), `[batch]`: images int32 `[batch, H, W, C]`, z `[batch, latent_dim]`."""
         logits = self._logits(z, training)
+        if self.likelihood == "logistic_mixture":
+            return tf.reduce_sum(self._pixel_mixture(logits).log_prob(images), axis=[1, 2])
         if self.likelihood == "bernoulli":
             per_pixel = -tf.nn.sigmoid_cross_entropy_with_logits(
                 labels=tf.cast(images, tf.float32), logits=logits[..., 0])
@@ -416,6 +436,8 @@ class VAE(DensityModel):
         z = self._prior_sample(n, temperature, tf.random.experimental.stateless_fold_in(seed, 1))
         logits = self._logits(z)
         pixel_seed = tf.random.experimental.stateless_fold_in(seed, 2)
+        if self.likelihood == "logistic_mixture":
+            return self._pixel_mixture(logits).tempered_sample(1.0, pixel_seed)
         if self.likelihood == "bernoulli":
             u = tf.random.stateless_uniform(tf.shape(logits[..., 0]), seed=pixel_seed)
             return tf.cast(u < tf.sigmoid(logits[..., 0]), tf.int32)
@@ -441,12 +463,15 @@ class VAE(DensityModel):
 
     def decode(self, z, labels=None):
         """Latents `[batch, latent_dim]` -> uint8 images: the decoder's most probable image
-        (each pixel's mode: logit > 0 for Bernoulli, the argmax level for categorical), not a draw."""
+        (each pixel's mode: logit > 0 for Bernoulli, the argmax level for categorical; for a
+        logistic mixture each colour's mode given the colours before it), not a draw."""
         self.build_for_images()
         z = self.check_latents(z)
         self.check_labels(labels, z.shape[0])
         with self.float32_network():
             logits = self._logits(z)
+            if self.likelihood == "logistic_mixture":
+                return tf.cast(self._pixel_mixture(logits).tempered_sample(0.0, tf.zeros([2], tf.int32)), tf.uint8)
             if self.likelihood == "bernoulli":
                 return tf.cast(logits[..., 0] > 0, tf.uint8)
             return tf.cast(tf.argmax(logits, axis=-1), tf.uint8)
@@ -479,5 +504,6 @@ class VAE(DensityModel):
                 "prior_hidden_units": list(self.prior_hidden_units), "network": self.network,
                 "hidden_units": list(self.hidden_units), "conv_filters": list(self.conv_filters),
                 "deconv_filters": list(self.deconv_filters), "decoder": self.decoder_kind,
+                "nr_logistic_mix": self.nr_logistic_mix,
                 "importance_samples": self.importance_samples, "chunk_size": self.chunk_size,
                 "kl_warmup": self.kl_warmup, "seed": self.seed}
