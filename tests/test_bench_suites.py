@@ -3,6 +3,7 @@ alternating slices of equal steps on the same batches, evaluated on the same ima
 curves, gap, time to TFP's final bits/dim and targets recomputed from the records, the
 figure), and `--suite gpu` skipping cleanly where TensorFlow sees no GPU."""
 
+import copy
 import json
 import math
 from pathlib import Path
@@ -106,7 +107,21 @@ def test_gap_time_to_reach_and_targets_come_from_the_curves(quality):
         assert "in at most half TFP's time" in t["name"] and t["needed"] == 0.5 and t["at_most"]
         assert t["value"] == q["fraction_of_tfp_time"]
         assert t["met"] == (t["value"] is not None and t["value"] <= 0.5)
+        assert t.get("upper_bound", False) == q["ours_reached_by_first_checkpoint"]
         assert f"| {t['name']} |" in md
+
+
+def test_a_fraction_reached_by_our_first_checkpoint_is_shown_as_a_bound(quality):
+    r = copy.deepcopy(quality[0])
+    name, q = next(iter(pairs(r).items()))
+    first = q["ours"]["curve"][0]
+    q.update(ours_reached_by_first_checkpoint=True, ours_seconds_to_tfp_final=first["seconds"],
+             fraction_of_tfp_time=0.1)
+    row = bench_report.targets(r)[0]
+    assert row["upper_bound"] and row["value"] == 0.1
+    assert bench_report._format_target(row) == ("<= 0.10 of TFP's time", "<= 0.50")
+    q["ours_reached_by_first_checkpoint"] = False
+    assert bench_report._format_target(bench_report.targets(r)[0])[0] == "0.10 of TFP's time"
 
 
 def test_seconds_to_reach_interpolates_between_checkpoints():
