@@ -74,9 +74,10 @@ PRESETS = {
     # minutes over 10000 test images; 5000 would take hours on two cores). The orthogonal
     # Sylvester flow with the Sylvester code's M = 8 orthogonal vectors (with M = 64, its 30
     # orthogonalization steps made a training step 4.6x slower than the plain VAE's; M = 8: 1.14x).
-    # Measured, one core each beside other work: plain 95.98 test -ELBO, NLL 91.44 (19 epochs);
-    # sylvester_o 96.65, NLL 91.46 (17 epochs), results/runs/vae_flows/cpu-*-binarized_mnist.json
-    # (shipped vae-gaussian-binarized_mnist, vae-sylvester_o-binarized_mnist).
+    # Measured, one core each beside another run: plain 95.98 test -ELBO, NLL 91.44 (19 epochs);
+    # sylvester_o 96.65 / 91.46 (17); IAF 94.93 / 90.55 (20); the MAF prior 91.25 / 86.59 (21),
+    # results/runs/vae_flows/cpu-*-binarized_mnist.json and cpu-gaussian-normal-binarized_mnist.md (shipped
+    # vae-gaussian-binarized_mnist, vae-sylvester_o-binarized_mnist, vae-gaussian-maf-binarized_mnist).
     "cpu": {
         "dataset": "digits",
         **DIGITS,
