@@ -76,8 +76,9 @@ PRESETS = {
     # orthogonalization steps made a training step 4.6x slower than the plain VAE's; M = 8: 1.14x).
     # Measured, one core each beside another run: plain 95.98 test -ELBO, NLL 91.44 (19 epochs);
     # sylvester_o 96.65 / 91.46 (17); IAF 94.93 / 90.55 (20); the MAF prior 91.25 / 86.59 (21),
-    # results/runs/vae_flows/cpu-*-binarized_mnist.json and cpu-gaussian-normal-binarized_mnist.md (shipped
-    # vae-gaussian-binarized_mnist, vae-sylvester_o-binarized_mnist, vae-gaussian-maf-binarized_mnist).
+    # results/runs/vae_flows/cpu-*-binarized_mnist.json and cpu-gaussian-normal-binarized_mnist.md
+    # (shipped vae-gaussian-binarized_mnist, vae-sylvester_o-binarized_mnist,
+    # vae-gaussian-maf-binarized_mnist).
     "cpu": {
         "dataset": "digits",
         **DIGITS,
