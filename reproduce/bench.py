@@ -183,13 +183,7 @@ def ratio(a, b):
 
 
 def machine():
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "cores_usable": len(os.sched_getaffinity(0)),
+    return {"cpu": records.cpu_model(), "cores": os.cpu_count(), "cores_usable": len(os.sched_getaffinity(0)),
             "python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
             "tensorflow_probability": tfp.__version__, "tf_keras": tf_keras.__version__,
             "numpy": np.__version__, "load_average_1min_at_start": os.getloadavg()[0],

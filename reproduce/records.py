@@ -10,6 +10,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from zoo.files import write_json, write_text
+from zoo.training import precision
 
 
 def slug(dataset):
@@ -27,10 +28,28 @@ def record_path(out, paper, preset, dataset, variant=None):
     return Path(out) / "runs" / paper / f"{preset}{'-' + variant if variant else ''}-{slug(dataset)}.json"
 
 
-def hardware():
+def cpu_model(cpuinfo="/proc/cpuinfo"):
+    """The CPU's model name ("AMD EPYC"), or the platform's processor where `cpuinfo`
+    cannot be read."""
+    try:
+        with open(cpuinfo) as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def hardware(cpuinfo="/proc/cpuinfo"):
+    """The record's machine: its GPUs, then the CPU's cores, model, architecture and the
+    16-bit matmul flags its 16-bit networks need ("2 CPU cores (AMD EPYC, x86_64,
+    avx512_bf16)"), which decide how fast a preset trains."""
     gpus = tf.config.list_physical_devices("GPU")
     details = [tf.config.experimental.get_device_details(g).get("device_name", "GPU") for g in gpus]
-    cpu = f"{os.cpu_count()} CPU cores ({platform.machine()})"
+    sixteen = sorted(set().union(*precision.CPU_FLAGS.values()) & (precision.cpu_flags(cpuinfo) or set()))
+    cpu = f"{os.cpu_count()} CPU cores ({', '.join([cpu_model(cpuinfo), platform.machine(), *sixteen])})"
     return f"{len(gpus)}x {details[0]}, {cpu}" if gpus else cpu
 
 

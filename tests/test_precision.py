@@ -2,10 +2,13 @@
 (`zoo.training.precision`), and `python -m reproduce --network-precision` applies it."""
 
 import json
+import os
+import platform
 
 import pytest
+import tensorflow as tf
 
-from reproduce import arm
+from reproduce import arm, records
 from reproduce.__main__ import build_parser, main
 from zoo.training import precision
 from zoo.training.precision import CHOICES, native, network_precision
@@ -36,6 +39,18 @@ def test_native_on_cpus_by_their_flags(cpuinfo, tmp_path):
     assert native("bfloat16", gpus=[], cpuinfo=cpuinfo(SAPPHIRE_RAPIDS)) is True
     assert native("float16", gpus=[], cpuinfo=cpuinfo(SAPPHIRE_RAPIDS)) is False
     assert native("bfloat16", gpus=[], cpuinfo=str(tmp_path / "missing")) is None
+
+
+def test_records_name_the_cpu_and_its_16_bit_flags(cpuinfo, tmp_path):
+    """A record's hardware tells an AVX2-only machine from one that trains bfloat16 natively."""
+    assert records.cpu_model(cpuinfo(AMD_AVX2)) == "AMD EPYC"
+    assert records.cpu_model(str(tmp_path / "missing"))  # the platform's name instead
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("the CPU is named after the GPUs")
+    arch = platform.machine()
+    assert records.hardware(cpuinfo(AMD_AVX2)) == f"{os.cpu_count()} CPU cores (AMD EPYC, {arch})"
+    sapphire = records.hardware(cpuinfo("model name\t: Intel Xeon\n" + SAPPHIRE_RAPIDS))
+    assert sapphire == f"{os.cpu_count()} CPU cores (Intel Xeon, {arch}, amx_bf16, avx512_bf16)"
 
 
 def test_native_on_gpus_by_compute_capability(cpuinfo):
