@@ -31,15 +31,7 @@ def record_path(out, paper, preset, dataset, variant=None):
 def cpu_model(cpuinfo="/proc/cpuinfo"):
     """The CPU's model name ("AMD EPYC"), or the platform's processor where `cpuinfo`
     cannot be read."""
-    try:
-        with open(cpuinfo) as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name":
-                    return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return precision.cpuinfo_value(("model name",), cpuinfo) or platform.processor() or platform.machine()
 
 
 def hardware(cpuinfo="/proc/cpuinfo"):

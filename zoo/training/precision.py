@@ -18,18 +18,25 @@ GPU_CAPABILITY = {"bfloat16": (8, 0), "float16": (7, 0)}
 CHOICES = ("auto", "preset", "float32")  # `python -m reproduce --network-precision`
 
 
-def cpu_flags(cpuinfo="/proc/cpuinfo"):
-    """The CPU's feature flags (a set of lowercase names), or None where `cpuinfo` cannot
-    be read (not Linux)."""
+def cpuinfo_value(keys, cpuinfo="/proc/cpuinfo"):
+    """The value of the first `cpuinfo` line whose key is one of `keys` ("" when none
+    is), or None where `cpuinfo` cannot be read (not Linux)."""
     try:
         with open(cpuinfo) as f:
             for line in f:
                 key, _, value = line.partition(":")
-                if key.strip() in ("flags", "Features"):
-                    return set(value.split())
+                if key.strip() in keys:
+                    return value.strip()
     except OSError:
         return None
-    return set()
+    return ""
+
+
+def cpu_flags(cpuinfo="/proc/cpuinfo"):
+    """The CPU's feature flags (a set of lowercase names), or None where `cpuinfo` cannot
+    be read (not Linux)."""
+    value = cpuinfo_value(("flags", "Features"), cpuinfo)
+    return None if value is None else set(value.split())
 
 
 def native(precision, gpus=None, cpuinfo="/proc/cpuinfo"):
