@@ -66,11 +66,16 @@ class DensityModel(keras.Model):
     `labels [batch]`, and an unconditional one refuses them. `mixed_precision`
     ("bfloat16" / "float16") lets the network train in 16 bits; `log_prob` outside
     training, `sample`, `encode`/`decode` and every SavedModel compute in float32.
+    `training_chains` = n > 1 splits each training batch into n equal pieces whose
+    forward and backward passes are independent chains of one graph, so a CPU's
+    inter-op threads run them side by side (the loss and its gradients are those of the
+    whole batch); a model whose training forward couples the images of a batch (batch
+    norm, a step counter) refuses it.
     """
 
     num_classes = None  # unconditional unless a subclass sets it
 
-    def __init__(self, image_shape, num_levels, mixed_precision=None, **kwargs):
+    def __init__(self, image_shape, num_levels, mixed_precision=None, training_chains=1, **kwargs):
         super().__init__(**kwargs)
         image_shape = tuple(int(d) for d in image_shape)
         if len(image_shape) != 3 or min(image_shape) < 1:
@@ -80,6 +85,10 @@ class DensityModel(keras.Model):
         self.image_shape = image_shape
         self.num_levels = int(num_levels)
         self.mixed_precision = check_precision(mixed_precision)
+        if isinstance(training_chains, bool) or not isinstance(training_chains, (int, np.integer)) \
+                or training_chains < 1:
+            raise ValueError(f"training_chains must be an int >= 1, got {training_chains!r}.")
+        self.training_chains = int(training_chains)
         # The dtype policy of the network's layers (None: Keras' global policy).
         self.net_dtype = f"mixed_{mixed_precision}" if mixed_precision else None
         self._sample_graph = tf.function(functools.partial(self.generate, method="cached"))
@@ -197,10 +206,35 @@ class DensityModel(keras.Model):
 
     def call(self, inputs, training=False):
         """Keras' forward pass: `images` or `(images, labels)` -> bits/dim per image, so
-        `fit`'s loss is their mean."""
-        if isinstance(inputs, (tuple, list)):
-            return self.bits_per_dim(*inputs, training=training)
-        return self.bits_per_dim(inputs, training=training)
+        `fit`'s loss is their mean; in training, per piece of `training_chains`."""
+        inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
+        if training and self.training_chains > 1:
+            pieces = zip(*(self._split_batch(tensor) for tensor in inputs))
+            return tf.concat([self.bits_per_dim(*piece, training=True) for piece in pieces], axis=0)
+        return self.bits_per_dim(*inputs, training=training)
+
+    def refuse_training_chains(self, reason):
+        """For a subclass whose training forward couples a batch's images (`reason` says
+        how): a `ValueError` when `training_chains` > 1."""
+        if self.training_chains > 1:
+            raise ValueError(f"training_chains must be 1 for this {type(self).__name__}: {reason}, "
+                             f"so a batch cannot be split into independent chains; got "
+                             f"{self.training_chains}.")
+
+    def _split_batch(self, tensor):
+        """`[b, ...]` -> `training_chains` tensors `[b / n, ...]`; b must be a multiple of n."""
+        n = self.training_chains
+        tensor = tf.convert_to_tensor(tensor)
+        batch = tensor.shape[0]
+        if batch is not None and batch % n:
+            raise ValueError(f"training_chains={n} needs a (per-replica) batch that is a multiple of "
+                             f"{n}, got {batch}.")
+        if batch is None:
+            check = tf.debugging.assert_equal(tf.shape(tensor)[0] % n, 0, message=(
+                f"training_chains={n} needs a (per-replica) batch that is a multiple of {n}"))
+            with tf.control_dependencies([check]):
+                tensor = tf.identity(tensor)
+        return tf.split(tensor, n, axis=0)
 
     def sample(self, n, *, labels=None, temperature=1.0, seed=None, method="cached"):
         """`n` images, uint8 `[n, H, W, C]`; the same `seed` gives the same images.
@@ -333,7 +367,7 @@ class DensityModel(keras.Model):
 
     def get_config(self):
         return {"image_shape": list(self.image_shape), "num_levels": self.num_levels,
-                "mixed_precision": self.mixed_precision}
+                "mixed_precision": self.mixed_precision, "training_chains": self.training_chains}
 
     # ---- what subclasses implement -----------------------------------------
 

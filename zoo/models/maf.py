@@ -64,6 +64,8 @@ class MAF(FlowModel):
         self.hidden_units = [int(u) for u in hidden_units]
         self.activation, self.dropout = activation, float(dropout)
         self.batch_norm, self.momentum = bool(batch_norm), float(momentum)
+        if self.batch_norm:
+            self.refuse_training_chains("batch_norm normalizes by the whole batch's moments")
         if base not in BASES:
             raise ValueError(f"base must be one of {BASES}, got {base!r}.")
         self.base, self.num_components = base, int(num_components)

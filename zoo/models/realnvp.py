@@ -53,6 +53,9 @@ class RealNVP(FlowModel):
         self.num_blocks, self.num_filters, self.norm = int(num_blocks), int(num_filters), norm
         self.flow_batch_norm, self.momentum = bool(flow_batch_norm), float(momentum)
         self.alpha = zb.check_alpha(alpha)
+        if self.flow_batch_norm or norm == "batch":
+            self.refuse_training_chains("batch norm (norm='batch' or flow_batch_norm) normalizes by "
+                                        "the whole batch's moments")
         net_dtype = self.net_dtype
         # Per scale i (channels c * 2^i): checkerboard nets, channel nets (on the squeezed
         # tensor, 4x the channels), and a MovingMoments per coupling for its batch norm.

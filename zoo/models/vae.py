@@ -110,6 +110,8 @@ class VAE(DensityModel):
                  deconv_filters=DECODER_FILTERS, decoder="auto", nr_logistic_mix=5, importance_samples=5000,
                  chunk_size=2048, kl_warmup=0, seed=None, **kwargs):
         super().__init__(image_shape, num_levels, **kwargs)
+        self.refuse_training_chains("each training forward advances the step counter that seeds "
+                                    "its draws and times the KL warm-up")
         self.latent_dim = int(latent_dim)
         if self.latent_dim < 1:
             raise ValueError(f"latent_dim must be >= 1, got {latent_dim}.")
