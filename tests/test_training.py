@@ -280,3 +280,20 @@ def test_threads_are_set_before_tensorflow_starts_and_refused_after():
     assert "flags: --intra-op-threads 1 --inter-op-threads 2" in out
     assert training.set_threads() == (tf.config.threading.get_intra_op_parallelism_threads(),
                                       tf.config.threading.get_inter_op_parallelism_threads())
+
+
+def test_polyak_averaging_warms_up_its_momentum():
+    """After step t the average moves with min(ema, (1 + t) / (10 + t)): early averages
+    follow the trained weights instead of holding ema^t of the initial ones."""
+    weights = keras.Variable(np.zeros(3, np.float32))
+    optimizer = training.make_optimizer("adam", learning_rate=0.1, ema=0.999)
+    optimizer.build([weights])
+    average = np.zeros(3)
+    for t in range(6):
+        optimizer.apply_gradients([(tf.constant([1.0, -1.0, 2.0]), weights)])
+        m = min(0.999, (1 + t) / (10 + t))
+        average = m * average + (1 - m) * weights.numpy()
+        np.testing.assert_allclose(optimizer._model_variables_moving_average[0].numpy(), average, rtol=1e-5)
+    assert np.all(np.abs(average) > 0.5 * np.abs(weights.numpy()))  # Keras' own: 0.5% of the way
+    again = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
+    assert type(again) is type(optimizer) and again.use_ema and again.ema_momentum == 0.999
