@@ -75,11 +75,12 @@ PRESETS = {
     # and a bfloat16 network where the CPU has native bfloat16 (1.37x the float32 epochs;
     # elsewhere float32, `--network-precision`). The orthogonal Sylvester flow with the
     # Sylvester code's M = 8 orthogonal vectors (with M = 64 its 30 orthogonalization steps
-    # made a step 4.6x slower than the plain VAE's; M = 8: 1.14x). Measured (65c0cd3, one
-    # core each, two at a time): plain 90.17 test -ELBO, NLL 85.51 (31 epochs); sylvester_o
-    # 89.37 / 85.15 (25), results/runs/vae_flows/cpu-*-binarized_mnist.json (shipped
-    # vae-gaussian-binarized_mnist, vae-sylvester_o-binarized_mnist); the IAF and MAF-prior
-    # rows are still from the previous preset. Trials: cpu-gaussian-normal-binarized_mnist.md.
+    # made a step 4.6x slower than the plain VAE's; M = 8: 1.14x). Measured (one core each,
+    # two at a time): plain 90.17 test -ELBO, NLL 85.51 (31 epochs); sylvester_o 89.37 / 85.15
+    # (25); iaf 88.57 / 84.58 (28); the MAF prior 86.54 / 82.63 (30);
+    # results/runs/vae_flows/cpu-*-binarized_mnist.json (shipped vae-gaussian-binarized_mnist,
+    # vae-sylvester_o-binarized_mnist, vae-gaussian-maf-binarized_mnist). Trials:
+    # cpu-gaussian-normal-binarized_mnist.md.
     "cpu": {
         "dataset": "digits",
         **DIGITS,
