@@ -29,7 +29,8 @@ PRESETS = {
         "per_dataset": {
             # 1000 training images of 8x8 with 17 levels: strong dropout (on both stacks),
             # decoupled weight decay, Polyak averaging (the optimizer's EMA, ~200 steps: 3
-            # epochs), batch 16, early stopping on validation bits/dim. Measured: 77.97 test
+            # epochs), batch 16, early stopping on validation bits/dim. Measured (before the
+            # averaging's momentum warm-up, `zoo/training/optimizer.py`): 77.97 test
             # nats (results/runs/pixelcnn/cpu-digits.json, the shipped pixelcnn-digits; the
             # trials that chose each setting in cpu-digits.md beside it).
             "digits": {

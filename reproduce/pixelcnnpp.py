@@ -19,7 +19,8 @@ PRESETS = {
     # averaging) at a CPU's size; per-step decay as the paper's, faster for a short run.
     # XLA off, as for the PixelCNNs; a bfloat16 network (the mixture and likelihood stay
     # float32). 8-bit MNIST: training stops at the epoch end before one more epoch would
-    # pass 80 minutes (`max_minutes`), leaving the test evaluation inside 90. Measured:
+    # pass 80 minutes (`max_minutes`), leaving the test evaluation inside 90. Measured (before
+    # the Polyak averaging's momentum warm-up, `zoo/training/optimizer.py`):
     # 1.0295 test bits/dim (float32 evaluation) after 6 epochs, 72.2 min (results/runs/pixelcnnpp/cpu-mnist.json,
     # the shipped pixelcnnpp-mnist; notes in cpu-mnist.md beside it).
     "cpu": {
@@ -34,7 +35,8 @@ PRESETS = {
             # Polyak averaging 0.995, patience 60), and distribution augmentation (Jun et al.
             # 2020) over four transforms, which regularizes enough for 64 filters; the model
             # is evaluated, selected and sampled as the mixture over the four pixel orderings
-            # (`augmentation_mixture`). Measured: 75.04 test nats (1.6916 bits/dim), 31.8 min
+            # (`augmentation_mixture`). Measured (before the averaging's momentum
+            # warm-up): 75.04 test nats (1.6916 bits/dim), 31.8 min
             # (results/runs/pixelcnnpp/cpu-digits.json, the shipped pixelcnnpp-digits; every
             # trial in cpu-digits.md beside it).
             "digits": {
