@@ -60,9 +60,8 @@ def steps_targets(r):
         where = _preset(p, _chains(r, name))
         out.append(_target(f"{MODEL_NAMES[name]} training step >= 40% of the fp32 matmul peak ({where})",
                            p["fraction_of_matmul_peak"], PEAK_TARGET))
-        if "fraction_of_bf16_matmul_peak" in p:  # runs from before the bf16 matmul have none
-            out.append(_target(f"{MODEL_NAMES[name]} training step >= 30% of the bf16 matmul peak ({where})",
-                               p["fraction_of_bf16_matmul_peak"], BF16_PEAK_TARGET))
+        out.append(_target(f"{MODEL_NAMES[name]} training step >= 30% of the bf16 matmul peak ({where})",
+                           p["fraction_of_bf16_matmul_peak"], BF16_PEAK_TARGET))
     return out
 
 

@@ -40,10 +40,9 @@ def run_name(model):
 # Sylvester flow with M = 16 orthogonal vectors (D / 2; with M = D = 32 its steps were slow
 # enough to hit the time budget, 16.4 minutes in all; M = 16: 8.0); the Householder flow with 8
 # reflections a flow (the Sylvester code's H-SNF count; 1 left it 0.06 above the plain VAE).
-# Measured: plain VAE 92.48
-# test -ELBO, NLL 85.97 (5000 samples); planar 92.12, Householder 92.30 (level with the plain
-# VAE over three seeds; the notes); the lowest -ELBO the MAF prior's 90.79 (of the
-# posteriors sylvester_o's 90.92), the lowest NLL sylvester_h's 84.50
+# Measured: plain VAE 92.48 test -ELBO, NLL 85.97 (5000 samples); planar 92.12, Householder
+# 92.30 (level with the plain VAE over three seeds; the notes); the lowest -ELBO the MAF
+# prior's 90.79 (of the posteriors sylvester_o's 90.92), the lowest NLL sylvester_h's 84.50
 # (results/runs/vae_flows/cpu-*-digits.json; shipped vae-gaussian-digits, vae-sylvester_h-digits,
 # vae-sylvester_t-digits, vae-sylvester_o-digits).
 DIGITS = {
