@@ -32,7 +32,7 @@ def initialize(model, strategy, batches):
 
 def train(build_model, train_images, val_images, *, num_train, run_dir, epochs, batch_size,
           optimizer=None, patience=None, seed=0, resume=False, strategy=None,
-          jit_compile="auto", verbose="auto", callbacks=(), max_minutes=None):
+          jit_compile="auto", verbose="auto", callbacks=(), max_minutes=None, perturbation=None):
     """Fits `build_model()` on `train_images` (a dataset of single uint8 images, or of
     `(image, label)` pairs for a class-conditional model).
 
@@ -47,6 +47,8 @@ def train(build_model, train_images, val_images, *, num_train, run_dir, epochs, 
       patience: epochs without a better validation loss before stopping (None: never).
       max_minutes: wall-time budget of the training (None: none), a resumed run's
         earlier processes included; see `StopAfterMinutes`.
+      perturbation: fraction of training pixels replaced by uniform random levels in
+        every batch (Ren et al. 2019's background model; `pipeline.perturb`), or None.
       resume: continue from `run_dir`'s backup; otherwise `run_dir` starts empty.
       verbose: "auto" (Keras' progress bar when stdout is a terminal, else one plain line
         per epoch), 0 (silent), or Keras' 1 (bar) / 2 (a line per epoch).
@@ -76,7 +78,10 @@ def train(build_model, train_images, val_images, *, num_train, run_dir, epochs, 
         model = build_model().build_for_images()
         model.compile(optimizer=make_optimizer(**(optimizer or {})), jit_compile=jit_compile)
 
-    initialize(model, strategy, distributed_batches(strategy, train_images, batch_size, seed, 0))
+    if perturbation is not None and not 0.0 < perturbation < 1.0:
+        raise ValueError(f"perturbation must be a fraction in (0, 1), got {perturbation!r}.")
+    perturb = None if perturbation is None else (perturbation, model.num_levels)
+    initialize(model, strategy, distributed_batches(strategy, train_images, batch_size, seed, 0, perturb))
     history = read_history(history_path) if resume else []
     first_epoch = backup_epoch(backup_dir) if resume else 0
     spent = backup_seconds(backup_dir) if resume else 0.0  # 0: also a backup older than its `seconds`
@@ -105,7 +110,7 @@ def train(build_model, train_images, val_images, *, num_train, run_dir, epochs, 
         *([EpochLines(epochs, history)] if plain else []),  # an epoch's line: all of it saved
     ]
     model.fit(
-        distributed_batches(strategy, train_images, batch_size, seed, first_epoch),
+        distributed_batches(strategy, train_images, batch_size, seed, first_epoch, perturb),
         steps_per_epoch=steps, epochs=epochs,
         validation_data=with_shard_policy(model_inputs(val_images.batch(batch_size).cache()),
                                            tf.data.experimental.AutoShardPolicy.DATA),
