@@ -3,6 +3,8 @@
     python -m reproduce PAPER [--preset PRESET] [...]   train PAPER's model, score its test split
     python -m reproduce verify [NAME ...]              re-score shipped pretrained models
     python -m reproduce bench [--suite S] [--quick]    our training steps and samplers vs TFP's
+    python -m reproduce ood [--limit N]                out-of-distribution detection, Fashion-MNIST vs MNIST
+    python -m reproduce compress [NAME ...]            lossless compression with the shipped models vs PNG, gzip...
     python -m reproduce --list                         papers, presets, datasets, pretrained models
 
 A paper's run writes its record (OUT/runs/PAPER/PRESET-DATASET.json), sample figure
@@ -13,30 +15,18 @@ table the repository publishes.
 """
 
 import argparse
-import contextlib
-import glob
-import importlib
 import math
 import os
+import shlex
 import sys
-import tempfile
 import time
 
+from reproduce import compress, ood
+from reproduce.cli_errors import CommandLineError, fail, not_prepared
+from reproduce.runs import PAPERS, Run, get_paper
 from reproduce.threads import add_thread_args, apply_thread_args, positive_int
 
-PAPERS = ["arm", "pixelcnn", "realnvp", "pixelcnnpp", "glow", "maf", "vae_flows"]
 OUT = "out"  # a user's runs: untracked (.gitignore); `--out results` updates the repository's table
-
-
-class CommandLineError(SystemExit):
-    """A bad command line, or data it cannot find: one line on stderr, exit status 2."""
-
-    def __init__(self, message):
-        super().__init__(2)
-        self.message = message
-
-    def __str__(self):
-        return self.message
 
 
 class Parser(argparse.ArgumentParser):
@@ -44,10 +34,6 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message):
         raise CommandLineError(f"{self.prog}: error: {message}")
-
-
-def fail(message):
-    raise CommandLineError(f"python -m reproduce: error: {message}")
 
 
 def non_negative_int(text):
@@ -60,34 +46,49 @@ def non_negative_int(text):
     return value
 
 
-def paper_module(name):
-    if name not in PAPERS:
-        fail(f"unknown paper {name!r}; expected one of {PAPERS}.")
-    return importlib.import_module(f"reproduce.{name}")
-
-
 def build_parser():
     p = Parser(prog="python -m reproduce", description=__doc__,
                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--list", action="store_true",
                    help="list each paper's presets (model class, dataset), the datasets and the "
-                        "pretrained models")
+                        "pretrained models, then exit")
     commands = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    flags = run_flags()
+    for name in PAPERS:
+        paper = commands.add_parser(name, parents=[flags], help=f"train and score {name}'s model with a preset",
+                                    description=f"Trains {name}'s model with a preset, scores the test split, "
+                                                f"writes the record, figures and table under --out.")
+        for flag, spec in get_paper(name).flags.items():  # e.g. vae_flows' --posterior
+            paper.add_argument(f"--{flag}", **spec)
+    add_verify_command(commands)
+    add_bench_command(commands)
+    ood.add_command(commands)
+    compress.add_command(commands)
+    return p
 
+
+def run_flags():
+    """The flags every paper's command takes (a parent parser)."""
     flags = Parser(add_help=False)
     flags.add_argument("--preset", default="cpu", help="a preset of the paper file (default: cpu; see --list)")
     flags.add_argument("--dataset", help="dataset name (default: the preset's; see --list)")
     flags.add_argument("--data-dir", help="TFDS data directory (default: $TFDS_DATA_DIR, then TFDS's; "
                                           "digits needs none)")
-    flags.add_argument("--epochs", type=positive_int, help="override the preset's epochs")
-    flags.add_argument("--batch-size", type=positive_int, help="override the preset's global batch size")
+    flags.add_argument("--epochs", type=positive_int, help="epochs to train at most (default: the preset's)")
+    flags.add_argument("--batch-size", type=positive_int,
+                       help="global batch size, over all replicas (default: the preset's)")
     flags.add_argument("--out", default=OUT,
                        help=f"folder for the record, figures, table and work files (default: {OUT}/, "
                             f"ignored by git; maintainers: results)")
-    flags.add_argument("--resume", action="store_true", help="continue an interrupted run")
-    flags.add_argument("--seed", type=non_negative_int, default=0)
+    flags.add_argument("--resume", action="store_true",
+                       help="continue an interrupted run from its last epoch's backup under OUT/work/ "
+                            "(without it: a fresh start)")
+    flags.add_argument("--seed", type=non_negative_int, default=0,
+                       help="seed of the weights' initialization, the batches' order and noise, and the "
+                            "figures' samples (default: 0)")
     flags.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16", "mixed_float16"],
-                       help="Keras dtype policy: convolutions in 16 bits, likelihoods stay float32")
+                       help="Keras dtype policy: convolutions in 16 bits, likelihoods stay float32 "
+                            "(default: float32)")
     # zoo.training.precision.CHOICES, spelled here so that --help does not import TensorFlow.
     flags.add_argument("--network-precision", default="auto", choices=["auto", "preset", "float32"],
                        help="a preset's 16-bit network (mixed_precision): auto keeps it only where this "
@@ -98,18 +99,16 @@ def build_parser():
     flags.add_argument("--publish", action="store_true",
                        help="ship the trained weights as pretrained NAME-DATASET in zoo/pretrained/ "
                             "(refused when tracked files have uncommitted changes)")
-    for name in PAPERS:
-        paper = commands.add_parser(name, parents=[flags], help=f"train and score {name}'s model with a preset",
-                                    description=f"Trains {name}'s model with a preset, scores the test split, "
-                                                f"writes the record, figures and table under --out.")
-        for flag, spec in getattr(paper_module(name), "MODEL_FLAGS", {}).items():  # e.g. vae_flows' --posterior
-            paper.add_argument(f"--{flag}", **spec)
+    return flags
 
+
+def add_verify_command(commands):
     verify = commands.add_parser(
         "verify", help="score the shipped pretrained models on their test splits against their records",
         description="Loads each pretrained model (all by default), scores its dataset's test split in "
-                    "float32 and prints the recorded bits/dim, the number now, the difference and ok "
-                    "(within 1e-3 bits/dim); exit status 1 when any fails.")
+                    "float32 and prints the recorded bits/dim, the number now, the difference, ok "
+                    "(within 1e-3 bits/dim) and the run record it was compared with; exit status 1 "
+                    "when a number disagrees or a model has no record, 2 when a dataset is not prepared.")
     verify.add_argument("names", nargs="*", metavar="NAME", help="pretrained models (default: all; see --list)")
     verify.add_argument("--data-dir", help="TFDS data directory (default: $TFDS_DATA_DIR, then TFDS's; "
                                            "digits needs none)")
@@ -117,30 +116,34 @@ def build_parser():
     verify.add_argument("--modes", type=positive_int, metavar="N",
                         help="also score the first N test images eagerly, in tf.function, by Keras, by "
                              "the exported SavedModel and by a float32 copy (1e-3 nats per image), and "
-                             "compare cached with naive samples")
+                             "compare cached with naive samples (default: off)")
 
+
+def add_bench_command(commands):
     bench = commands.add_parser(
-        "bench", help="time our training steps and samplers against TFP's (reproduce/bench.py)",
+        "bench", help="time our training steps and samplers against TFP's (reproduce/bench/)",
         description="Times our training steps and samplers side by side with TFP's: a suite at a time "
                     "(steps: PixelCNN and Glow; maf: MaskedAutoregressiveFlow; quality: bits/dim per "
                     "training second); writes its sections into OUT/benchmarks.json, keeping the other "
                     "suites' there, and OUT/benchmarks.md. gpu: a check for a GPU machine, written to "
                     "OUT/gpu.md and OUT/gpu.json (skipped, exit status 0, where TensorFlow sees no GPU).")
-    # The same names as reproduce/bench.py's SUITES (tests/test_bench.py checks).
-    bench.add_argument("--suite", choices=("steps", "maf", "quality", "gpu"), default="steps",
+    from reproduce.bench import SUITES  # imports no TensorFlow
+
+    bench.add_argument("--suite", choices=SUITES, default="steps",
                        help="steps: PixelCNN++, Glow and ARM steps and samplers against TFP's, the matmul "
                             "peak (default); maf: MAF and IAF steps and MAF sampling against TFP's; "
                             "quality: PixelCNN++ and Glow cpu presets against TFP's, validation bits/dim "
                             "against training seconds (8-bit MNIST, 20 minutes a side); gpu: two logical "
                             "GPUs against one, and the paper presets' training steps")
-    bench.add_argument("--quick", action="store_true", help="tiny shapes, one repetition (seconds; for tests)")
+    bench.add_argument("--quick", action="store_true",
+                       help="tiny shapes, one repetition (seconds; for tests)")
     bench.add_argument("--data-dir", help="TFDS data directory for the quality suite's MNIST (default: "
                                           "$TFDS_DATA_DIR, then TFDS's; --quick uses digits, which needs none)")
     bench.add_argument("--out", default=OUT, help=f"folder for benchmarks.json and benchmarks.md "
                                                   f"(default: {OUT}/; maintainers: results)")
-    bench.add_argument("--note", default="", help="a sentence on the conditions of the run, put in the table")
+    bench.add_argument("--note", default="",
+                       help="a sentence on the conditions of the run, put in the table (default: none)")
     add_thread_args(bench)
-    return p
 
 
 def main(argv=None):
@@ -160,80 +163,67 @@ def main(argv=None):
         if args.command == "bench":
             from reproduce import bench
             return bench.main(args)
+        if args.command == "ood":
+            return ood.main(args)
+        if args.command == "compress":
+            return compress.main(args)
         return train(args)
     except CommandLineError as e:
         print(e.message, file=sys.stderr, flush=True)
         raise
+    except KeyboardInterrupt as e:  # Ctrl-C: one line, not Keras' traceback
+        print(interrupted(argv, e), file=sys.stderr, flush=True)
+        raise SystemExit(130) from None
 
 
-# ---- start-up noise ----------------------------------------------------------------
-
-# What TensorFlow's CUDA probe writes on a machine without an NVIDIA driver (before its
-# logging is set up, so TF_CPP_MIN_LOG_LEVEL does not reach it): every line is about a GPU
-# that is not there, and the first two come once per TF library, so twice.
-NO_GPU_NOISE = ("All log messages before absl::InitializeLog() is called",
-                "Could not find cuda drivers", "failed call to cuInit")
-
-
-def gpu_expected():
-    """Whether this machine may have a CUDA GPU for TensorFlow (Linux with an NVIDIA driver)."""
-    return sys.platform != "linux" or os.path.exists("/proc/driver/nvidia") or bool(glob.glob("/dev/nvidia*"))
-
-
-@contextlib.contextmanager
-def _without_stderr_lines(patterns):
-    """Within the block, file descriptor 2 goes to a temporary file; after it, every line
-    written there that contains none of `patterns` is written to stderr."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as caught:
-        os.dup2(caught.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            caught.seek(0)
-            kept = [line for line in caught.read().decode(errors="replace").splitlines(keepends=True)
-                    if not any(p in line for p in patterns)]
-            sys.stderr.write("".join(kept))
-            sys.stderr.flush()
-
+# ---- start-up noise and Ctrl-C ------------------------------------------------------
 
 def quiet_tensorflow():
-    """Imports TensorFlow without its start-up noise: its C++ INFO and WARNING lines off
-    (unless TF_CPP_MIN_LOG_LEVEL is set; errors still show), and on a machine with no
-    NVIDIA driver the CUDA probe's lines dropped (`NO_GPU_NOISE`; every other line is
-    kept). Where a GPU may be, TF reports what it finds."""
-    if "tensorflow" in sys.modules:
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if gpu_expected():
-        return
-    with _without_stderr_lines(NO_GPU_NOISE):
-        import tensorflow as tf
-        tf.config.list_physical_devices("GPU")  # the probe (cuInit) runs here, once
+    """Imports zoo, and so TensorFlow without its start-up noise (`zoo._quiet`), once a
+    command needs it (`--help` stays fast). A folder named zoo that hides the package is
+    one line (`CommandLineError`)."""
+    import zoo
+
+    if getattr(zoo, "__file__", None) is None:  # a namespace package: a folder, not the package
+        fail(f"`import zoo` found the folder {list(zoo.__path__)[0]}, not the package zoo: a folder "
+             f"named zoo in the current folder (a clone named zoo, seen from its parent) hides the "
+             f"installed package; run from another folder.")
+
+
+def interrupted(argv, error):
+    """The one line a Ctrl-C prints: for a paper's training, the epoch it reached, that its
+    backup is safe and the command that resumes it (this command line plus --resume)."""
+    again = "python -m reproduce " + shlex.join(argv)
+    training = sys.modules.get("zoo.training")  # imported once a run has started
+    if training is None or not isinstance(error, training.TrainingInterrupted):
+        return f"Interrupted. Run it again with: {again}"
+    if not error.epochs:
+        return f"{error.describe()}; start again with: {again}"
+    return f"{error.describe()}; resume with: {again}{'' if '--resume' in argv else ' --resume'}"
 
 
 # ---- --list ------------------------------------------------------------------------
 
 def list_papers():
     """Prints each paper's presets (model class, default dataset, datasets with their own
-    settings), the datasets and the pretrained models."""
+    settings), the datasets and the pretrained models with their records' parameter counts
+    (`zoo.training.count_parameters`)."""
+    import json
+
+    from reproduce.verify import record_path
     from zoo import data, hub
 
     print("Papers: python -m reproduce PAPER --preset PRESET [--dataset NAME]")
     for name in PAPERS:
-        paper = paper_module(name)
+        paper = get_paper(name)
         print(f"  {name}")
-        width = max(map(len, paper.PRESETS))
-        for preset_name, preset in paper.PRESETS.items():
-            model_class = preset.get("model", {}).get("class", paper.MODEL)
-            dataset = preset.get("dataset", paper.DATASET)
+        width = max(map(len, paper.presets))
+        for preset_name, preset in paper.presets.items():
+            r = Run(paper, preset_name)
+            model_class, dataset = r.model_class, r.dataset
             own = []
-            for other, override in preset.get("per_dataset", {}).items():
-                other_class = override.get("model", {}).get("class", model_class)
+            for other in preset.get("per_dataset", {}):
+                other_class = Run(paper, preset_name, other).model_class
                 own.append(other if other_class == model_class else f"{other} ({other_class})")
             tuned = f"; own settings for {', '.join(own)}" if own else ""
             print(f"    {preset_name:<{width}}  {model_class} on {dataset}{tuned}")
@@ -244,8 +234,13 @@ def list_papers():
         where = ("scikit-learn's bundled copy, nothing to prepare" if s.name == "digits"
                  else f"TFDS {s.tfds_name}: prepared under --data-dir or $TFDS_DATA_DIR")
         print(f"  {s.name:<{width}}  {h}x{w}x{c}, {s.num_levels} levels; {where}")
-    print("Pretrained models (zoo.load(NAME); python -m reproduce verify [NAME ...]):")
-    print("  " + ", ".join(hub.list_models()))
+    print("Pretrained models (zoo.load(NAME); python -m reproduce verify [NAME ...]) and their "
+          "trainable parameters:")
+    width = max(map(len, hub.list_models()))
+    for name in hub.list_models():
+        path = record_path(hub.entry(name))
+        count = json.loads(path.read_text()).get("parameters") if path and path.is_file() else None
+        print(f"  {name:<{width}}  " + ("(no record)" if count is None else f"{count:>10,}"))
 
 
 # ---- verify ------------------------------------------------------------------------
@@ -264,24 +259,32 @@ def verify(args):
 
 # ---- a paper's run -----------------------------------------------------------------
 
-def train(args):
-    paper = paper_module(args.command)
-    if args.preset not in paper.PRESETS:
-        fail(f"unknown preset {args.preset!r} for {args.command}; expected one of {sorted(paper.PRESETS)}.")
+def paper_run(args):
+    """The `Run` a paper's command line names; a one-line `CommandLineError` for a preset,
+    dataset or data directory it cannot run."""
+    paper = get_paper(args.command)
+    if args.preset not in paper.presets:
+        fail(f"unknown preset {args.preset!r} for {args.command}; expected one of {sorted(paper.presets)}.")
     if args.data_dir and not os.path.isdir(args.data_dir):
         fail(f"--data-dir {args.data_dir!r} does not exist.")
-    dataset = args.dataset or paper.PRESETS[args.preset].get("dataset", paper.DATASET)
+    r = Run(paper, args.preset, args.dataset, {flag: vars(args)[flag] for flag in paper.flags},
+            args.network_precision)
     from zoo import data
 
-    if dataset not in data.SPECS:
-        fail(f"unknown dataset {dataset!r} (--dataset); expected one of {sorted(data.SPECS)}.")
+    if r.dataset not in data.SPECS:
+        fail(f"unknown dataset {r.dataset!r} (--dataset); expected one of {sorted(data.SPECS)}.")
+    return r
+
+
+def train(args):
+    r = paper_run(args)
     if args.publish:
         require_clean_tree()
     import tensorflow as tf
 
     apply_thread_args(args)
     try:
-        return run(args, paper, resolve_preset(paper, args.preset, dataset), dataset)
+        return run(args, r)
     except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as e:
         raise SystemExit(
             f"error: a worker of the cluster stopped responding ({type(e).__name__}). Restart every "
@@ -302,14 +305,6 @@ def require_clean_tree():
         shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
         fail(f"--publish refuses a tree with uncommitted changes to tracked files ({shown}): commit "
              f"or stash them, so the record and the shipped weights name the code that trained them.")
-
-
-def resolve_preset(paper, name, dataset):
-    """A preset's `model` and `train` dicts, with its `per_dataset` overrides for `dataset`
-    merged in (e.g. the paper's CIFAR-10 and ImageNet settings under one `paper` preset)."""
-    preset = paper.PRESETS[name]
-    override = preset.get("per_dataset", {}).get(dataset, {})
-    return {part: {**preset.get(part, {}), **override.get(part, {})} for part in ("model", "train")}
 
 
 def comparison(test, num_dims, recorded, published, recorded_name):
@@ -351,13 +346,16 @@ def importance_nll(model, images, batch_size):
     return float(np.mean(np.concatenate([-bound(batch).numpy() for batch in images.batch(batch_size)])))
 
 
-def run(args, paper, preset, dataset):
-    import numpy as np
+def label(r):
+    """How a run's lines and figure titles name it: "NAME (PRESET)"."""
+    return f"{r.pretrained_name} ({r.preset})"
 
+
+def run(args, r):
+    """Trains, scores, draws and records the `Run` `r` as its command line `args` asks;
+    returns its record (None on a worker that is not the chief)."""
     from reproduce import records
-    from zoo import data, figures, hub, training
-    from zoo.backup import backup_seconds
-    from zoo.models import MODELS
+    from zoo import training
 
     import keras
 
@@ -365,133 +363,136 @@ def run(args, paper, preset, dataset):
     commit = records.git_commit()  # before the run writes its own figures and weights into the tree
     chief, _ = training.worker(strategy)
     keras.mixed_precision.set_global_policy(args.precision)
-    spec = data.spec(dataset)
-    train_cfg = dict(preset["train"])
-    epochs = args.epochs if args.epochs is not None else train_cfg.get("epochs")
-    batch_size = args.batch_size if args.batch_size is not None else train_cfg.get("batch_size")
-    train_cfg.pop("epochs", None), train_cfg.pop("batch_size", None)
-    model_cfg = dict(preset["model"])
-    # A paper's own model flags (vae_flows: --posterior, --prior) set those model arguments;
-    # their values name the run's variant, which its record, figures and work folder carry.
-    flags = getattr(paper, "MODEL_FLAGS", {})
-    model_cfg.update({flag: getattr(args, flag) for flag in flags if getattr(args, flag) is not None})
-    variant = "-".join(str(model_cfg.get(flag)) for flag in flags) or None
-    tag = f"{args.preset}-{variant}" if variant else args.preset
-    # The pretrained name: PAPER-DATASET, or a variant preset's own prefix (e.g. realnvp_ar),
-    # or the paper's name for the variant (vae_flows: vae-POSTERIOR).
-    prefix = paper.run_name(model_cfg) if hasattr(paper, "run_name") else \
-        paper.PRESETS[args.preset].get('name', args.command)
-    name = f"{prefix}-{records.slug(dataset)}"
-    published = paper.published(dataset, model_cfg) if hasattr(paper, "published") else paper.PUBLISHED.get(dataset)
-    run_dir = os.path.join(args.out, "work", args.command, f"{tag}-{records.slug(dataset)}")
-    try:
-        num_train = data.num_examples(dataset, "train", args.data_dir)
-    except data.DatasetNotPrepared as e:
-        fail(f"dataset {dataset!r} is not prepared under {e.data_dir}: on a machine with network run "
-             f"`tfds build {e.tfds_name} --data_dir DIR`, then pass --data-dir DIR (or set TFDS_DATA_DIR).")
-    if batch_size > num_train:
-        fail(f"--batch-size {batch_size} exceeds the {num_train} training images of {dataset}.")
-
-    model_class = model_cfg.pop("class", paper.MODEL)  # a preset may pick another class of the paper
-    # A 16-bit network is a speed setting: kept where it speeds training.
-    model_cfg["mixed_precision"], why = training.network_precision(model_cfg.get("mixed_precision"),
-                                                                   args.network_precision)
-    if why:
-        print(f"{name} ({args.preset}): {why}.", flush=True)
-
-    labelled = model_cfg.get("num_classes") is not None  # class-conditional: (image, label) pairs
-
-    def examples(split):
-        return data.load(dataset, split, args.data_dir, with_labels=labelled)
-
-    def build_model():
-        return MODELS[model_class](image_shape=spec.image_shape, num_levels=spec.num_levels,
-                                   **model_cfg)
-
-    try:
-        build_model()  # a preset whose model does not fit the dataset fails here, in one line
-    except ValueError as e:
-        fail(f"preset {args.preset!r} of {args.command} does not fit {dataset!r}: {e}")
-    print(f"{name} ({args.preset}): {model_class} on {dataset}, writing to {args.out}/", flush=True)
-    # A resumed run's record states its whole training: the earlier processes' seconds too.
-    start = time.time() - (backup_seconds(os.path.join(run_dir, "backup")) if args.resume else 0.0)
-    model, history = training.train(
-        build_model,
-        examples("train"), examples("validation"),
-        num_train=num_train,
-        run_dir=run_dir, epochs=epochs, batch_size=batch_size, seed=args.seed,
-        resume=args.resume, strategy=strategy, **train_cfg)
-    test = training.evaluate(model, examples("test"), batch_size)
-    if hasattr(model, "elbo"):  # a VAE: test nats are its -ELBO; the importance-weighted bound beside them
-        test["nll_nats"] = importance_nll(model, examples("test"), batch_size)
-    wall = time.time() - start
-    print(f"{name} ({args.preset}): test {test['nats']:.2f} nats/image, "
-          f"{test['bits_per_dim']:.4f} bits/dim over {test['images']} images, {wall / 60:.1f} min",
-          flush=True)
+    start = time.time()
+    model, history, schedule = fit(args, r, strategy)
+    test = evaluate(args, r, model, schedule["batch_size"])
+    wall = time.time() - start + schedule["earlier_seconds"]
+    print(f"{label(r)}: test {test['nats']:.2f} nats/image, {test['bits_per_dim']:.4f} bits/dim over "
+          f"{test['images']} images, {wall / 60:.1f} min", flush=True)
     if "nll_nats" in test:
-        print(f"{name} ({args.preset}): those are the test -ELBO; test NLL (importance-weighted bound, "
+        print(f"{label(r)}: those are the test -ELBO; test NLL (importance-weighted bound, "
               f"{model.importance_samples} samples) {test['nll_nats']:.2f} nats/image", flush=True)
     if not chief:
         return None  # the chief writes the record, figures and pretrained weights
+    artifacts(args, r, model, history, test)
+    return record(args, r, model, history, test, {**schedule, "wall": wall, "commit": commit})
 
-    stem = f"{args.command}-{tag}-{records.slug(dataset)}"
-    # A class-conditional model draws one class per row of the grid.
-    by_row = {"labels": (np.arange(64) // 8) % model.num_classes} if labelled else {}
-    samples = model.sample(64, temperature=1.0, seed=args.seed, **by_row)
-    figures.sample_grid(samples, spec.num_levels, os.path.join(args.out, "figures", f"{stem}.png"),
-                        title=f"{name} ({args.preset}): {test['bits_per_dim']:.3f} bits/dim")
-    figures.learning_curve(history, os.path.join(args.out, "figures", f"{stem}-curve.png"),
-                           title=f"{name} ({args.preset})")
-    if getattr(paper, "TEMPERATURES", None):  # a paper file may ask for a temperature sweep
+
+def fit(args, r, strategy):
+    """Trains `r`'s model with the flags' epochs, batch size, seed and resumption; returns
+    the model, its history and the schedule (`epochs`, `batch_size`, `num_train` and the
+    earlier processes' training seconds of a resumed run)."""
+    from zoo import data, training
+    from zoo.training.backup import backup_seconds
+
+    train_cfg = r.train_config
+    epochs, batch_size = train_cfg.pop("epochs", None), train_cfg.pop("batch_size", None)
+    epochs = args.epochs if args.epochs is not None else epochs
+    batch_size = args.batch_size if args.batch_size is not None else batch_size
+    try:
+        num_train = data.num_examples(r.dataset, "train", args.data_dir)
+    except data.DatasetNotPrepared as e:
+        fail(not_prepared(e))
+    if batch_size > num_train:
+        fail(f"--batch-size {batch_size} exceeds the {num_train} training images of {r.dataset}.")
+    if r.precision_note:  # a 16-bit network is a speed setting: kept where it speeds training
+        print(f"{label(r)}: {r.precision_note}.", flush=True)
+    try:
+        r.build_model()  # a preset whose model does not fit the dataset fails here, in one line
+    except ValueError as e:
+        fail(f"preset {r.preset!r} of {r.paper.name} does not fit {r.dataset!r}: {e}")
+    print(f"{label(r)}: {r.model_class} on {r.dataset}, writing to {args.out}/", flush=True)
+    work = str(r.work_dir(args.out))
+    # A resumed run's record states its whole training: the earlier processes' seconds too.
+    earlier = backup_seconds(os.path.join(work, "backup")) if args.resume else 0.0
+    model, history = training.train(
+        r.build_model, r.examples("train", args.data_dir), r.examples("validation", args.data_dir),
+        num_train=num_train, run_dir=work, epochs=epochs, batch_size=batch_size, seed=args.seed,
+        resume=args.resume, strategy=strategy, **train_cfg)
+    return model, history, {"epochs": epochs, "batch_size": batch_size, "num_train": num_train,
+                            "earlier_seconds": earlier}
+
+
+def evaluate(args, r, model, batch_size):
+    """The test split's nats and bits/dim (`zoo.training.evaluate`); for a model with an
+    ELBO (whose Keras loss is the -ELBO) also `nll_nats`, the importance-weighted bound."""
+    from zoo import training
+
+    test = training.evaluate(model, r.examples("test", args.data_dir), batch_size)
+    if "elbo" in model.capabilities:
+        test["nll_nats"] = importance_nll(model, r.examples("test", args.data_dir), batch_size)
+    return test
+
+
+def artifacts(args, r, model, history, test):
+    """The run's figures under OUT/figures/: samples (one class a row for a conditional
+    model), the learning curve, and where they apply a temperature sweep (the paper's
+    temperatures), reconstructions (a model with an ELBO) and a latent interpolation."""
+    import numpy as np
+
+    from zoo import data, figures
+
+    spec = data.spec(r.dataset)
+    by_row = {"labels": (np.arange(64) // 8) % model.num_classes} if r.labelled else {}
+    figures.sample_grid(model.sample(64, temperature=1.0, seed=args.seed, **by_row), spec.num_levels,
+                        r.figure(args.out), title=f"{label(r)}: {test['bits_per_dim']:.3f} bits/dim")
+    figures.learning_curve(history, r.figure(args.out, "-curve"), title=label(r))
+    if r.paper.temperatures:
         figures.temperature_sweep(
-            {t: model.sample(10, temperature=t, seed=args.seed) for t in paper.TEMPERATURES},
-            spec.num_levels, os.path.join(args.out, "figures", f"{stem}-temperatures.png"),
-            title=f"{name} ({args.preset}): samples by temperature")
-    if hasattr(model, "elbo"):  # a VAE: test images (odd rows) over their reconstructions
-        originals = next(iter(examples("test").batch(32))).numpy()
-        rebuilt = model.decode(model.encode(originals)[0]).numpy()
+            {t: model.sample(10, temperature=t, seed=args.seed) for t in r.paper.temperatures},
+            spec.num_levels, r.figure(args.out, "-temperatures"), title=f"{label(r)}: samples by temperature")
+    if "elbo" in model.capabilities:  # test images (odd rows) over their reconstructions
+        originals = next(iter(r.examples("test", args.data_dir).batch(32))).numpy()
+        rebuilt = model.decode(model.encode(originals)).numpy()
         pairs = np.stack([originals.reshape(4, 8, *spec.image_shape), rebuilt.reshape(4, 8, *spec.image_shape)], 1)
         figures.sample_grid(pairs.reshape(64, *spec.image_shape), spec.num_levels,
-                            os.path.join(args.out, "figures", f"{stem}-reconstructions.png"),
-                            title=f"{name} ({args.preset}): test images over their reconstructions")
-    if hasattr(model, "interpolate"):  # a latent path between the first two test images
-        first = next(iter(examples("test").batch(2)))  # a conditional model: the first's label
-        pair, label = (first[0].numpy(), {"label": int(first[1][0])}) if labelled else (first.numpy(), {})
-        figures.interpolation(model.interpolate(pair[0], pair[1], num=8, **label), spec.num_levels,
-                              os.path.join(args.out, "figures", f"{stem}-interpolation.png"),
-                              title=f"{name} ({args.preset}): latent interpolation")
-    record = {
-        "paper": args.command, "model": model_class, "dataset": dataset, "preset": args.preset,
+                            r.figure(args.out, "-reconstructions"),
+                            title=f"{label(r)}: test images over their reconstructions")
+    if "interpolate" in model.capabilities:  # a latent path between the first two test images
+        first = next(iter(r.examples("test", args.data_dir).batch(2)))  # conditional: the first's label
+        pair, given = (first[0].numpy(), {"label": int(first[1][0])}) if r.labelled else (first.numpy(), {})
+        figures.interpolation(model.interpolate(pair[0], pair[1], num=8, **given), spec.num_levels,
+                              r.figure(args.out, "-interpolation"), title=f"{label(r)}: latent interpolation")
+
+
+def record(args, r, model, history, test, facts):
+    """Writes the run's record and OUT/README.md, prints the comparison with the
+    repository's record and the published number, publishes with `--publish`; returns the
+    record. `facts`: the schedule (`epochs`, `batch_size`, `num_train`), `wall` seconds and
+    the `commit`."""
+    from reproduce import records
+    from zoo import hub, training
+
+    rec = {
+        "paper": r.paper.name, "model": r.model_class, "dataset": r.dataset, "preset": r.preset,
         "split": "test", "test_images": test["images"], "test_nats": test["nats"],
-        "test_bits_per_dim": test["bits_per_dim"],
-        "published": published,
-        **({"variant": variant} if variant else {}),
+        "test_bits_per_dim": test["bits_per_dim"], "published": r.published,
+        **({"variant": r.variant} if r.variant else {}),
         **({"test_nll_nats": test["nll_nats"], "importance_samples": model.importance_samples}
            if "nll_nats" in test else {}),
-        "parameters": int(sum(np.prod(v.shape) for v in model.trainable_weights)),
-        "config": model.get_config(), "train": {**preset["train"], "epochs": epochs,
-                                                "batch_size": batch_size, "seed": args.seed,
-                                                "precision": args.precision},
-        "epochs": len(history), "steps": len(history) * (
-            num_train // batch_size),
-        "wall_seconds": round(wall, 1), "hardware": records.hardware(),
-        "git_commit": commit, "date": records.now(),
-        "history": [{"epoch": int(r["epoch"]) + 1, "train_bits_per_dim": r["loss"],
-                     "val_bits_per_dim": r.get("val_loss")} for r in history],
+        "parameters": training.count_parameters(model),  # as the training line states it
+        "config": model.get_config(),
+        "train": {**r.train_config, "epochs": facts["epochs"], "batch_size": facts["batch_size"],
+                  "seed": args.seed, "precision": args.precision},
+        "epochs": len(history), "steps": len(history) * (facts["num_train"] // facts["batch_size"]),
+        "wall_seconds": round(facts["wall"], 1), "hardware": records.hardware(),
+        "git_commit": facts["commit"], "date": records.now(),
+        "history": [{"epoch": int(h["epoch"]) + 1, "train_bits_per_dim": h["loss"],
+                     "val_bits_per_dim": h.get("val_loss")} for h in history],
     }
     # The repository's record of this run, read before a run into results/ replaces it.
-    recorded = records.read_record(records.RESULTS, args.command, args.preset, dataset, variant)
-    path = records.write_record(args.out, record)
+    recorded = records.read_record(records.RESULTS, r.paper.name, r.preset, r.dataset, r.variant)
+    path = records.write_record(args.out, rec)
     records.regenerate_table(args.out)
     print(f"wrote {path} and {os.path.join(args.out, 'README.md')}")
     if os.path.realpath(args.out) != os.path.realpath(records.RESULTS):
         print("(the repository's table, results/README.md, changes only with --out results)")
-    recorded_name = f"results/runs/{args.command}/{tag}-{records.slug(dataset)}.json"
-    print("\n".join(comparison(test, model.num_dims, recorded, published, recorded_name)), flush=True)
+    shown = r.record_path(records.RESULTS).relative_to(records.RESULTS.parent)
+    print("\n".join(comparison(test, model.num_dims, recorded, r.published, shown)), flush=True)
     if args.publish:
-        entry = hub.publish(name, model, record)
+        entry = hub.publish(r.pretrained_name, model, rec)
         print(f"published pretrained {entry['name']} (sha256 {entry['sha256'][:12]}...)")
-    return record
+    return rec
 
 
 if __name__ == "__main__":

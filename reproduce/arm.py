@@ -1,8 +1,7 @@
 """Causal-conv ARM (the lecture's autoregressive model; Tomczak, "Deep Generative
 Modeling", ch. 2, and its companion code jmtomczak/intro_dgm)."""
 
-MODEL = "ARM"
-DATASET = "digits"
+from reproduce.runs import Paper, by_dataset
 
 PRESETS = {
     # Seconds: what the tests run.
@@ -19,10 +18,8 @@ PRESETS = {
                   "optimizer": {"name": "adamax", "learning_rate": 1e-3}},
     },
     # Two CPU cores, under 30 minutes: dilations reach the whole 8x8 image, residual
-    # connections, heavy dropout against the 1000-image training set (0.5 beat 0.3 and
-    # Polyak averaging here), and a learned per-position embedding (a flat sequence
-    # cannot otherwise tell where a row ends). Measured: 78.81 test nats, 24.6 min
-    # (results/runs/arm/cpu-digits.json, the shipped arm-digits).
+    # connections, heavy dropout against the 1000-image training set, and a learned
+    # per-position embedding (a flat sequence cannot otherwise tell where a row ends).
     "cpu": {
         "model": {"filters": 128, "kernel_size": 5, "dilations": [1, 2, 4, 8, 1, 2],
                   "residual": True, "dropout": 0.5, "position_embedding": True},
@@ -35,3 +32,6 @@ PUBLISHED = {
     "digits": {"nats": 88.7, "split": "validation",
                "source": "jmtomczak/intro_dgm (lecture companion code), causal-conv ARM"},
 }
+
+PAPER = Paper("arm", model="ARM", dataset="digits", presets=PRESETS,
+              published=by_dataset(PUBLISHED))

@@ -7,8 +7,7 @@ Quantitative result") with `train.py`'s defaults for what they leave out, checke
 against its `train.py`, `model.py`, `optim.py` and `tfops.py`.
 """
 
-MODEL = "Glow"
-DATASET = "mnist"
+from reproduce.runs import Paper, by_dataset
 
 # openai/glow's CIFAR-10 command (see the `paper` preset).
 _PAPER_MODEL = {"num_scales": 3, "depth": 32, "hidden_channels": 512, "coupling": "affine",
@@ -24,20 +23,15 @@ PRESETS = {
         "model": {"num_scales": 1, "depth": 1, "hidden_channels": 8, "eval_draws": 2},
         "train": {"epochs": 2, "batch_size": 64, "optimizer": {"name": "adam", "learning_rate": 1e-3}},
     },
-    # Two shared CPU cores, about 90 minutes on 8-bit MNIST (28x28 -> 2 levels, 14x14 and
+    # Two shared CPU cores, about 90 minutes on 8-bit MNIST (28x28 -> 2 scales, 14x14 and
     # 7x7): the paper's step (actnorm, LU 1x1 conv, affine coupling) at CPU size, K = 8 steps
-    # per level, 128 hidden channels with openai/glow's actnorm after each hidden convolution,
+    # per scale, 128 hidden channels with openai/glow's actnorm after each hidden convolution,
     # bfloat16 convolutions (the flow's math stays float32), RealNVP's logit preprocessing
-    # instead of `v / L - 1/2`. Adam 2e-3 with a 200-step linear warm-up and a per-step decay,
-    # batch 64; Polyak averaging and global-norm clipping against the loss spikes of late
-    # epochs; training stops at the epoch end before 80 minutes would pass. Each batch trains
-    # as two independent chains of one graph (`training_chains`, the same loss and gradients):
-    # with one thread per op and two ops at a time the step is 1.39x faster (395 against 285
-    # img/s), at TF's default threads the same (in-process A/B of the step, 12 rounds).
-    # Measured (before the chains and the warmed-up Polyak averaging): 1.2083
-    # test bits/dim after 26 epochs, 79.5 min (results/runs/glow/cpu-mnist.json, the shipped
-    # glow-mnist; trials in cpu-mnist.md beside it); Fashion-MNIST 3.1680
-    # (cpu-fashion_mnist.json, trained before the averaging and clipping).
+    # instead of `v / L - 1/2` (it trained faster). Adam 2e-3 with a 200-step linear warm-up
+    # and a per-step decay, batch 64; Polyak averaging and global-norm clipping against the
+    # loss spikes of late epochs; training stops at the epoch end before 80 minutes would
+    # pass. Two training chains a batch (the same loss and gradients): a faster step with one
+    # thread per op. Trials: results/runs/glow/cpu-mnist.md.
     "cpu": {
         "model": {"num_scales": 2, "depth": 8, "hidden_channels": 128, "coupling": "affine",
                   "permutation": "lu", "net_actnorm": True, "preprocess": "logit",
@@ -46,10 +40,9 @@ PRESETS = {
                   "optimizer": {"name": "adam", "learning_rate": 2e-3, "warmup": 200,
                                 "decay": 0.99995, "ema": 0.999, "global_clipnorm": 50.0}},
         "per_dataset": {
-            # 8x8 digits, 1000 training images (15 steps an epoch): 2 levels (4x4, 2x2),
-            # K = 8, 64 channels, the paper's pixel scaling, no net actnorm, float32, early
-            # stopping on validation; about 10 minutes. Measured: 115.48 test nats (2.6031
-            # bits/dim), results/runs/glow/cpu-digits.json (the shipped glow-digits).
+            # 8x8 digits, 1000 training images (15 steps an epoch): 2 scales (4x4, 2x2),
+            # K = 8, 64 channels, the paper's pixel scaling, no net actnorm, float32, one
+            # chain, early stopping on validation.
             "digits": {"model": {"num_scales": 2, "depth": 8, "hidden_channels": 64,
                                  "net_actnorm": False, "preprocess": "scale",
                                  "mixed_precision": None, "eval_draws": 4, "training_chains": 1},
@@ -91,12 +84,8 @@ PRESETS = {
 
 # The autoregressive prior: the `cpu` preset with a MADE MoG (5 Gaussians per dimension,
 # 2 x 512 units) over eps, the latent its learned split and top priors standardize, in
-# place of the standard normal; same budget; an A/B against `cpu`. Digits: 111.66 test
-# nats (2.5171 bits/dim) against the Gaussian prior's 115.48,
-# results/runs/glow/cpu_ar-digits.json (shipped as glow_ar-digits). MNIST, 6 epochs each,
-# one core each: 1.4252 test bits/dim against 1.4439, its epochs 11% slower, so about even
-# at equal minutes (results/runs/glow/cpu_ar-mnist.json and .md); not shipped: its MADE's
-# 23 MB kernel is over the hub's 16 MB a file, and glow-mnist (1.2083) trained longer.
+# place of the standard normal; same budget: an A/B against `cpu`
+# (results/runs/glow/cpu_ar-mnist.md).
 PRESETS["cpu_ar"] = {**PRESETS["cpu"], "name": "glow_ar",
                      "model": {**PRESETS["cpu"]["model"], "prior": "autoregressive",
                                "prior_hidden_units": [512, 512], "prior_components": 5}}
@@ -111,4 +100,5 @@ PUBLISHED = {
 # The driver writes one row of samples per temperature (the paper's Figure 8 sweeps
 # T; T = 0 decodes the prior means) and, for models that interpolate, a latent
 # interpolation between two test images.
-TEMPERATURES = [0.0, 0.5, 0.7, 1.0]
+PAPER = Paper("glow", model="Glow", dataset="mnist", presets=PRESETS,
+              published=by_dataset(PUBLISHED), temperatures=(0.0, 0.5, 0.7, 1.0))

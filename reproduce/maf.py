@@ -1,8 +1,7 @@
 """MAF (Papamakarios, Pavlakou and Murray, "Masked Autoregressive Flow for Density
 Estimation", NeurIPS 2017): presets and published numbers."""
 
-MODEL = "MAF"
-DATASET = "mnist"
+from reproduce.runs import Paper, by_dataset
 
 PRESETS = {
     # Seconds: what the tests run (the cpu preset's MoG base, tiny).
@@ -13,24 +12,20 @@ PRESETS = {
         "train": {"epochs": 2, "batch_size": 64, "optimizer": {"name": "adam", "learning_rate": 1e-3}},
     },
     # Two CPU cores, 60 minutes of training on 8-bit MNIST: MAF MoG (5), the paper's
-    # model with its MADE mixture-of-Gaussians base, at half the paper's width (512 units:
-    # a third of the step time of 1024 for about the same progress per step) and 3
-    # components (the base's output kernel, 512 x 7056 floats, then fits the hub's 16 MB
-    # file; 5 components made it 24 MB). No batch norm between layers (its running
-    # averages lag the batch statistics the training sees; the zero-initialized,
+    # model with its MADE mixture-of-Gaussians base, at half the paper's width (far cheaper
+    # steps for about the same progress per step) and 3 components (so the base's output
+    # kernel, 512 x 7056 floats, fits the hub's 16 MB a file). No batch norm between layers
+    # (its running averages lag the batch statistics the training sees; the zero-initialized,
     # tanh-bounded layers train stably without it); Adam 1e-3 (the paper's 1e-4 is slow
-    # for an hour). Measured: 1.4365 test bits/dim (780.62 nats), 38 epochs in 60 minutes,
-    # results/runs/maf/cpu-mnist.json (the shipped maf-mnist; published 1.89); trials in
-    # cpu-mnist.md beside it.
-    # Digits (1000 training images): 256 units and dropout 0.3 against overfitting, batch
-    # 32, early stopping, at most 13 minutes. Measured: 2.0518 (91.02 nats),
-    # results/runs/maf/cpu-digits.json (the shipped maf-digits).
+    # for an hour). Notes: results/runs/maf/cpu-mnist.md.
     "cpu": {
         "model": {"num_layers": 5, "hidden_units": [512, 512], "batch_norm": False, "base": "mog",
                   "num_components": 3, "alpha": 1e-6, "eval_draws": 2},
         "train": {"epochs": 100, "max_minutes": 60, "batch_size": 100,
                   "optimizer": {"name": "adam", "learning_rate": 1e-3}},
         "per_dataset": {
+            # 1000 training images: 256 units and dropout 0.3 against overfitting, batch 32,
+            # early stopping.
             "digits": {"model": {"num_layers": 5, "hidden_units": [256, 256], "dropout": 0.3,
                                  "batch_norm": False, "base": "mog", "num_components": 5,
                                  "alpha": 1e-6, "eval_draws": 4},
@@ -58,4 +53,5 @@ PUBLISHED = {
 }
 
 # One row of samples per temperature (std of the base scaled by it).
-TEMPERATURES = [0.5, 0.75, 1.0]
+PAPER = Paper("maf", model="MAF", dataset="mnist", presets=PRESETS,
+              published=by_dataset(PUBLISHED), temperatures=(0.5, 0.75, 1.0))

@@ -74,15 +74,17 @@ def score_modes(model, images, labels=None, batch_size=64):
 def check(name, data_dir=None, images=200, batch_size=64):
     """One shipped model in every mode: a dict with `name`, `images`, `bits_per_dim`
     ({mode: mean}), `spread` (nats, the worst image), `samples` (True / False, None when the
-    model has one sampler), `ok` and `note`."""
+    model has one sampler), `ok`, `note` and `not_prepared` (the `zoo.data.DatasetNotPrepared`
+    when it could not be scored, else None)."""
     model = zoo.load(name)
     dataset = hub.entry(name)["dataset"]
     row = {"name": name, "images": None, "bits_per_dim": {}, "spread": None, "samples": None,
-           "ok": False, "note": ""}
+           "ok": False, "note": "", "not_prepared": None}
     try:
         split = data.load(dataset, "test", data_dir, with_labels=bool(model.num_classes))
     except data.DatasetNotPrepared as e:
-        row["note"] = f"not scored: {dataset} is not prepared under {e.data_dir} (--data-dir)"
+        row.update(note=f"not scored: {dataset} is not prepared under {e.data_dir} (--data-dir)",
+                   not_prepared=e)
         return row
     batch = next(iter(split.batch(images)))
     x, y = (batch if model.num_classes else (batch, None))
@@ -119,4 +121,4 @@ def line(r, width):
     samples = {None: "-", True: "same", False: "DIFFER"}[r["samples"]]
     note = f"  {r['note']}" if r["note"] else ""
     return (f"{r['name']:<{width}}  {images:>6}{modes}  {spread:>9}  {samples:>7}  "
-            f"{'ok' if r['ok'] else 'FAIL'}{note}")
+            f"{'ok' if r['ok'] else 'FAIL' if r['not_prepared'] is None else 'skip'}{note}")

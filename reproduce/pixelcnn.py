@@ -1,10 +1,9 @@
 """PixelCNN (van den Oord, Kalchbrenner, Kavukcuoglu 2016a, "Pixel Recurrent Neural
 Networks", ICML) and Gated PixelCNN (van den Oord, Kalchbrenner, Vinyals, Espeholt,
 Graves, Kavukcuoglu 2016b, "Conditional Image Generation with PixelCNN Decoders",
-NeurIPS). A preset's "model" may name its "class" (default `MODEL`)."""
+NeurIPS). A preset's "model" may name its "class" (default: PixelCNN)."""
 
-MODEL = "PixelCNN"
-DATASET = "binarized_mnist"
+from reproduce.runs import Paper, by_dataset
 
 PRESETS = {
     # Seconds: what the tests run.
@@ -17,10 +16,8 @@ PRESETS = {
     },
     # Two CPU cores, about 90 minutes. A Gated PixelCNN (no blind spot) with 8 layers of 32
     # maps in bfloat16 (logits and likelihood stay float32); Adam with a per-step exponential
-    # decay (x0.15 over 5 epochs), batch 32 for more updates in few epochs. XLA is off: on CPU
-    # it made these convs slower. Training stops at the epoch end before 80 minutes would pass
-    # (`max_minutes`). Measured: 87.51 test nats after 5 epochs, 48.4 min
-    # (results/runs/pixelcnn/cpu-binarized_mnist.json; notes in cpu-binarized_mnist.md).
+    # decay, batch 32 for more updates in few epochs. XLA off: on CPU it slows these
+    # convolutions. Training stops at the epoch end before 80 minutes would pass (`max_minutes`).
     "cpu": {
         "model": {"class": "GatedPixelCNN", "filters": 32, "num_layers": 8, "kernel_size": 3,
                   "first_kernel_size": 7, "head_filters": 64, "mixed_precision": "bfloat16"},
@@ -29,10 +26,8 @@ PRESETS = {
         "per_dataset": {
             # 1000 training images of 8x8 with 17 levels: strong dropout (on both stacks),
             # decoupled weight decay, Polyak averaging (the optimizer's EMA, ~200 steps: 3
-            # epochs), batch 16, early stopping on validation bits/dim. Measured (before the
-            # averaging's momentum warm-up, `zoo/training/optimizer.py`): 77.97 test
-            # nats (results/runs/pixelcnn/cpu-digits.json, the shipped pixelcnn-digits; the
-            # trials that chose each setting in cpu-digits.md beside it).
+            # epochs), batch 16, early stopping on validation bits/dim; the trials that chose
+            # each are in results/runs/pixelcnn/cpu-digits.md.
             "digits": {
                 "model": {"class": "GatedPixelCNN", "filters": 64, "num_layers": 5, "kernel_size": 3,
                           "first_kernel_size": 5, "head_filters": 128, "dropout": 0.5,
@@ -48,7 +43,7 @@ PRESETS = {
     # 7x7 mask-A conv, residual blocks of 3x3 mask-B convs, two ReLU-1x1 mask-B convs, a
     # softmax per colour (a sigmoid on MNIST; our 2-level softmax is the same family);
     # RMSProp (2016a section 5.1). Layer counts and batch sizes of 2016a are our reading
-    # of its sections 4-5, not re-checked against the PDF here (no network); values
+    # of its sections 4-5 (check them against the paper before a paper run); values
     # marked "ours" are not stated in the papers.
     "paper": {
         "dataset": "cifar10",
@@ -87,3 +82,6 @@ PUBLISHED = {
     "downsampled_imagenet/64x64": {"bits_per_dim": 3.57, "split": "validation",
                                    "source": "van den Oord et al. 2016b, Table 2: Gated PixelCNN"},
 }
+
+PAPER = Paper("pixelcnn", model="PixelCNN", dataset="binarized_mnist", presets=PRESETS,
+              published=by_dataset(PUBLISHED))

@@ -1,8 +1,7 @@
 """PixelCNN++ (Salimans, Karpathy, Chen and Kingma 2017, "PixelCNN++: Improving the
 PixelCNN with Discretized Logistic Mixture Likelihood and Other Modifications", ICLR)."""
 
-MODEL = "PixelCNNPlusPlus"
-DATASET = "mnist"
+from reproduce.runs import Paper, by_dataset
 
 PRESETS = {
     # Seconds: what the tests run (weight norm off: its first-batch initialization doubles
@@ -19,10 +18,7 @@ PRESETS = {
     # averaging) at a CPU's size; per-step decay as the paper's, faster for a short run.
     # XLA off, as for the PixelCNNs; a bfloat16 network (the mixture and likelihood stay
     # float32). 8-bit MNIST: training stops at the epoch end before one more epoch would
-    # pass 80 minutes (`max_minutes`), leaving the test evaluation inside 90. Measured (before
-    # the Polyak averaging's momentum warm-up, `zoo/training/optimizer.py`):
-    # 1.0295 test bits/dim (float32 evaluation) after 6 epochs, 72.2 min (results/runs/pixelcnnpp/cpu-mnist.json,
-    # the shipped pixelcnnpp-mnist; notes in cpu-mnist.md beside it).
+    # pass 80 minutes (`max_minutes`), leaving the test evaluation inside 90.
     "cpu": {
         "model": {"nr_resnet": 2, "nr_filters": 32, "nr_logistic_mix": 5, "num_scales": 3, "dropout": 0.0,
                   "mixed_precision": "bfloat16"},
@@ -35,10 +31,7 @@ PRESETS = {
             # Polyak averaging 0.995, patience 60), and distribution augmentation (Jun et al.
             # 2020) over four transforms, which regularizes enough for 64 filters; the model
             # is evaluated, selected and sampled as the mixture over the four pixel orderings
-            # (`augmentation_mixture`). Measured (before the averaging's momentum
-            # warm-up): 75.04 test nats (1.6916 bits/dim), 31.8 min
-            # (results/runs/pixelcnnpp/cpu-digits.json, the shipped pixelcnnpp-digits; every
-            # trial in cpu-digits.md beside it).
+            # (`augmentation_mixture`). Trials: results/runs/pixelcnnpp/cpu-digits.md.
             "digits": {
                 "model": {"nr_resnet": 4, "nr_filters": 64, "nr_logistic_mix": 5, "num_scales": 1,
                           "dropout": 0.25, "mixed_precision": None,
@@ -85,3 +78,6 @@ PUBLISHED = {
     "cifar10": {"bits_per_dim": 2.92, "split": "test",
                 "source": "Salimans et al. 2017 (PixelCNN++), Table 1"},
 }
+
+PAPER = Paper("pixelcnnpp", model="PixelCNNPlusPlus", dataset="mnist", presets=PRESETS,
+              published=by_dataset(PUBLISHED))

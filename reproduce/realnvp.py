@@ -1,8 +1,7 @@
 """RealNVP (Dinh, Sohl-Dickstein and Bengio, "Density estimation using Real NVP",
 ICLR 2017): presets and published numbers."""
 
-MODEL = "RealNVP"
-DATASET = "mnist"
+from reproduce.runs import Paper, by_dataset
 
 PRESETS = {
     # Seconds: what the tests run.
@@ -14,11 +13,10 @@ PRESETS = {
     },
     # Two shared CPU cores, about 90 minutes on 8-bit MNIST: the paper's multi-scale
     # architecture at CPU width (2 blocks of 32 filters instead of 8 of 64). The paper's batch
-    # norm between couplings stays; the batch norms inside s and t are off (they nearly double
-    # a CPU step). bfloat16 convolutions (the flow's math stays float32). Adam 1e-3 as the paper
-    # (appendix), decayed per step; its L2 5e-5 omitted. Training stops at the epoch end before
-    # 80 minutes would pass. Measured: 1.2657 test bits/dim after 27 epochs, 79.8 min
-    # (results/runs/realnvp/cpu-mnist.json, the shipped realnvp-mnist; trials in cpu-mnist.md).
+    # norm between couplings stays (without it training starts far slower); the batch norms
+    # inside s and t are off (they nearly double a CPU step). bfloat16 convolutions (the
+    # flow's math stays float32). Adam 1e-3 as the paper (appendix), decayed per step; its L2
+    # 5e-5 omitted. Training stops at the epoch end before 80 minutes would pass.
     "cpu": {
         "model": {"num_scales": 3, "num_blocks": 2, "num_filters": 32, "norm": "none",
                   "flow_batch_norm": True, "mixed_precision": "bfloat16", "eval_draws": 2},
@@ -26,8 +24,7 @@ PRESETS = {
                   "optimizer": {"name": "adam", "learning_rate": 1e-3, "decay": 0.99993}},
         "per_dataset": {
             # 8x8 digits: two scales (8 -> 4), float32, 64 filters; 1000 training images
-            # (15 steps an epoch): 60 epochs, about 10 minutes, early stopping. Measured:
-            # 95.53 test nats (2.1533 bits/dim), results/runs/realnvp/cpu-digits.json.
+            # (15 steps an epoch), so many short epochs and early stopping on validation.
             "digits": {"model": {"num_scales": 2, "num_blocks": 2, "num_filters": 64,
                                  "mixed_precision": None, "eval_draws": 4},
                        "train": {"epochs": 60, "patience": 15, "batch_size": 64,
@@ -59,11 +56,7 @@ PRESETS = {
 
 # The autoregressive prior (the lecture's p(z_1) p(z_2 | z_1) ...): the `cpu` preset with a
 # MADE MoG (5 Gaussians per dimension, 2 x 512 units) over the whole latent in place of the
-# standard normal, same budget; an A/B against `cpu`. Digits: 95.27 test nats (2.1475
-# bits/dim) against the Gaussian prior's 95.53, results/runs/realnvp/cpu_ar-digits.json
-# (shipped as realnvp_ar-digits). MNIST, one core each side by side: 1.3885 bits/dim against
-# the Gaussian prior's 1.3733 (slower steps, fewer of them), results/runs/realnvp/cpu_ar-mnist.json
-# and .md (not shipped; realnvp-mnist keeps the Gaussian prior).
+# standard normal, same budget: an A/B against `cpu` (results/runs/realnvp/cpu_ar-mnist.md).
 PRESETS["cpu_ar"] = {**PRESETS["cpu"], "name": "realnvp_ar",
                      "model": {**PRESETS["cpu"]["model"], "prior": "autoregressive",
                                "prior_hidden_units": [512, 512], "prior_components": 5}}
@@ -80,4 +73,5 @@ PUBLISHED = {
 
 # The driver writes a figure with one row of samples per temperature (section 4 of the
 # paper shows samples at T = 1; lower temperatures trade diversity for quality).
-TEMPERATURES = [0.5, 0.7, 1.0]
+PAPER = Paper("realnvp", model="RealNVP", dataset="mnist", presets=PRESETS,
+              published=by_dataset(PUBLISHED), temperatures=(0.5, 0.7, 1.0))

@@ -9,23 +9,13 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from reproduce.runs import record_path
 from zoo.files import write_json, write_text
 from zoo.training import precision
 
 
-def slug(dataset):
-    """A dataset name as a file-name part: "downsampled_imagenet/32x32" -> "downsampled_imagenet-32x32"."""
-    return dataset.replace("/", "-")
-
-
 # The repository's records and table (`--out results`); a user's runs go elsewhere.
 RESULTS = Path(__file__).resolve().parent.parent / "results"
-
-
-def record_path(out, paper, preset, dataset, variant=None):
-    """`out/runs/PAPER/PRESET-DATASET.json`, or `PRESET-VARIANT-DATASET.json` for a variant
-    (vae_flows: its posterior and prior)."""
-    return Path(out) / "runs" / paper / f"{preset}{'-' + variant if variant else ''}-{slug(dataset)}.json"
 
 
 def cpu_model(cpuinfo="/proc/cpuinfo"):

@@ -8,9 +8,11 @@ checkout: the commit is part of the record.
 """
 
 import argparse
+import json
 import math
 
 from reproduce import records, verify
+from reproduce.threads import positive_int
 from zoo import hub
 from zoo.files import write_json
 
@@ -21,10 +23,10 @@ def rescore(name, data_dir, batch_size, commit):
     if row["now"] is None:
         raise SystemExit(f"error: {name}: {row['note']}")
     entry = hub.entry(name)
-    paper = name[:-len(records.slug(entry["dataset"])) - 1]
-    record = records.read_record(records.RESULTS, paper, entry["preset"], entry["dataset"])
-    if record is None:
-        raise SystemExit(f"error: {name} has no record under results/runs/{paper}/.")
+    path = verify.record_path(entry)
+    if path is None or not path.is_file():
+        raise SystemExit(f"error: {name} has no record ({verify.shown_path(path)}).")
+    record = json.loads(path.read_text())
     model_dims = math.prod(entry["config"]["image_shape"])
     bpd = row["now"]
     nats = bpd * model_dims * math.log(2.0)
@@ -41,8 +43,9 @@ def rescore(name, data_dir, batch_size, commit):
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m reproduce.rescore", description=__doc__)
     p.add_argument("names", nargs="*", help="pretrained names (default: all shipped models)")
-    p.add_argument("--data-dir", help="TFDS data directory")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--data-dir", help="TFDS data directory (default: $TFDS_DATA_DIR, then TFDS's; "
+                                      "digits needs none)")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="images per batch (default: 64)")
     args = p.parse_args(argv)
     commit = records.git_commit()
     if commit.endswith("-dirty"):

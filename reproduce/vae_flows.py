@@ -4,24 +4,25 @@
 Gatopoulos and Tomczak 2021): presets and published numbers.
 
 `python -m reproduce vae_flows --preset cpu --dataset digits --posterior sylvester_o
---prior normal`: `--posterior` and `--prior` (`MODEL_FLAGS`) replace the preset's; the
+--prior normal`: `--posterior` and `--prior` (`PAPER.flags`) replace the preset's; the
 record, figures and pretrained name carry the variant (`vae-sylvester_o-digits`). The
 record's test number is the -ELBO (what the model trains and validates on); beside it
 `test_nll_nats`, the importance-weighted bound with the model's `importance_samples`.
 """
 
+from reproduce.runs import Paper
+
 # As zoo.models.vae's (a test checks): the driver reads this file before TensorFlow starts.
 POSTERIORS = ("gaussian", "planar", "iaf", "householder", "sylvester_o", "sylvester_h", "sylvester_t")
 PRIORS = ("normal", "realnvp", "maf")
 
-MODEL = "VAE"
-DATASET = "digits"
-
 # Extra flags of this paper's command line: --posterior, --prior (each sets the model's
 # argument of that name). The run's variant is their values.
-MODEL_FLAGS = {
-    "posterior": {"choices": list(POSTERIORS), "help": "the posterior's flow (default: the preset's, gaussian)"},
-    "prior": {"choices": list(PRIORS), "help": "the prior over z (default: the preset's, normal)"},
+FLAGS = {
+    "posterior": {"choices": list(POSTERIORS), "help": "the posterior's flow (default: the preset's; "
+                                                       "a preset that names none: gaussian)"},
+    "prior": {"choices": list(PRIORS), "help": "the prior over z (default: the preset's; a preset "
+                                               "that names none: normal)"},
 }
 
 
@@ -36,15 +37,9 @@ def run_name(model):
 # stopping; latent 32 (the lecture: 16), KL warm-up over the first 50 epochs (1000 / 32 =
 # 31 steps an epoch). The decoder is a discretized logistic mixture of 5 per pixel (the
 # lecture: a 17-way categorical, which learns each level on its own and overfits the 1000
-# images; trials in results/runs/vae_flows/cpu-gaussian-normal-digits.md). The orthogonal
-# Sylvester flow with M = 16 orthogonal vectors (D / 2; with M = D = 32 its steps were slow
-# enough to hit the time budget, 16.4 minutes in all; M = 16: 8.0); the Householder flow with 8
-# reflections a flow (the Sylvester code's H-SNF count; 1 left it 0.06 above the plain VAE).
-# Measured: plain VAE 92.48 test -ELBO, NLL 85.97 (5000 samples); planar 92.12, Householder
-# 92.30 (level with the plain VAE over three seeds; the notes); the lowest -ELBO the MAF
-# prior's 90.79 (of the posteriors sylvester_o's 90.92), the lowest NLL sylvester_h's 84.50
-# (results/runs/vae_flows/cpu-*-digits.json; shipped vae-gaussian-digits, vae-sylvester_h-digits,
-# vae-sylvester_t-digits, vae-sylvester_o-digits).
+# images). The orthogonal Sylvester flow with M = D / 2 orthogonal vectors (M = D is slow
+# enough to hit the time budget); the Householder flow with the Sylvester code's 8
+# reflections a flow. Trials: results/runs/vae_flows/cpu-gaussian-normal-digits.md.
 DIGITS = {
     "model": {"latent_dim": 32, "network": "mlp", "hidden_units": [256, 256], "posterior": "gaussian",
               "num_flows": 4, "posterior_options": {"sylvester_o": {"num_ortho_vecs": 16},
@@ -70,20 +65,13 @@ PRESETS = {
         "train": {"epochs": 2, "batch_size": 64, "optimizer": {"name": "adamax", "learning_rate": 1e-3}},
     },
     # Two CPU cores: digits (the default) <= 15 minutes; binarized MNIST <= 60 minutes with
-    # the Sylvester paper's gated convolutions at half width (a quarter of its step time),
-    # latent 64, 4 flows, batch 100, 50 minutes of training, then 64 importance samples for
-    # the test NLL (5000 would take hours on two cores). What the short budget changes:
-    # Adamax 2e-3 (Kingma et al. 2016's IAF rate; the Sylvester code's 5e-4 is for 2000
-    # epochs), KL warm-up over the first epoch (540 steps; over 10 it took half the budget),
-    # and a bfloat16 network where the CPU has native bfloat16 (1.37x the float32 epochs;
-    # elsewhere float32, `--network-precision`). The orthogonal Sylvester flow with the
-    # Sylvester code's M = 8 orthogonal vectors (with M = 64 its 30 orthogonalization steps
-    # made a step 4.6x slower than the plain VAE's; M = 8: 1.14x). Measured (one core each,
-    # two at a time): plain 90.17 test -ELBO, NLL 85.51 (31 epochs); sylvester_o 89.37 / 85.15
-    # (25); iaf 88.57 / 84.58 (28); the MAF prior 86.54 / 82.63 (30);
-    # results/runs/vae_flows/cpu-*-binarized_mnist.json (shipped vae-gaussian-binarized_mnist,
-    # vae-sylvester_o-binarized_mnist, vae-gaussian-maf-binarized_mnist). Trials:
-    # cpu-gaussian-normal-binarized_mnist.md.
+    # the Sylvester paper's gated convolutions at half width, latent 64, 4 flows, batch 100,
+    # 50 minutes of training, then 64 importance samples for the test NLL (5000 would take
+    # hours on two cores). For the short budget: Adamax 2e-3 (Kingma et al. 2016's IAF rate;
+    # the Sylvester code's 5e-4 is for 2000 epochs), KL warm-up over the first epoch (540
+    # steps), a bfloat16 network where the CPU computes it natively, and the Sylvester code's
+    # M = 8 orthogonal vectors (M = D makes a step several times slower). Trials:
+    # results/runs/vae_flows/cpu-gaussian-normal-binarized_mnist.md.
     "cpu": {
         "dataset": "digits",
         **DIGITS,
@@ -140,4 +128,5 @@ def published(dataset, model):
     return PUBLISHED_VARIANTS.get(dataset, {}).get(model.get("posterior", "gaussian"))
 
 
-TEMPERATURES = [0.5, 0.75, 1.0]
+PAPER = Paper("vae_flows", model="VAE", dataset="digits", presets=PRESETS, published=published,
+              flags=FLAGS, temperatures=(0.5, 0.75, 1.0), variant_name=run_name)

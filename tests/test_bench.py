@@ -14,9 +14,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from reproduce import bench, bench_report
-from reproduce.__main__ import CommandLineError, build_parser, main
-from reproduce.flops import TRAIN_FACTOR, forward_flops
+from reproduce import bench
+from reproduce.__main__ import build_parser, main
+from reproduce.bench import maf as maf_suite
+from reproduce.bench import report
+from reproduce.bench import steps as steps_suite
+from reproduce.bench.flops import TRAIN_FACTOR, forward_flops
+from reproduce.bench.measure import allocator_stats_available, matmul_task, measure_steps
+from reproduce.cli_errors import CommandLineError
 
 # ---- the FLOP counter -------------------------------------------------------------
 
@@ -69,7 +74,6 @@ def test_unknown_shapes_are_refused():
 
 @pytest.mark.parametrize("dtype", [tf.float32, tf.bfloat16])
 def test_peak_matmul_multiplies_one_pair_per_copy_side_by_side(dtype):
-    from reproduce.bench import matmul_task
     task = matmul_task(48, dtype, copies=3)
     products = task["run"]()
     assert task["flops"] == 3 * 2 * 48**3 and len(products) == len(task["pairs"]) == 3
@@ -81,7 +85,6 @@ def test_peak_matmul_multiplies_one_pair_per_copy_side_by_side(dtype):
 
 
 def test_xla_steps_are_timed_in_rounds_of_their_own_after_the_others():
-    from reproduce.bench import measure_steps
     calls = []
 
     def task(name, xla=False):
@@ -150,7 +153,7 @@ def test_every_section_is_measured(quick):
         assert m["seconds"] and all(positive(s) for s in m["seconds"]) and positive(m["first_call_seconds"])
         assert m["median_seconds"] == statistics.median(m["seconds"])
         assert m["images_per_second"] == m["images"] / m["median_seconds"]
-        if bench.allocator_stats_available():  # some TF builds keep no CPU allocator statistics
+        if allocator_stats_available():  # some TF builds keep no CPU allocator statistics
             assert math.isfinite(m["peak_memory_mb"]) and m["peak_memory_mb"] >= 0
         else:
             assert m["peak_memory_mb"] is None
@@ -203,7 +206,7 @@ def test_ratios_and_fractions_come_from_the_raw_numbers(quick):
 
 def test_targets_hold_the_measured_ratios(quick):
     r, _ = quick
-    assert r["targets"] == bench_report.targets(r)
+    assert r["targets"] == steps_suite.targets(r)
     values = {t["name"]: t for t in r["targets"]}
     s = r["pixelcnnpp_sample"]
     by_value = [t for t in values.values() if "naive sampler" in t["name"]]
@@ -235,18 +238,27 @@ def test_markdown_shows_every_section_and_target(quick):
 
 
 def test_the_command_line_names_the_suites_bench_runs():
-    bench_parser = next(a for a in build_parser()._actions if a.dest == "command").choices["bench"]
-    suite = next(a for a in bench_parser._actions if a.dest == "suite")
-    assert tuple(suite.choices) == bench.SUITES and suite.default == "steps"
+    parser = build_parser()
+    assert parser.parse_args(["bench"]).suite == "steps"
+    for suite in bench.SUITES:
+        assert parser.parse_args(["bench", "--suite", suite]).suite == suite
     # Every suite but those with reports of their own (gpu) renders into benchmarks.md.
-    assert set(bench_report.RENDERERS) == set(bench.SUITES) - set(bench.OWN_REPORTS)
+    assert set(report.CONTEXTS) == set(bench.SUITES) - set(bench.OWN_REPORTS)
     assert set(bench.OWN_REPORTS) <= set(bench.SUITES)
     with pytest.raises(CommandLineError):
-        build_parser().parse_args(["bench", "--suite", "nope"])
+        parser.parse_args(["bench", "--suite", "nope"])
 
 
 # The repository's report: its steps suite is the section the maf run must keep.
 REPORT = Path(__file__).resolve().parents[1] / "results" / "benchmarks.json"
+
+
+def test_the_repository_report_is_its_json_rendered():
+    """results/benchmarks.md is what the templates make of results/benchmarks.json (the
+    design A/Bs included): a template edited without re-rendering fails here."""
+    doc = report.load(REPORT)
+    assert doc["design_ab"] and all(ab["result"] and ab["code"] for ab in doc["design_ab"])
+    assert report.markdown(doc) == REPORT.with_suffix(".md").read_text()
 
 
 @pytest.fixture(scope="module")
@@ -254,7 +266,7 @@ def maf_quick(tmp_path_factory):
     """The maf suite's quick run into a folder holding the repository's steps results,
     written flat (as `benchmarks.json` was before suites)."""
     out = tmp_path_factory.mktemp("bench_maf")
-    steps = bench_report.load(REPORT)["suites"]["steps"]
+    steps = report.load(REPORT)["suites"]["steps"]
     (out / "benchmarks.json").write_text(json.dumps(steps))
     main(["bench", "--suite", "maf", "--quick", "--out", str(out), "--note", "a maf test run"])
     doc = json.loads((out / "benchmarks.json").read_text())
@@ -285,7 +297,7 @@ def test_a_steps_run_keeps_the_maf_section(maf_quick, tmp_path):
     steps, doc, _, out = maf_quick
     shutil.copy(out / "benchmarks.json", tmp_path / "benchmarks.json")
     rerun = {**steps, "suite": "steps", "date": "a later date"}
-    bench_report.write(rerun, tmp_path)
+    report.write(rerun, tmp_path)
     again = json.loads((tmp_path / "benchmarks.json").read_text())
     assert again["suites"] == {"steps": rerun, "maf": doc["suites"]["maf"]}
     md = (tmp_path / "benchmarks.md").read_text()
@@ -324,7 +336,7 @@ def test_maf_ratios_and_targets_come_from_the_raw_numbers(maf_quick):
     for key, (a, b) in {"cached_vs_tfp": ("ours_cached", "tfp"), "naive_vs_tfp": ("ours_naive", "tfp"),
                         "cached_vs_naive": ("ours_cached", "ours_naive")}.items():
         assert positive(s[key]) and s[key] == pytest.approx(ips(s[a]) / ips(s[b]), rel=1e-12)
-    assert r["targets"] == bench_report.targets(r)
+    assert r["targets"] == maf_suite.targets(r)
     assert [t["value"] for t in r["targets"]] == [r["maf_train"]["ours_vs_tfp"], r["iaf_train"]["ours_vs_tfp"]]
     assert [t["name"].split(" (")[0] for t in r["targets"]] == ["MAF training step >= TFP's",
                                                                  "IAF training step >= TFP's"]

@@ -10,8 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from reproduce import bench, bench_gpu, bench_quality, bench_report
-from reproduce.__main__ import CommandLineError, build_parser, main
+from reproduce import bench
+from reproduce.__main__ import build_parser, main
+from reproduce.bench import gpu, report
+from reproduce.bench import quality as quality_suite
+from reproduce.cli_errors import CommandLineError
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +27,7 @@ def quality(tmp_path_factory):
 
 
 def pairs(r):
-    return {name: r[f"{name}_quality"] for name in bench_quality.PAIRS}
+    return {name: r[f"{name}_quality"] for name in report.MODELS}
 
 
 def finite(x):
@@ -36,9 +39,9 @@ def test_the_suite_writes_its_section_figure_and_provenance(quality):
     assert r["suite"] == "quality" and r["quick"] and r["note"] == "a quality test run"
     assert "--suite quality --quick" in r["command"]
     assert set(pairs(r)) == {"pixelcnnpp", "glow"}
-    png = out / bench_quality.FIGURE
+    png = out / report.FIGURE
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert bench_report.FIGURE_PATH == bench_quality.FIGURE and f"]({bench_quality.FIGURE})" in md
+    assert f"]({report.FIGURE})" in md
     assert "## Suite `quality`" in md and "## Time to quality" in md and "a quality test run" in md
     for heading in ("### PixelCNN++ vs tfd.PixelCNN: the curves", "### Glow vs tfb.Glow: the curves"):
         assert heading in md
@@ -77,7 +80,7 @@ def test_both_sides_train_alternating_slices_of_equal_steps_on_the_same_batches(
 def test_both_sides_are_evaluated_on_the_same_images_at_the_same_checkpoints(quality):
     r, _, _ = quality
     cfg = r["config"]
-    marks = bench_quality.checkpoints(cfg["budget_seconds"], cfg["checkpoint_seconds"])
+    marks = quality_suite.checkpoints(cfg["budget_seconds"], cfg["checkpoint_seconds"])
     assert len(marks) >= 2 and marks[-1] == cfg["budget_seconds"]
     for q in pairs(r).values():
         assert q["eval_images"] == cfg["eval_images"]
@@ -98,11 +101,11 @@ def test_gap_time_to_reach_and_targets_come_from_the_curves(quality):
     for q in pairs(r).values():
         ours, tfp = q["ours"], q["tfp"]
         assert q["gap_bits_per_dim"] == ours["final_bits_per_dim"] - tfp["final_bits_per_dim"]
-        reach = bench_quality.seconds_to_reach(ours["curve"], tfp["final_bits_per_dim"])
+        reach = quality_suite.seconds_to_reach(ours["curve"], tfp["final_bits_per_dim"])
         assert q["ours_seconds_to_tfp_final"] == reach
         assert q["tfp_seconds_to_final"] == tfp["curve"][-1]["seconds"]
         assert q["fraction_of_tfp_time"] == (None if reach is None else reach / tfp["curve"][-1]["seconds"])
-    assert r["targets"] == bench_report.targets(r) and len(r["targets"]) == 2
+    assert r["targets"] == quality_suite.targets(r) and len(r["targets"]) == 2
     for t, q in zip(r["targets"], pairs(r).values()):
         assert "in at most half TFP's time" in t["name"] and t["needed"] == 0.5 and t["at_most"]
         assert t["value"] == q["fraction_of_tfp_time"]
@@ -117,21 +120,21 @@ def test_a_fraction_reached_by_our_first_checkpoint_is_shown_as_a_bound(quality)
     first = q["ours"]["curve"][0]
     q.update(ours_reached_by_first_checkpoint=True, ours_seconds_to_tfp_final=first["seconds"],
              fraction_of_tfp_time=0.1)
-    row = bench_report.targets(r)[0]
+    row = quality_suite.targets(r)[0]
     assert row["upper_bound"] and row["value"] == 0.1
-    assert bench_report._format_target(row) == ("<= 0.10 of TFP's time", "<= 0.50")
+    assert report.target_cells(row) == ("<= 0.10 of TFP's time", "<= 0.50")
     q["ours_reached_by_first_checkpoint"] = False
-    assert bench_report._format_target(bench_report.targets(r)[0])[0] == "0.10 of TFP's time"
+    assert report.target_cells(quality_suite.targets(r)[0])[0] == "0.10 of TFP's time"
 
 
 def test_seconds_to_reach_interpolates_between_checkpoints():
     curve = [{"seconds": 10.0, "bits_per_dim": 3.0}, {"seconds": 20.0, "bits_per_dim": 2.0},
              {"seconds": 30.0, "bits_per_dim": 2.5}, {"seconds": 40.0, "bits_per_dim": 1.0}]
-    assert bench_quality.seconds_to_reach(curve, 2.5) == pytest.approx(15.0)
-    assert bench_quality.seconds_to_reach(curve, 1.5) == pytest.approx(30.0 + 10.0 * (2.5 - 1.5) / 1.5)
-    assert bench_quality.seconds_to_reach(curve, 3.5) == 10.0  # already there at the first checkpoint
-    assert bench_quality.seconds_to_reach(curve, 0.5) is None
-    assert bench_quality.checkpoints(50.0, 20.0) == [20.0, 40.0, 50.0]
+    assert quality_suite.seconds_to_reach(curve, 2.5) == pytest.approx(15.0)
+    assert quality_suite.seconds_to_reach(curve, 1.5) == pytest.approx(30.0 + 10.0 * (2.5 - 1.5) / 1.5)
+    assert quality_suite.seconds_to_reach(curve, 3.5) == 10.0  # already there at the first checkpoint
+    assert quality_suite.seconds_to_reach(curve, 0.5) is None
+    assert quality_suite.checkpoints(50.0, 20.0) == [20.0, 40.0, 50.0]
 
 
 def test_quality_without_prepared_mnist_is_one_line_and_writes_nothing(tmp_path, capsys):
@@ -143,10 +146,10 @@ def test_quality_without_prepared_mnist_is_one_line_and_writes_nothing(tmp_path,
 
 
 def test_the_gpu_suite_skips_cleanly_without_a_gpu(tmp_path, capsys):
-    if bench_gpu.gpus():
+    if gpu.gpus():
         pytest.skip("TensorFlow sees a GPU here: the suite would run")
     args = build_parser().parse_args(["bench", "--suite", "gpu", "--out", str(tmp_path / "out")])
     assert args.suite == "gpu" and "gpu" in bench.SUITES
     assert main(["bench", "--suite", "gpu", "--out", str(tmp_path / "out")]) is None  # exit status 0
-    assert capsys.readouterr().out.strip() == bench_gpu.SKIP_MESSAGE
+    assert capsys.readouterr().out.strip() == gpu.SKIP_MESSAGE
     assert not (tmp_path / "out").exists() and not list(Path(tmp_path).iterdir())

@@ -1,6 +1,7 @@
 """`python -m reproduce`: commands, flags refused in one line (exit 2), where runs go, and
 what a run prints (plain epoch lines, its number beside the record and the published one)."""
 
+import argparse
 import json
 import os
 import re
@@ -69,6 +70,19 @@ def test_bench_and_verify_are_subcommands_beside_the_papers():
     assert "argv[:1]" not in (ROOT / "reproduce" / "__main__.py").read_text()
 
 
+def test_every_flag_says_what_it_does_and_its_default():
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for name, command in [("", parser), *commands.choices.items()]:
+        for action in command._actions:
+            if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
+                continue
+            flag = f"{name} {'/'.join(action.option_strings) or action.dest}"
+            assert action.help and len(action.help) > 20, f"{flag} has no help text"
+            if action.nargs != 0:  # a flag that takes a value says what it is without one
+                assert "default" in action.help, f"{flag}: its help does not say its default"
+
+
 def test_publish_refuses_uncommitted_changes_to_tracked_files(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(records, "uncommitted_changes", lambda: ["zoo/models/arm.py"])
     code, err = refused(["arm", "--preset", "smoke", "--publish", "--out", str(tmp_path)], capsys)
@@ -110,7 +124,7 @@ def test_a_run_goes_to_out_by_default_and_ends_with_the_comparison(tmp_path, mon
 
 
 def test_the_command_line_shows_no_cuda_probe_noise_on_a_machine_without_a_gpu(tmp_path):
-    from reproduce.__main__ import gpu_expected
+    from zoo._quiet import gpu_expected
 
     if gpu_expected():
         pytest.skip("this machine may have a GPU: TensorFlow reports what it finds")

@@ -40,7 +40,7 @@ def test_conditional_driver_run_on_two_replicas_trains_evaluates_and_samples_by_
 
     presets = copy.deepcopy(pixelcnn.PRESETS)
     presets["smoke"]["model"]["num_classes"] = 10
-    monkeypatch.setattr(pixelcnn, "PRESETS", presets)
+    monkeypatch.setitem(pixelcnn.PRESETS, "smoke", presets["smoke"])
     # Collective keys of its own: the last gated layer's unused label embedding has no
     # gradient, so this model's all-reduce shapes differ from other tests' (see
     # `isolated_mirrored`).

@@ -135,3 +135,33 @@ def test_flows_decode_what_they_encode(tiny_model, case):
     out = model.decode(z, labels)
     assert out.dtype == tf.uint8
     np.testing.assert_array_equal(out, x)
+
+
+# What each capability promises beyond the contract (`DensityModel.capabilities`).
+CAPABILITIES = {"latent": ("encode", "decode", "latent_shape"), "elbo": ("elbo",),
+                "interpolate": ("interpolate",), "autoregressive": ("cached_pass",)}
+
+
+def test_capabilities_are_declared_truthfully_and_kept(model):
+    capabilities = type(model).capabilities
+    assert isinstance(capabilities, frozenset) and capabilities <= set(CAPABILITIES), capabilities
+    for capability, methods in CAPABILITIES.items():
+        for method in methods:
+            assert hasattr(model, method) == (capability in capabilities), (
+                f"{type(model).__name__}: has {method} = {hasattr(model, method)}, declares {capability!r} = "
+                f"{capability in capabilities}")
+    x = random_images(4, seed=7)
+    labels = labels_for(model, 4)
+    if "latent" in capabilities:
+        z = model.encode(x, labels)
+        assert z.shape == (4, *model.latent_shape) and z.dtype == tf.float32
+        decoded = model.decode(z, labels)
+        assert decoded.dtype == tf.uint8 and decoded.shape == x.shape
+    if "elbo" in capabilities:  # a bound below the importance-weighted one, on average
+        assert np.mean(model.elbo(x, labels)) < np.mean(model.log_prob(*args_for(model, x)))
+    if "interpolate" in capabilities:  # the path's ends decode the two images' latents
+        label = None if labels is None else int(labels[0])
+        pair_labels = None if labels is None else np.full([2], label)
+        path = model.interpolate(x[0], x[1], num=3, label=label)
+        assert path.shape == (3, *SHAPE) and path.dtype == tf.uint8
+        np.testing.assert_array_equal(path[::2], model.decode(model.encode(x[:2], pair_labels), pair_labels))

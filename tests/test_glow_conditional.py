@@ -77,7 +77,7 @@ def test_driver_trains_a_conditional_glow_on_image_label_pairs(tmp_path, monkeyp
 
     presets = copy.deepcopy(glow.PRESETS)
     presets["smoke"]["model"]["num_classes"] = 10
-    monkeypatch.setattr(glow, "PRESETS", presets)
+    monkeypatch.setitem(glow.PRESETS, "smoke", presets["smoke"])
     record = main(["glow", "--preset", "smoke", "--out", str(tmp_path), "--epochs", "1"])
     saved = json.loads((tmp_path / "runs" / "glow" / "smoke-digits.json").read_text())
     assert saved["config"]["num_classes"] == record["config"]["num_classes"] == 10

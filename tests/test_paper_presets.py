@@ -18,11 +18,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from reproduce.__main__ import PAPERS, paper_module, resolve_preset
+from reproduce.runs import PAPERS, Run, get_paper
 from zoo import data, training
-from zoo.models import MODELS
 
-PAPER_PRESETS = [(name, preset) for name in PAPERS for preset in paper_module(name).PRESETS
+PAPER_PRESETS = [(name, preset) for name in PAPERS for preset in get_paper(name).presets
                  if "paper" in preset or (name, preset) == ("arm", "lecture")]
 
 # (paper, preset, dataset) whose one step takes seconds on 2 CPU cores; the rest are slow.
@@ -34,7 +33,7 @@ def runs():
     """(paper, preset, dataset): the preset's own dataset first, then its overrides."""
     out = []
     for name, preset in PAPER_PRESETS:
-        p = paper_module(name).PRESETS[preset]
+        p = get_paper(name).presets[preset]
         for dataset in [p["dataset"], *sorted(set(p.get("per_dataset", {})) - {p["dataset"]})]:
             marks = [] if (name, preset, dataset) in FAST else [pytest.mark.slow]
             out.append(pytest.param(name, preset, dataset, marks=marks,
@@ -43,18 +42,14 @@ def runs():
 
 
 def build(name, preset, dataset):
-    """The model and `train` kwargs the driver would use."""
-    paper = paper_module(name)
-    config = resolve_preset(paper, preset, dataset)
-    model = dict(config["model"])
-    cls = MODELS[model.pop("class", paper.MODEL)]
-    spec = data.spec(dataset)
-    return (lambda: cls(image_shape=spec.image_shape, num_levels=spec.num_levels, **model)), config["train"]
+    """The model builder and `train` kwargs the driver would use (the preset's precision)."""
+    run = Run(name, preset, dataset, network_precision="preset")
+    return run.build_model, run.train_config
 
 
 @pytest.mark.parametrize("name, preset", PAPER_PRESETS)
 def test_each_paper_preset_names_a_dataset_its_model_fits(name, preset):
-    p = paper_module(name).PRESETS[preset]
+    p = get_paper(name).presets[preset]
     assert "dataset" in p, f"{name} {preset}: name the paper's dataset, as `--dataset` is optional"
     for dataset in {p["dataset"], *p.get("per_dataset", {})}:
         make_model, train = build(name, preset, dataset)
@@ -67,19 +62,17 @@ def test_glow_paper_preset_follows_openai_glow():
     """train.py's README commands: warm-up over 10 epochs of 50000 images at 512 a step,
     adamax lr 1e-3 with beta2 1 - 1/98, width 512; model.py: plain 1x1 conv W, actnorm
     in the coupling networks."""
-    from reproduce import glow
-
     for preset in ("paper", "paper_additive"):
-        config = resolve_preset(glow, preset, "cifar10")
-        assert config["model"]["permutation"] == "conv" and config["model"]["net_actnorm"]
-        assert config["model"]["hidden_channels"] == 512 and config["train"]["batch_size"] == 512
-        optimizer = training.make_optimizer(**config["train"]["optimizer"])
+        run = Run("glow", preset, "cifar10")
+        assert run.model_config["permutation"] == "conv" and run.model_config["net_actnorm"]
+        assert run.model_config["hidden_channels"] == 512 and run.train_config["batch_size"] == 512
+        optimizer = training.make_optimizer(**run.train_config["optimizer"])
         assert isinstance(optimizer, keras.optimizers.Adamax)
         assert optimizer.beta_2 == pytest.approx(1 - 1 / 98)
         for step, lr in [(0, 1e-3 / 977), (488, 489e-3 / 977), (976, 1e-3), (50000, 1e-3)]:
             optimizer.iterations.assign(step)
             assert float(optimizer.learning_rate) == pytest.approx(lr, rel=1e-5)
-    assert resolve_preset(glow, "paper", "downsampled_imagenet/64x64")["train"]["batch_size"] == 128
+    assert Run("glow", "paper", "downsampled_imagenet/64x64").train_config["batch_size"] == 128
 
 
 @pytest.mark.parametrize("name, preset, dataset", runs())

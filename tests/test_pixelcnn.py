@@ -183,17 +183,13 @@ def test_vertical_dropout_drops_the_vertical_stack_only_while_training():
 
 
 def test_every_preset_names_a_model_its_datasets_can_build():
-    from reproduce import pixelcnn
-    from reproduce.__main__ import resolve_preset
+    from reproduce.runs import Run, get_paper
     from zoo import data
-    from zoo.models import MODELS
 
-    for name, preset in pixelcnn.PRESETS.items():
-        for dataset in {preset.get("dataset", pixelcnn.DATASET), *preset.get("per_dataset", {})}:
-            model = dict(resolve_preset(pixelcnn, name, dataset)["model"])
-            cls = MODELS[model.pop("class", pixelcnn.MODEL)]
-            spec = data.spec(dataset)
-            assert cls(image_shape=spec.image_shape, num_levels=spec.num_levels, **model).num_dims > 0
+    for name, preset in get_paper("pixelcnn").presets.items():
+        for dataset in {Run("pixelcnn", name).dataset, *preset.get("per_dataset", {})}:
+            model = Run("pixelcnn", name, dataset).build_model()  # a model that does not fit raises
+            assert model.num_dims == int(np.prod(data.spec(dataset).image_shape))
 
 
 def test_smoke_run_records_the_presets_model_class(tmp_path):

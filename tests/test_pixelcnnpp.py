@@ -229,7 +229,7 @@ def test_bfloat16_network_keeps_the_mixture_float32_and_normalized():
 
 def test_fit_initializes_weight_norm_from_data_then_learns():
     keras.utils.set_random_seed(1)
-    model = PixelCNNPlusPlus((4, 4, 1), 5, **{**CONFIG, "nr_resnet": 0, "num_scales": 1}).build_for_images()
+    model = PixelCNNPlusPlus((4, 4, 1), 5, **{**CONFIG, "nr_resnet": 0, "num_scales": 2}).build_for_images()
     images = np.random.default_rng(2).integers(0, 5, (64, 4, 4, 1)).astype(np.uint8)
     images[:, :, :2] = 0  # learnable structure
     model.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=False)
@@ -256,6 +256,7 @@ def test_bad_images_are_refused(images, match):
     ({"image_shape": (4, 4, 2)}, "1 \\(grey\\) or 3 \\(RGB\\)"),
     ({"image_shape": (6, 6, 1), "num_scales": 3}, "divisible by 2\\^\\(num_scales - 1\\) = 4"),
     ({"nr_logistic_mix": 0}, "nr_logistic_mix >= 1"),
+    ({"nr_resnet": 0, "num_scales": 1}, "leaves the down stream \\(u\\) out of the output"),
     ({"num_classes": 0}, "num_classes"),
     ({"mixed_precision": "int8"}, "mixed_precision"),
 ])
@@ -275,15 +276,15 @@ def test_keras_file_round_trip_in_safe_mode(tmp_path):
 
 def test_every_preset_builds_for_its_datasets():
     from reproduce import pixelcnnpp
-    from reproduce.__main__ import resolve_preset
+    from reproduce.runs import Run
     from zoo import data
 
     for name, preset in pixelcnnpp.PRESETS.items():
-        for dataset in {preset.get("dataset", pixelcnnpp.DATASET), *preset.get("per_dataset", {})}:
-            config = resolve_preset(pixelcnnpp, name, dataset)
-            spec = data.spec(dataset)
-            model = PixelCNNPlusPlus(image_shape=spec.image_shape, num_levels=spec.num_levels, **config["model"])
-            assert model.num_dims > 0 and config["train"]["optimizer"]["name"] == "adam"
+        for dataset in {Run("pixelcnnpp", name).dataset, *preset.get("per_dataset", {})}:
+            run = Run("pixelcnnpp", name, dataset)
+            model = run.build_model()
+            assert type(model) is PixelCNNPlusPlus and run.train_config["optimizer"]["name"] == "adam"
+            assert model.num_dims == int(np.prod(data.spec(dataset).image_shape))
     paper = pixelcnnpp.PRESETS["paper"]
     assert paper["model"] == {"nr_resnet": 5, "nr_filters": 160, "nr_logistic_mix": 10, "num_scales": 3,
                               "dropout": 0.5}

@@ -1,8 +1,9 @@
-"""VAE posterior flows (`zoo.layers.PosteriorFlow`; planar, Householder and Sylvester
-bijectors): every kind's summed log-det against a brute-force slogdet of dzK/dz0 at
-random amortized parameters, the invertibility constructions (planar's u_hat for any
-raw u, orthogonal Q, tanh-bounded triangular diagonals), Householder's reflections,
-IAF's autoregressive structure, inverses, configs and refused arguments."""
+"""VAE posterior flows (the layers of `zoo.layers.posterior_flow`; planar, gated IAF,
+Householder and Sylvester bijectors): every kind's summed log-det against a brute-force
+slogdet of dzK/dz0 at random amortized parameters, the invertibility constructions
+(planar's u_hat for any raw u, orthogonal Q, tanh-bounded triangular diagonals),
+Householder's reflections, IAF's autoregressive structure, inverses, the draws-major
+pass the VAE runs, configs and refused arguments."""
 
 import keras
 import numpy as np
@@ -11,9 +12,9 @@ import tensorflow as tf
 
 from zoo.bijectors import (Householder, Planar, Sylvester, bounded_triangular, householder_flow,
                            householder_product, orthogonalize, reversal)
+from zoo.bijectors.base import ZooBijector
 from zoo.bijectors.planar import invertible_u
-from zoo.layers import PosteriorFlow
-from zoo.layers.posterior_flow import KINDS
+from zoo.layers.posterior_flow import KINDS, POSTERIOR_FLOWS, posterior_flow
 
 D, H, K, N = 4, 5, 3, 6
 SMALL = {"iaf": {"hidden_units": (8, 8)}}
@@ -21,7 +22,7 @@ SMALL = {"iaf": {"hidden_units": (8, 8)}}
 
 def flow(kind, dtype="float64", latent_dim=D, num_flows=K, scale=0.6, seed=0, **options):
     """A built layer with every weight (biases included) drawn N(0, scale)."""
-    layer = PosteriorFlow(kind, latent_dim, num_flows, dtype=dtype, **{**SMALL.get(kind, {}), **options})
+    layer = posterior_flow(kind, latent_dim, num_flows, dtype=dtype, **{**SMALL.get(kind, {}), **options})
     layer(tf.zeros([1, latent_dim], dtype), tf.zeros([1, H], dtype))
     rng = np.random.default_rng(seed)
     for w in layer.weights:
@@ -60,6 +61,21 @@ def test_log_det_is_the_log_abs_determinant_of_the_jacobian(kind):
     np.testing.assert_allclose(bijector.forward(z0).numpy(), zk.numpy(), atol=1e-10)
     np.testing.assert_allclose(bijector.forward_log_det_jacobian(z0, event_ndims=1).numpy(),
                                log_det.numpy(), atol=1e-10)
+    assert all(isinstance(f, ZooBijector) for f in layer.flows(h))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_draws_share_their_image_parameters(kind):
+    """`transform` (the VAE's pass over S draws per image, `[S, batch, D]`) is `call` on
+    each draw with its image's h."""
+    layer = flow(kind, dtype="float32", scale=0.4)
+    z0, h = inputs("float32")
+    draws = tf.stack([z0, 2.0 * z0[::-1], -z0])
+    zk, log_det = layer.transform(draws, h)
+    for s in range(3):
+        expected_z, expected_log_det = layer(draws[s], h)
+        np.testing.assert_allclose(zk[s].numpy(), expected_z.numpy(), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(log_det[s].numpy(), expected_log_det.numpy(), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -77,7 +93,7 @@ def test_float32_log_det_and_inverse(kind):
 def test_mixed_precision_outputs_are_float32():
     z0, h = inputs("float32")
     for kind in ("iaf", "sylvester_o"):
-        layer = PosteriorFlow(kind, D, 2, dtype="mixed_bfloat16", **SMALL.get(kind, {}))
+        layer = posterior_flow(kind, D, 2, dtype="mixed_bfloat16", **SMALL.get(kind, {}))
         zk, log_det = layer(z0, tf.cast(h, tf.bfloat16))
         assert zk.dtype == tf.float32 and log_det.dtype == tf.float32
         assert np.isfinite(log_det.numpy()).all()
@@ -265,11 +281,11 @@ def test_fresh_results_and_gradients_on_repeated_calls():
     ("sylvester_o", {"num_ortho_vecs": 3, "ortho_steps": 40}),
     ("sylvester_h", {"num_householder": 3}), ("sylvester_t", {})])
 def test_config_round_trip(kind, options):
-    layer = PosteriorFlow(kind, D, 2, name="pf", **options)
+    layer = posterior_flow(kind, D, 2, name="pf", **options)
     config = layer.get_config()
     assert {k: config[k] for k in options} == options
-    assert config["kind"] == kind and config["latent_dim"] == D and config["num_flows"] == 2
-    clone = PosteriorFlow.from_config(config)
+    assert type(layer) is POSTERIOR_FLOWS[kind] and config["latent_dim"] == D and config["num_flows"] == 2
+    clone = type(layer).from_config(config)
     assert clone.get_config() == config
     z0, h = inputs("float32")
     layer(z0, h)
@@ -277,13 +293,13 @@ def test_config_round_trip(kind, options):
     clone.set_weights(layer.get_weights())
     for a, b in zip(layer(z0, h), clone(z0, h)):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
-    defaults = PosteriorFlow(kind, D, 2).get_config()
-    assert PosteriorFlow.from_config(defaults).get_config() == defaults
+    defaults = posterior_flow(kind, D, 2).get_config()
+    assert type(layer).from_config(defaults).get_config() == defaults
 
 
 def test_saved_model_file_round_trip(tmp_path):
     z, c = keras.Input((D,)), keras.Input((H,))
-    model = keras.Model([z, c], PosteriorFlow("sylvester_o", D, 2, num_ortho_vecs=2)(z, c))
+    model = keras.Model([z, c], posterior_flow("sylvester_o", D, 2, num_ortho_vecs=2)(z, c))
     z0, h = inputs("float32")
     path = str(tmp_path / "flow.keras")
     model.save(path)
@@ -309,7 +325,7 @@ def test_saved_model_file_round_trip(tmp_path):
 ])
 def test_bad_arguments_are_refused(args, options, match):
     with pytest.raises(ValueError, match=match):
-        PosteriorFlow(*args, **options)
+        posterior_flow(*args, **options)
 
 
 def test_bad_inputs_are_refused():

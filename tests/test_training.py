@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import zoo.backup
+import zoo.training.backup
 from zoo import training
 from zoo.models import ARM
 
@@ -227,13 +227,13 @@ class FailAtEpoch(keras.callbacks.Callback):
 def test_time_budget_counts_the_minutes_before_a_resume(tmp_path, monkeypatch):
     clock = MinuteEpochs()
     monkeypatch.setattr(training.callbacks, "time", clock)
-    monkeypatch.setattr(zoo.backup, "time", clock)
+    monkeypatch.setattr(zoo.training.backup, "time", clock)
     train = tf.data.Dataset.from_tensor_slices(images(32, seed=1))
     val = tf.data.Dataset.from_tensor_slices(images(16, seed=2))
     run = dict(num_train=32, run_dir=str(tmp_path), epochs=10, batch_size=16, verbose=0, max_minutes=2.5)
     with pytest.raises(KeyboardInterrupt):  # one one-minute epoch backed up, then killed
         training.train(small_arm, train, val, callbacks=[clock, FailAtEpoch(1)], **run)
-    assert zoo.backup.backup_seconds(str(tmp_path / "backup")) == 60.0
+    assert zoo.training.backup.backup_seconds(str(tmp_path / "backup")) == 60.0
     # Resumed: the minute already spent counts, so after its second epoch a third would
     # pass 2.5 minutes (a budget restarted at the resume would have run three).
     clock.now = 0.0

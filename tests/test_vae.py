@@ -14,6 +14,7 @@ from scipy.special import logsumexp
 
 import zoo
 from reproduce import vae_flows
+from reproduce.runs import Run
 from reproduce.__main__ import main
 from serving import serve_without_zoo
 from tiny_models import random_images, tiny
@@ -75,9 +76,16 @@ def test_estimators_are_deterministic_batch_independent_and_seeded():
     np.testing.assert_array_equal(model.elbo(ALL_IMAGES), elbo)
     np.testing.assert_allclose(model.log_prob(ALL_IMAGES[5:8]), lp[5:8], rtol=1e-6, atol=1e-5)
     np.testing.assert_allclose(model.elbo(ALL_IMAGES[5:8]), elbo[5:8], rtol=1e-6, atol=1e-5)
-    z, mean = model.encode(ALL_IMAGES)
-    np.testing.assert_allclose(model.encode(ALL_IMAGES[5:8])[0], z[5:8], rtol=1e-6, atol=1e-6)
-    assert not np.allclose(z, mean), "encode's z is the flowed posterior sample, not the mean"
+    z, drawn = model.encode(ALL_IMAGES), model.encode(ALL_IMAGES, sample=True)
+    np.testing.assert_allclose(model.encode(ALL_IMAGES[5:8]), z[5:8], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(model.encode(ALL_IMAGES[5:8], sample=True), drawn[5:8], rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(model.encode(ALL_IMAGES, sample=True, seed=5),
+                                  model.encode(ALL_IMAGES, sample=True, seed=5))
+    assert not np.allclose(model.encode(ALL_IMAGES, sample=True, seed=5), drawn), "the seed picks the draw"
+    h, mean, _ = model._posterior(tf.constant(ALL_IMAGES, tf.int32), training=False)
+    np.testing.assert_allclose(z, model.flow.bijector(h).forward(mean), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(z, mean), "encode's z is the posterior mean through the flows"
+    assert not np.allclose(drawn, z), "sample=True draws z0 instead of taking its mean"
     reseeded = VAE.from_config({**model.get_config(), "seed": 4}).build_for_images()
     reseeded.set_weights(model.get_weights())
     assert not np.allclose(reseeded.log_prob(ALL_IMAGES), lp), "the seed picks the draws"
@@ -149,9 +157,11 @@ def test_sample_encode_decode():
     s = model.sample(5, temperature=0.5, seed=3).numpy()
     assert s.dtype == np.uint8 and s.shape == (5, 4, 4, 1) and s.max() < 3
     x = random_images(4, 3, (4, 4, 1))
-    z, mean = model.encode(x)
-    assert z.shape == mean.shape == (4, 3) and z.dtype == mean.dtype == tf.float32
-    decoded = model.decode(mean).numpy()
+    z = model.encode(x)
+    _, mean, _ = model._posterior(tf.constant(x, tf.int32), training=False)
+    np.testing.assert_array_equal(z, mean)  # a Gaussian posterior: z is q(z | x)'s mean
+    assert z.dtype == tf.float32
+    decoded = model.decode(z).numpy()
     mode = np.argmax(model._logits(mean).numpy(), axis=-1)
     np.testing.assert_array_equal(decoded, mode)  # the most probable image, not a draw
     binary = binary_vae(latent_dim=2)
@@ -195,19 +205,18 @@ def test_saved_model_serves_elbo_log_prob_encode_decode_and_sample_without_zoo(t
     model = tiny("VAE", (4, 4, 1), 3, posterior="sylvester_h", num_flows=2, prior="maf", prior_hidden_units=(8,))
     path = zoo.export(model, tmp_path / "vae")
     x = random_images(5, 3, (4, 4, 1), seed=4)
-    z, mean = model.encode(x)
+    z = model.encode(x)
     seeded = {"n": np.int32(3), "temperature": np.float32(0.8), "seed": np.int64(2)}
     out = serve_without_zoo(path, {
         "lp": ("log_prob", {"images": x}), "elbo": ("elbo", {"images": x}), "elbo2": ("elbo", {"images": x[:2]}),
-        "enc": ("encode", {"images": x}), "dec": ("decode", {"z": mean.numpy()}), "s": ("sample", seeded),
+        "enc": ("encode", {"images": x}), "dec": ("decode", {"z": z.numpy()}), "s": ("sample", seeded),
         "default": ("serving_default", {"images": x})}, tmp_path)
     np.testing.assert_allclose(out["lp"]["log_prob"], model.log_prob(x), rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(out["default"]["log_prob"], model.log_prob(x), rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(out["elbo"]["elbo"], model.elbo(x), rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(out["elbo2"]["elbo"], model.elbo(x[:2]), rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(out["enc"]["z"], z, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(out["enc"]["mean"], mean, rtol=1e-5, atol=1e-5)
-    np.testing.assert_array_equal(out["dec"]["images"], model.decode(mean))
+    np.testing.assert_array_equal(out["dec"]["images"], model.decode(z))
     np.testing.assert_array_equal(out["s"]["images"], model.sample(3, temperature=0.8, seed=2))
 
 
@@ -253,8 +262,10 @@ def test_bad_arguments_and_latents_are_refused():
 
 def test_paper_file_lists_the_models_posteriors_and_priors():
     assert vae_flows.POSTERIORS == vae_module.POSTERIORS and vae_flows.PRIORS == vae_module.PRIORS
-    assert vae_flows.run_name({"posterior": "sylvester_o", "prior": "normal"}) == "vae-sylvester_o"
-    assert vae_flows.published("binarized_mnist", {"posterior": "iaf"})["nats"] == 82.02
+    run = Run("vae_flows", "cpu", flags={"posterior": "sylvester_o", "prior": "normal"})
+    assert run.pretrained_name == "vae-sylvester_o-digits"
+    assert Run("vae_flows", "cpu", flags={"prior": "maf"}).pretrained_name == "vae-gaussian-maf-digits"
+    assert Run("vae_flows", "cpu", "binarized_mnist", {"posterior": "iaf"}).published["nats"] == 82.02
 
 
 def test_smoke_run_with_variant_flags_writes_its_own_record_and_the_vae_table(tmp_path):

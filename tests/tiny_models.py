@@ -48,7 +48,7 @@ def is_flow(name):
 def is_latent_variable(name):
     """A latent-variable model (the VAE): neither autoregressive nor a flow; its `log_prob`
     is the importance-weighted bound and its `call` (fit's loss, `evaluate`) the -ELBO."""
-    return hasattr(family(name), "elbo")
+    return "elbo" in family(name).capabilities
 
 
 def call_nats(model, *args):

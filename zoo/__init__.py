@@ -11,6 +11,10 @@
 
 __version__ = "0.1.0"
 
+from zoo._quiet import quiet_tensorflow  # noqa: E402
+
+quiet_tensorflow()  # before any import of TensorFlow: no CUDA probe lines on a machine without a GPU
+
 from zoo.export import export  # noqa: E402
 from zoo.hub import list_models, load  # noqa: E402
 

@@ -2,12 +2,11 @@
 
 Signatures, all with a dynamic batch and computed in float32: `log_prob(images)`
 and `bits_per_dim(images)` on uint8 `[batch, H, W, C]`; `sample(n, temperature,
-seed)` -> uint8 `[n, H, W, C]`; for flows (models with `encode`/`decode`) also
-`encode(images)` -> float32 `z [batch, H, W, C]` and `decode(z)` -> uint8 images.
+seed)` -> uint8 `[n, H, W, C]`; by the model's `capabilities`, for a latent model
+(flows, the VAE) also `encode(images)` -> float32 `z [batch, *latent_shape]` and
+`decode(z)` -> uint8 images, and for a model with an ELBO (the VAE) `elbo(images)`.
 A class-conditional model (`num_classes` set) takes int32 `labels [batch]` beside
 the images, and its `sample(labels, temperature, seed)` draws one image per label.
-A model may declare signatures of its own instead of `encode`/`decode`:
-`serving_endpoints()` -> `{name: (fn, input specs)}` (the VAE: `elbo`, `encode`, `decode`).
 Built with Keras' own `ExportArchive` from the model's public methods; it saves the
 variables the endpoints read.
 """
@@ -30,7 +29,6 @@ def export(model, path):
     """Writes `model` as a SavedModel at `path`; returns `path`."""
     model.build_for_images()
     images = tf.TensorSpec([None, *model.image_shape], tf.uint8, name="images")
-    z = tf.TensorSpec([None, *model.image_shape], tf.float32, name="z")
     temperature = tf.TensorSpec([], tf.float32, name="temperature")
     seed = tf.TensorSpec([], tf.int64, name="seed")
     # A class-conditional model's endpoints take `labels` last (sample: instead of n).
@@ -49,11 +47,11 @@ def export(model, path):
     else:
         add("sample", lambda n, temperature, seed: _sample(model, n, temperature, seed),
             tf.TensorSpec([], tf.int32, name="n"), temperature, seed)
-    if hasattr(model, "serving_endpoints"):
-        for name, (fn, specs) in model.serving_endpoints().items():
-            add(name, fn, *specs)
-    elif hasattr(model, "encode") and hasattr(model, "decode"):
+    if "latent" in model.capabilities:
+        z = tf.TensorSpec([None, *model.latent_shape], tf.float32, name="z")
         add("encode", lambda images, *y: {"z": model.encode(images, *y)}, images)
         add("decode", lambda z, *y: {"images": model.decode(z, *y)}, z)
+    if "elbo" in model.capabilities:
+        add("elbo", lambda images, *y: {"elbo": model.elbo(images, *y)}, images)
     archive.write_out(str(path), verbose=False)
     return path

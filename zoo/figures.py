@@ -1,4 +1,4 @@
-"""PNG figures: sample grids and learning curves (matplotlib, Agg backend)."""
+"""PNG figures: sample grids, learning curves and score histograms (matplotlib, Agg backend)."""
 
 import math
 
@@ -92,4 +92,23 @@ def interpolation(images, num_levels, path, title=None):
     ax.set_yticks([])
     if title:
         ax.set_title(title, fontsize=9)
+    return _save(fig, path)
+
+
+def score_histograms(panels, path, xlabel="bits/dim", title=None):
+    """Side-by-side panels of overlaid histograms (Nalisnick et al. 2019's Figure 1): `panels`
+    maps a panel title (a model) -> {image set name: its scores `[n]`}; each panel's sets
+    share bins and are drawn as densities."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2), squeeze=False)
+    for ax, (name, sets) in zip(axes[0], panels.items()):
+        values = [np.asarray(v, np.float64) for v in sets.values()]
+        bins = np.linspace(min(v.min() for v in values), max(v.max() for v in values), 60)
+        for label, v in zip(sets, values):
+            ax.hist(v, bins=bins, density=True, alpha=0.5, label=f"{label} ({v.mean():.3f})")
+        ax.set_xlabel(xlabel)
+        ax.set_title(name, fontsize=9)
+        ax.legend(fontsize=7, title="mean", title_fontsize=7)
+    axes[0, 0].set_ylabel("density")
+    if title:
+        fig.suptitle(title, fontsize=9)
     return _save(fig, path)

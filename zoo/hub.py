@@ -98,7 +98,9 @@ def _save(model, directory, name, max_file_mb):
 
 
 def publish(name, model, record, directory=PRETRAINED, max_file_mb=MAX_FILE_MB):
-    """Ships `model`'s weights as pretrained `name`, with the run `record` it came from.
+    """Ships `model`'s weights as pretrained `name`, with the run `record` it came from
+    (its `paper`, `preset` and `variant` name that record; its dataset, numbers and commit
+    are copied).
 
     The weights are saved from a fresh, uncompiled copy (no optimizer state), written
     whole (to a temporary name and renamed) or, over `max_file_mb`, in shards; the
@@ -116,8 +118,9 @@ def publish(name, model, record, directory=PRETRAINED, max_file_mb=MAX_FILE_MB):
     e = {
         "name": name, "model": type(model).__name__, "config": model.get_config(),
         "weights": weights.name, "sha256": sha256(weights), **({"shards": shards} if shards else {}),
-        "dataset": record["dataset"],
-        "preset": record["preset"], "test_nats": record["test_nats"],
+        # Where it came from: its run record is results/runs/PAPER/PRESET[-VARIANT]-DATASET.json.
+        "dataset": record["dataset"], "paper": record.get("paper"),
+        "preset": record["preset"], "variant": record.get("variant"), "test_nats": record["test_nats"],
         "test_bits_per_dim": record["test_bits_per_dim"], "git_commit": record["git_commit"],
     }
     write_json(directory / f"{name}.json", e)

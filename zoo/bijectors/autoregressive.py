@@ -89,6 +89,15 @@ def masked_autoregressive_flow(made, context=None, scale=None, event_ndims=1, tf
         event_ndims=event_ndims, name=name)
 
 
+def maf_steps(mades, scales, context=None, event_ndims=1, tfp_loop=False, training=False):
+    """K MAF layers over a vector, one per MADE of `zoo.layers.made.maf_mades`, each
+    noise -> data as `masked_autoregressive_flow` with its log-scale bound from `scales`
+    (K tensors `[D]`, or None); named maf0, maf1, ... The caller chains them in its
+    order (with its batch norms between them, for instance)."""
+    return [masked_autoregressive_flow(made, context, scale, event_ndims, tfp_loop, training, name=f"maf{k}")
+            for k, (made, scale) in enumerate(zip(mades, scales))]
+
+
 def inverse_autoregressive_flow(made, context=None, scale=None, event_ndims=1, tfp_loop=False,
                                 training=False, name="iaf"):
     """IAF: forward noise -> data (one pass), inverse data -> noise (D passes)."""

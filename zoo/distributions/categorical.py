@@ -14,3 +14,12 @@ def sample_categorical(logits, temperature, seed):
     draw = tf.random.stateless_categorical(logits / safe_t, 1, seed=seed, dtype=tf.int32)[:, 0]
     mode = tf.argmax(logits, axis=-1, output_type=tf.int32)
     return tf.where(temperature > 0.0, draw, mode)
+
+
+def seeded_draws(temperature, seed):
+    """The `choose(index, logits) -> int32 [batch]` of a sampler that draws: value `index`
+    of a sequential sampler from `sample_categorical` with seed `fold_in(seed, index)`.
+    (A coder passes its own `choose`, returning the value it codes: `zoo.codec.range_coding`.)"""
+    def choose(index, logits):
+        return sample_categorical(logits, temperature, tf.random.experimental.stateless_fold_in(seed, index))
+    return choose

@@ -4,7 +4,7 @@ Kingma 2017, "PixelCNN++", section 2.1 and 2.2)."""
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from zoo.distributions.categorical import sample_categorical
+from zoo.distributions.categorical import seeded_draws
 
 tfd = tfp.distributions
 
@@ -157,31 +157,37 @@ class DiscretizedLogisticMixture(tfd.Distribution):
     def tempered_sample(self, temperature, seed):
         """One draw per batch member, `[*batch, C]` int32, colour by colour.
 
-        Colour c is drawn from its exact conditional p(x_c | x_<c), the mixture whose
-        weights are the components' posteriors given the colours drawn so far,
-        tempered as softmax(log p(x_c = v | x_<c) / temperature) over all L values v:
+        Colour c is drawn from its exact conditional p(x_c | x_<c) (`draw`), tempered
+        as softmax(log p(x_c = v | x_<c) / temperature) over all L values v:
         temperature 1 is exact ancestral sampling, 0 the greedy mode of each conditional.
-        `seed`: a stateless `[2]` seed.
+        `seed`: a stateless `[2]` seed; colour c draws with `fold_in(seed, c)`.
         """
-        temperature = tf.convert_to_tensor(temperature, tf.float32)
+        return self.draw(seeded_draws(tf.convert_to_tensor(temperature, tf.float32), seed))
+
+    def draw(self, choose):
+        """One value per batch member, `[*batch, C]` int32, colour by colour: colour c is
+        `choose(c, log_p)` (int32 `[m]`), `log_p [m, L]` float32 its exact conditional's
+        log-probabilities log p(x_c = v | x_<c) over all L values v (m: the batch's
+        size, flattened). The conditional is the mixture whose weights are the
+        components' posteriors given the colours chosen so far. A sampler's `choose`
+        draws (`tempered_sample`), a coder's returns the value it codes.
+        """
         batch = self.batch_shape_tensor()
         levels = tf.range(self._num_levels, dtype=tf.int32)
-        x_levels = self.scaled(levels)[:, None]  # [L, 1], against [..., K]
+        x_levels = self.scaled(levels)  # [L], against [..., K, 1]: the levels innermost
         log_w = tf.broadcast_to(tf.nn.log_softmax(self._logits, axis=-1),
                                 tf.concat([batch, tf.shape(self._logits)[-1:]], 0))
         x = tf.zeros(tf.concat([batch, [self._channels]], 0), tf.float32)
         drawn = []
         for c in range(self._channels):
-            mean = self.component_means(x, c)[..., None, :]  # [..., 1, K]
-            lp = logistic_bin_log_mass(x_levels - mean, self._log_scales[..., c, None, :],
-                                       levels[:, None], self._num_levels)  # [..., L, K]
-            post = tf.nn.log_softmax(log_w, axis=-1)[..., None, :]
-            log_p_value = tf.reduce_logsumexp(post + lp, axis=-1)  # [..., L]
-            flat = tf.reshape(log_p_value, [-1, self._num_levels])
-            v = tf.reshape(sample_categorical(flat, temperature, tf.random.experimental.stateless_fold_in(seed, c)),
-                           batch)
+            mean = self.component_means(x, c)[..., None]  # [..., K, 1]
+            lp = logistic_bin_log_mass(x_levels - mean, self._log_scales[..., c, :, None],
+                                       levels, self._num_levels)  # [..., K, L]
+            post = tf.nn.log_softmax(log_w, axis=-1)[..., None]
+            log_p_value = tf.reduce_logsumexp(post + lp, axis=-2)  # [..., L]
+            v = tf.reshape(choose(c, tf.reshape(log_p_value, [-1, self._num_levels])), batch)
             drawn.append(v)
-            log_w = log_w + tf.reduce_sum(lp * tf.one_hot(v, self._num_levels)[..., None], axis=-2)
+            log_w = log_w + tf.gather(lp, v[..., None], axis=-1, batch_dims=len(lp.shape) - 2)[..., 0]
             x = x + tf.one_hot(c, self._channels) * self.scaled(v)[..., None]
         return tf.stack(drawn, axis=-1)
 

@@ -9,11 +9,9 @@ caller's layer, so its weights live where the model tracks them. MAF's "mog" bas
 and the flows' `prior="autoregressive"` are this density.
 """
 
-import math
-
 import tensorflow as tf
 
-LOG_2PI = math.log(2.0 * math.pi)
+from zoo.distributions.normal import standard_normal_log_prob
 
 
 def mixture_log_prob(params, z):
@@ -21,7 +19,7 @@ def mixture_log_prob(params, z):
     (logits, means, log-stds), `z [b, D]` -> `[b]`."""
     logits, loc, log_scale = tf.split(params, 3, axis=-1)
     eps = (z[..., None] - loc) * tf.exp(-log_scale)
-    log_normal = -0.5 * (tf.square(eps) + LOG_2PI) - log_scale
+    log_normal = standard_normal_log_prob(eps) - log_scale
     per_dim = tf.reduce_logsumexp(tf.nn.log_softmax(logits) + log_normal, axis=-1)
     return tf.reduce_sum(per_dim, axis=-1)
 

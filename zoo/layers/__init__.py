@@ -12,7 +12,8 @@ from zoo.layers.masked_conv2d import MaskedConv2D
 from zoo.layers.made import MADE
 from zoo.layers.masked_dense import MaskedDense
 from zoo.layers.gated_resnet import GatedResNet
-from zoo.layers.posterior_flow import PosteriorFlow
+from zoo.layers.posterior_flow import (POSTERIOR_FLOWS, HouseholderFlow, HouseholderSylvesterFlow, IAFFlow,
+                                      OrthogonalSylvesterFlow, PlanarFlow, TriangularSylvesterFlow, posterior_flow)
 from zoo.layers.shifted_conv2d import (DownRightShiftedConv2D, DownRightShiftedConv2DTranspose,
                                        DownShiftedConv2D, DownShiftedConv2DTranspose)
 
@@ -23,4 +24,5 @@ __all__ += ["ActNormParams", "GlowCouplingNet", "Invertible1x1ConvWeight", "Lear
 __all__ += ["GatedResNet", "DownShiftedConv2D", "DownRightShiftedConv2D", "DownShiftedConv2DTranspose",
             "DownRightShiftedConv2DTranspose"]
 __all__ += ["MADE", "MaskedDense"]
-__all__ += ["PosteriorFlow"]
+__all__ += ["POSTERIOR_FLOWS", "HouseholderFlow", "HouseholderSylvesterFlow", "IAFFlow", "OrthogonalSylvesterFlow",
+            "PlanarFlow", "TriangularSylvesterFlow", "posterior_flow"]

@@ -66,10 +66,12 @@ class GatedPixelCNNLayer(keras.layers.Layer):
     has no residual since its input is the image); `cond` is a vector `[b, d]` (e.g. a
     one-hot class), added inside every gate. With `color_channels` > 1 every map of the
     horizontal stack belongs to a colour (i mod C), so `filters` must be a multiple of C.
+    `vertical_output=False` (the last layer, whose v' nothing reads) returns `(None, h')`
+    and has no V of its own: f_v reaches h' through the link only.
     """
 
     def __init__(self, filters, kernel_size, mask_type="B", color_channels=1, residual=True,
-                 dropout=0.0, vertical_dropout=False, **kwargs):
+                 dropout=0.0, vertical_dropout=False, vertical_output=True, **kwargs):
         super().__init__(**kwargs)
         if filters % color_channels:
             raise ValueError(f"filters ({filters}) must be a multiple of color_channels ({color_channels}).")
@@ -79,6 +81,7 @@ class GatedPixelCNNLayer(keras.layers.Layer):
         self.color_channels = int(color_channels)
         self.residual = bool(residual)
         self.dropout, self.vertical_dropout = float(dropout), bool(vertical_dropout)
+        self.vertical_output = bool(vertical_output)
         p, c = self.filters, self.color_channels
         dtype = self.dtype_policy  # sub-layers compute in this layer's dtype
         self.vconv = VerticalConv2D(2 * p, self.kernel_size, name="vertical", dtype=dtype)
@@ -96,7 +99,8 @@ class GatedPixelCNNLayer(keras.layers.Layer):
         self.hout.build((*v_shape[:-1], p))
         if cond_shape is not None:
             # Embeddings of the condition, V and H of eq. 4 (no bias: the convs have one).
-            self.v_cond = self.add_weight(name="v_cond", shape=(cond_shape[-1], 2 * p), initializer="zeros")
+            if self.vertical_output:
+                self.v_cond = self.add_weight(name="v_cond", shape=(cond_shape[-1], 2 * p), initializer="zeros")
             self.h_cond = self.add_weight(name="h_cond", shape=(cond_shape[-1], 2 * p), initializer="zeros")
 
     def call(self, v, h, cond=None, training=False):
@@ -104,16 +108,20 @@ class GatedPixelCNNLayer(keras.layers.Layer):
         f_h = self.hconv(h) + self.link(shift_down(f_v))
         if cond is not None:
             cond = ops.cast(cond, f_v.dtype)
-            f_v = f_v + ops.matmul(cond, ops.cast(self.v_cond, cond.dtype))[:, None, None]
             f_h = f_h + ops.matmul(cond, ops.cast(self.h_cond, cond.dtype))[:, None, None]
         out = self.drop(self.hout(gate(f_h)), training=training)
+        h_out = h + out if self.residual else out
+        if not self.vertical_output:
+            return None, h_out
+        if cond is not None:
+            f_v = f_v + ops.matmul(cond, ops.cast(self.v_cond, cond.dtype))[:, None, None]
         v_out = gate(f_v)
         if self.vertical_dropout:  # the same rate on the vertical stack's output
             v_out = self.drop(v_out, training=training)
-        return v_out, (h + out if self.residual else out)
+        return v_out, h_out
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
                 "mask_type": self.mask_type, "color_channels": self.color_channels,
                 "residual": self.residual, "dropout": self.dropout,
-                "vertical_dropout": self.vertical_dropout}
+                "vertical_dropout": self.vertical_dropout, "vertical_output": self.vertical_output}

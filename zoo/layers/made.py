@@ -229,3 +229,20 @@ class MADE(keras.layers.Layer):
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "output_initializer": keras.initializers.serialize(self.output_initializer),
                 "seed": self.seed}
+
+
+def alternating_order(k):
+    """The input order of the k-th of stacked MADEs: natural, reversed, natural, ...
+    (each layer of a MAF or IAF conditions on what the one before could not see)."""
+    return "natural" if k % 2 == 0 else "reversed"
+
+
+def maf_mades(num_layers, hidden_units, *, seed, name, **options):
+    """The MADEs of `num_layers` affine autoregressive layers over a vector (MAF,
+    Papamakarios et al. 2017, section 3): `num_params=2` (shift, raw log-scale), orders
+    alternating, zero output weights so every layer starts as the identity, layer k
+    seeded `seed + k` and named f"{name}{k}"; `options` are further `MADE` arguments
+    (activation, dropout, context_size, dtype). `zoo.bijectors.maf_steps` turns them
+    into bijectors."""
+    return [MADE(2, hidden_units, input_order=alternating_order(k), output_initializer="zeros",
+                 seed=seed + k, name=f"{name}{k}", **options) for k in range(num_layers)]

@@ -14,7 +14,7 @@ import keras
 import tensorflow as tf
 
 from zoo.layers import CausalConv1D, ResumableDropout
-from zoo.distributions import sample_categorical
+from zoo.distributions import seeded_draws
 from zoo.models.base import DensityModel, centered_pixels
 
 
@@ -34,6 +34,8 @@ class ARM(DensityModel):
       mixed_precision: None, "bfloat16" or "float16" for the hidden convolutions (the
         logits and the likelihood are float32).
     """
+
+    capabilities = frozenset({"autoregressive"})  # `cached_pass`
 
     def __init__(self, image_shape, num_levels, filters=256, kernel_size=7,
                  dilations=(1, 1, 1), residual=False, dropout=0.0,
@@ -91,10 +93,18 @@ class ARM(DensityModel):
         return -tf.reduce_sum(nll, axis=1)
 
     def _sample(self, n, temperature, seed, labels=None):
-        """Cached sampling (fast WaveNet; Ramachandran et al. 2017): every layer keeps a
-        queue of the inputs its next output reads, so a new position costs one column
-        of each layer instead of a pass of the whole network over all D positions.
-        Draws the same values as `_sample_naive` for the same seed."""
+        """Cached sampling (`cached_pass`), position d drawn with `fold_in(seed, d)`:
+        draws the same values as `_sample_naive` for the same seed."""
+        return self.cached_pass(n, seeded_draws(temperature, seed))
+
+    def cached_pass(self, n, choose, labels=None):
+        """The cached incremental pass (fast WaveNet; Ramachandran et al. 2017): every
+        layer keeps a queue of the inputs its next output reads, so a new position costs
+        one column of each layer instead of a pass of the whole network over all D
+        positions. Position d (raster-then-channel) takes the value `choose(d, logits)`
+        (int32 `[n]`) given its logits `[n, L]` float32: a draw when sampling, the coded
+        value when coding (`zoo.codec.range_coding`). Returns int32 `[n, H, W, C]`."""
+        del labels  # unconditional
         d_total = self.num_dims
         dtype = self.hidden_dtype
         queues = [tf.zeros([n, layer.window, 1 if i == 0 else self.filters], dtype)
@@ -114,7 +124,7 @@ class ARM(DensityModel):
                 out = tf.nn.leaky_relu(out)
                 h = h + out if (self.residual and i > 0) else out
             logits = tf.cast(self.head.step(h[:, None]), tf.float32)
-            value = sample_categorical(logits, temperature, tf.random.experimental.stateless_fold_in(seed, d))
+            value = choose(d, logits)
             flat = flat + tf.one_hot(d, d_total, dtype=tf.int32)[None] * value[:, None]
             scaled = centered_pixels(value[:, None], self.num_levels, dtype)
             return d + 1, flat, scaled, tuple(queues)
@@ -128,11 +138,12 @@ class ARM(DensityModel):
     def _sample_naive(self, n, temperature, seed, labels=None):
         """The plain loop: D passes of the whole network, one new position each."""
         d_total = self.num_dims
+        choose = seeded_draws(temperature, seed)
 
         def step(d, flat):
             images = tf.reshape(flat, [n, *self.image_shape])
             logits = self.logits_from_inputs(self.scale(images))[:, d]
-            value = sample_categorical(logits, temperature, tf.random.experimental.stateless_fold_in(seed, d))
+            value = choose(d, logits)
             return d + 1, flat + tf.one_hot(d, d_total, dtype=tf.int32)[None] * value[:, None]
 
         _, flat = tf.while_loop(lambda d, _: d < d_total, step,

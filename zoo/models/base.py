@@ -74,6 +74,12 @@ class DensityModel(keras.Model):
     """
 
     num_classes = None  # unconditional unless a subclass sets it
+    # What the class can do beyond the contract, so callers ask `"elbo" in
+    # model.capabilities`: "latent" (`encode(images, labels=None) -> z`, `decode(z,
+    # labels=None) -> images`, `latent_shape`), "elbo" (`elbo(images, labels=None, *,
+    # num_samples=1)`), "interpolate" (`interpolate(a, b, num, label=None)`),
+    # "autoregressive" (exact per-pixel conditionals through a cached incremental pass).
+    capabilities = frozenset()
 
     def __init__(self, image_shape, num_levels, mixed_precision=None, training_chains=1, **kwargs):
         super().__init__(**kwargs)
@@ -93,7 +99,7 @@ class DensityModel(keras.Model):
         self.net_dtype = f"mixed_{mixed_precision}" if mixed_precision else None
         self._sample_graph = tf.function(functools.partial(self.generate, method="cached"))
         self._sample_naive_graph = tf.function(functools.partial(self.generate, method="naive"))
-        self._log_prob_graphs = {}  # 1 (images) or 2 (images, labels) -> `_eager_log_prob`'s graph
+        self._log_prob_graphs = {}  # (1 or 2 inputs, *options) -> `_eager_log_prob`'s graph
 
     @property
     def num_dims(self):
@@ -173,32 +179,39 @@ class DensityModel(keras.Model):
     def log_prob(self, images, labels=None, *, training=False):
         """Natural log-likelihood per image, `[batch]` float32 nats; `labels [batch]` for a
         class-conditional model. Outside training the whole network computes in float32."""
+        return self._checked_log_prob(images, labels, training)
+
+    def _checked_log_prob(self, images, labels, training, **options):
+        """`log_prob`'s body: validates, then `_log_prob`, passed `options` (Python values a
+        subclass's `log_prob` takes, such as the VAE's `importance_samples`)."""
         self.build_for_images()
         images = self.check_images(images)
         labels = self.check_labels(labels, images.shape[0])
         if training:
-            return self._log_prob(images, training=True, labels=labels)
+            return self._log_prob(images, training=True, labels=labels, **options)
         if tf.executing_eagerly():
             # Eager calls run the graph `tf.function`, Keras and SavedModels run: TF's eager
             # kernels and Grappler's fused graph ones round differently (up to 1.3e-3 nats
             # an image for PixelCNN++ on MNIST, its sharpest logistics amplifying them).
-            return self._eager_log_prob(images, labels)
-        return self._evaluation_log_prob(images, labels)
+            return self._eager_log_prob(images, labels, options)
+        return self._evaluation_log_prob(images, labels, **options)
 
-    def _eager_log_prob(self, images, labels):
-        """`_evaluation_log_prob` as one `tf.function` for any batch size (traced once, so
-        a model's number does not depend on the batch sizes it saw before)."""
+    def _eager_log_prob(self, images, labels, options):
+        """`_evaluation_log_prob` as one `tf.function` for any batch size (traced once per
+        set of `options`, so a model's number does not depend on the batch sizes it saw
+        before)."""
         inputs = [images] if labels is None else [images, labels]
-        if len(inputs) not in self._log_prob_graphs:
+        key = (len(inputs), *sorted(options.items()))
+        if key not in self._log_prob_graphs:
             signature = [tf.TensorSpec([None, *t.shape[1:]], t.dtype) for t in inputs]
-            self._log_prob_graphs[len(inputs)] = tf.function(self._evaluation_log_prob,
-                                                             input_signature=signature)
-        return self._log_prob_graphs[len(inputs)](*inputs)
+            self._log_prob_graphs[key] = tf.function(functools.partial(self._evaluation_log_prob, **options),
+                                                     input_signature=signature)
+        return self._log_prob_graphs[key](*inputs)
 
-    def _evaluation_log_prob(self, images, labels=None):
+    def _evaluation_log_prob(self, images, labels=None, **options):
         """`log_prob` outside training on checked tensors: the network in float32."""
         with self.float32_network():
-            return self._log_prob(images, training=False, labels=labels)
+            return self._log_prob(images, training=False, labels=labels, **options)
 
     def bits_per_dim(self, images, labels=None, *, training=False):
         """`-log_prob / (H * W * C * ln 2)`, `[batch]` float32."""

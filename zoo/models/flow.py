@@ -21,21 +21,21 @@ scale's factored-out latent and the top are modelled jointly and autoregressivel
 
 Subclasses implement `bijector(training)` (a TFP bijector built from their layers,
 over values in `[0, model_levels)`) and may override `base_log_prob(z)` /
-`base_sample(n, temperature, seed)`. A class-conditional flow sets `num_classes` and takes
+`base_sample(n, temperature, seed)`, or `base_mixture()` (the MADE of a MADE MoG base
+they own, as MAF's "mog" base). A class-conditional flow sets `num_classes` and takes
 `bijector(training, labels=...)`; its `log_prob`, `sample`, `encode` and `decode`
 then take `labels [batch]`.
 """
 
-import math
 import random
 
+import numpy as np
 import tensorflow as tf
 
-from zoo.distributions import made_mixture_log_prob, made_mixture_sample
+from zoo.distributions import made_mixture_log_prob, made_mixture_sample, standard_normal_log_prob
 from zoo.layers import MADE
 from zoo.models.base import DensityModel, check_latents
 
-LOG_2PI = math.log(2.0 * math.pi)
 PRIORS = ("normal", "autoregressive")
 
 
@@ -45,6 +45,8 @@ class FlowModel(DensityModel):
     `n_bits`: None, or model 2^n_bits levels (`num_levels` a power of two >= 2^n_bits);
     `prior`: "normal" or "autoregressive" (a MADE MoG of `prior_components` Gaussians
     per dimension, hidden widths `prior_hidden_units`)."""
+
+    capabilities = frozenset({"latent", "interpolate"})
 
     def __init__(self, image_shape, num_levels, eval_draws=4, seed=None, n_bits=None,
                  prior="normal", prior_hidden_units=(256, 256), prior_components=5, **kwargs):
@@ -93,17 +95,24 @@ class FlowModel(DensityModel):
         """The TFP bijector `v = x + u -> z`, events `[H, W, C]`."""
         raise NotImplementedError
 
+    def base_mixture(self):
+        """The MADE of the MADE MoG prior over the flattened latent
+        (`zoo.distributions.made_mixture`), or None for the standard normal."""
+        return self.prior_made
+
     def base_log_prob(self, z):
         """`log p_Z(z)`, `[batch]`: the prior over `z [batch, H, W, C]`."""
-        if self.prior_made is not None:
-            return made_mixture_log_prob(self.prior_made, tf.reshape(z, [-1, self.num_dims]))
-        return -0.5 * tf.reduce_sum(tf.square(z) + LOG_2PI, axis=[1, 2, 3])
+        made = self.base_mixture()
+        if made is not None:
+            return made_mixture_log_prob(made, tf.reshape(z, [-1, self.num_dims]))
+        return standard_normal_log_prob(z, axis=[1, 2, 3])
 
     def base_sample(self, n, temperature, seed):
-        """`[n, H, W, C]` latents from the prior at `temperature` (stds scaled by it)."""
-        if self.prior_made is not None:
-            return tf.reshape(made_mixture_sample(self.prior_made, n, temperature, seed),
-                              [n, *self.image_shape])
+        """`[n, H, W, C]` latents from the prior at `temperature` (stds scaled by it); a
+        MADE MoG draws in its MADE's order (`made_mixture_sample`)."""
+        made = self.base_mixture()
+        if made is not None:
+            return tf.reshape(made_mixture_sample(made, n, temperature, seed), [n, *self.image_shape])
         return temperature * tf.random.stateless_normal([n, *self.image_shape], seed=seed)
 
     # ---- the DensityModel contract ------------------------------------------
@@ -156,9 +165,14 @@ class FlowModel(DensityModel):
         with self.float32_network():
             return self._flow(False, labels).forward(x + 0.5)
 
+    @property
+    def latent_shape(self):
+        """The shape of one image's latent: the image's, `(H, W, C)`."""
+        return self.image_shape
+
     def check_latents(self, z):
         """Validates float latents `[batch, H, W, C]`; returns float32."""
-        return check_latents(z, self.image_shape)
+        return check_latents(z, self.latent_shape)
 
     def decode(self, z, labels=None):
         """Latents `[batch, H, W, C]` -> uint8 images: the flow's inverse, rounded down
@@ -169,6 +183,18 @@ class FlowModel(DensityModel):
         labels = self.check_labels(labels, z.shape[0])
         with self.float32_network():
             return tf.cast(self._decode(z, labels), tf.uint8)
+
+    def interpolate(self, image_a, image_b, num=8, label=None):
+        """Images along the straight line between the latents of two images:
+        uint8 `[num, H, W, C]`, the first and last decode `image_a` and `image_b`
+        (a class-conditional model encodes and decodes all with one `label`)."""
+        if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 2:
+            raise ValueError(f"num must be an integer >= 2, got {num!r}.")
+        pair = np.stack([np.asarray(image_a), np.asarray(image_b)])
+        labels = None if label is None else np.full([2], label, np.int64)
+        z = self.encode(pair, labels)
+        t = tf.reshape(tf.linspace(0.0, 1.0, num), [-1, 1, 1, 1])
+        return self.decode((1.0 - t) * z[:1] + t * z[1:], None if label is None else labels[:1].repeat(num))
 
     def get_config(self):
         return {**super().get_config(), "eval_draws": self.eval_draws, "seed": self.seed,

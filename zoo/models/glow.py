@@ -1,8 +1,8 @@
 """Glow (Kingma and Dhariwal, "Glow: Generative Flow with Invertible 1x1
 Convolutions", NeurIPS 2018), multi-scale architecture of section 3 / Figure 2:
 
-    level i < last:  squeeze, K steps, split (learned conditional Gaussian prior)
-    last level:      squeeze, K steps, learned top prior
+    scale i < last:  squeeze, K steps, split (learned conditional Gaussian prior)
+    last scale:      squeeze, K steps, learned top prior
     step (Table 1):  actnorm -> invertible 1x1 conv -> coupling (additive or affine)
 
 Pixels are dequantized and scaled to [-1/2, 1/2) (`ScalePixels`, log-det -D log L,
@@ -18,7 +18,6 @@ under the strategy (the statistics all-reduced across replicas, `ActNormParams`)
 """
 
 import keras
-import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
@@ -36,8 +35,9 @@ class Glow(FlowModel):
 
     Args:
       image_shape, num_levels: see `DensityModel`.
-      num_scales: L, the levels; H and W must be divisible by 2^L.
-      depth: K, steps of flow per level.
+      num_scales: scales of the multi-scale architecture (the paper's L, which it calls
+        levels); H and W must be divisible by 2^num_scales.
+      depth: K, steps of flow per scale.
       hidden_channels: width of the coupling networks (512 in the paper).
       net_actnorm: actnorm after the coupling networks' hidden convolutions, as
         openai/glow (False: biased convolutions, the layout of models saved before).
@@ -86,8 +86,9 @@ class Glow(FlowModel):
         self.coupling, self.permutation = coupling, permutation
         self.learn_top = bool(learn_top)
         net_dtype = self.net_dtype
-        # Per level i: channels after the squeeze ci = 4 * c * 2^i; K actnorms, 1x1 convs
-        # and coupling nets; the split prior's net (all levels but the last); the top prior.
+        # Per scale i: channels after the squeeze ci = 4 * c * 2^i; K actnorms, 1x1 convs
+        # and coupling nets; the split prior's net (all scales but the last); the top prior.
+        # The layer names keep "level": saved weights are matched by them.
         self.actnorms, self.convs, self.nets, self.split_nets = [], [], [], []
         for i in range(self.num_scales):
             ci = 4 * c * 2 ** i
@@ -109,7 +110,7 @@ class Glow(FlowModel):
     # ---- the flow -----------------------------------------------------------
 
     def _step(self, i, k):
-        """Actnorm, 1x1 conv, coupling of level i, step k, in data-to-latent order."""
+        """Actnorm, 1x1 conv, coupling of scale i, step k, in data-to-latent order."""
         return [zb.ActNorm(self.actnorms[i][k].params()), self._conv(i, k),
                 self._coupling(i, k, self.nets[i][k])]
 
@@ -126,7 +127,7 @@ class Glow(FlowModel):
         return [zb.ActNorm((-mean, -log_std))]  # eps = (z - mean) * exp(-log_std)
 
     def bijector(self, training=False, labels=None):
-        """`v = x + u -> eps`: pixel scaling, then the levels as nested factor-outs;
+        """`v = x + u -> eps`: pixel scaling, then the scales as nested factor-outs;
         `labels [batch]` condition the top prior of a class-conditional model."""
         del training  # Glow has no batch statistics
         flow = None
@@ -156,7 +157,7 @@ class Glow(FlowModel):
 
     def initialize(self, images, labels=None):
         """Data-dependent initialization of every actnorm from a batch of images: one
-        pass through the levels in data-to-latent order (the dequantization's fixed
+        pass through the scales in data-to-latent order (the dequantization's fixed
         draw), each actnorm set from the activations it receives, then applied; the
         coupling networks' actnorms likewise. A no-op for actnorms already initialized
         (a loaded or resumed model). `labels` are not needed (the pass stops before the
@@ -172,20 +173,6 @@ class Glow(FlowModel):
                 h = self._conv(i, k).forward(h)
                 h = self._coupling(i, k, self.nets[i][k].initialize).forward(h)
             h = h[..., h.shape[-1] // 2:]  # the half that goes on (`FactorOut`)
-
-    # ---- interpolation --------------------------------------------------------
-
-    def interpolate(self, image_a, image_b, num=8, label=None):
-        """Images along the straight line between the latents of two images:
-        uint8 `[num, H, W, C]`, the first and last decode `image_a` and `image_b`
-        (a class-conditional model encodes and decodes all with one `label`)."""
-        if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 2:
-            raise ValueError(f"num must be an integer >= 2, got {num!r}.")
-        pair = np.stack([np.asarray(image_a), np.asarray(image_b)])
-        labels = None if label is None else np.full([2], label, np.int64)
-        z = self.encode(pair, labels)
-        t = tf.reshape(tf.linspace(0.0, 1.0, num), [-1, 1, 1, 1])
-        return self.decode((1.0 - t) * z[:1] + t * z[1:], None if label is None else labels[:1].repeat(num))
 
     def get_config(self):
         return {**super().get_config(), "num_scales": self.num_scales, "depth": self.depth,

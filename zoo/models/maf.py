@@ -22,8 +22,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from zoo import bijectors as zb
-from zoo.distributions import made_mixture_log_prob, made_mixture_sample
 from zoo.layers import MADE, MovingMoments
+from zoo.layers.made import alternating_order, maf_mades
 from zoo.models.flow import FlowModel
 
 tfb = tfp.bijectors
@@ -77,24 +77,20 @@ class MAF(FlowModel):
         self.alpha = zb.check_alpha(alpha)
         self._tfp_loop = False  # trace-time: sample with TFP's loop (`method="naive"`)
 
-        def made(k, num_params, context_size=self.num_classes, output_initializer="glorot_uniform"):
-            return MADE(num_params, self.hidden_units, input_order=self.order(k),
-                        activation=activation, dropout=self.dropout, context_size=context_size,
-                        output_initializer=output_initializer, seed=self.seed + k, name=f"made{k}",
-                        dtype=self.net_dtype)
-        # Zero output weights: every layer starts as the identity (shift 0, log-scale 0).
-        self.mades = [made(k, 2, output_initializer="zeros") for k in range(self.num_layers)]
+        self.mades = maf_mades(self.num_layers, self.hidden_units, seed=self.seed, name="made",
+                               activation=activation, dropout=self.dropout, context_size=self.num_classes,
+                               dtype=self.net_dtype)
         self.bns = ([MovingMoments(self.momentum, name=f"bn{k}") for k in range(self.num_layers)]
                     if self.batch_norm else [])
         # The base MADE continues the alternation; random output weights tell its
         # components apart.
-        self.base_made = (made(self.num_layers, 3 * self.num_components, context_size=None)
+        k = self.num_layers
+        self.base_made = (MADE(3 * self.num_components, self.hidden_units, input_order=alternating_order(k),
+                               activation=activation, dropout=self.dropout, seed=self.seed + k,
+                               name=f"made{k}", dtype=self.net_dtype)
                           if base == "mog" else None)
 
-    @staticmethod
-    def order(k):
-        """The input order of layer k's MADE: natural, reversed, natural, ..."""
-        return "natural" if k % 2 == 0 else "reversed"
+    order = staticmethod(alternating_order)  # the input order of layer k's MADE
 
     def build(self, input_shape=None):
         # Per layer and dimension, the learned bound of the log-scale (`scale * tanh(r)`).
@@ -116,30 +112,19 @@ class MAF(FlowModel):
     def bijector(self, training=False, labels=None):
         """`v = x + u -> z`: logit, flatten to `[1, 1, D]`, the K layers (each MAF layer
         the inverse of TFP's `MaskedAutoregressiveFlow`, then its batch norm), unflatten."""
-        context = self._context(labels)
+        layers = zb.maf_steps(self.mades, [bound.value for bound in self.log_scale_bounds],
+                              self._context(labels), event_ndims=3, tfp_loop=self._tfp_loop, training=training)
         steps = [zb.logit_preprocess(self.model_levels, self.alpha), zb.Flatten(self.image_shape)]
-        for k, made in enumerate(self.mades):
-            steps.append(tfb.Invert(zb.masked_autoregressive_flow(
-                made, context, self.log_scale_bounds[k].value, event_ndims=3,
-                tfp_loop=self._tfp_loop, training=training, name=f"maf{k}")))
+        for k, layer in enumerate(layers):
+            steps.append(tfb.Invert(layer))
             if self.batch_norm:
                 steps.append(self._batch_norm(self.bns[k], training))
         steps.append(tfb.Invert(zb.Flatten(self.image_shape)))
         return tfb.Chain(steps[::-1])  # Chain applies its last bijector first
 
-    # ---- the base -------------------------------------------------------------
-
-    def base_log_prob(self, z):
-        if self.base_made is None:
-            return super().base_log_prob(z)
-        return made_mixture_log_prob(self.base_made, tf.reshape(z, [-1, self.num_dims]))
-
-    def base_sample(self, n, temperature, seed):
-        """Standard normal, or the MADE MoG in its order (`made_mixture_sample`)."""
-        if self.base_made is None:
-            return super().base_sample(n, temperature, seed)
-        return tf.reshape(made_mixture_sample(self.base_made, n, temperature, seed),
-                          [n, *self.image_shape])
+    def base_mixture(self):
+        """The "mog" base's MADE (the flows' MADE MoG prior), or None: a standard normal."""
+        return self.base_made
 
     # ---- sampling ---------------------------------------------------------------
 

@@ -15,9 +15,9 @@ import keras
 import tensorflow as tf
 
 from zoo.layers import GatedPixelCNNLayer, MaskedConv2D, ResumableDropout
-from zoo.distributions import sample_categorical
+from zoo.distributions import seeded_draws
 from zoo.models.base import DensityModel, centered_pixels
-from zoo.models.pixelcnn_sampling import GatedPixelCNNColumns, PixelCNNColumns, sample_raster
+from zoo.models.pixelcnn_sampling import GatedPixelCNNColumns, PixelCNNColumns, raster_pass
 
 
 class _PixelModel(DensityModel):
@@ -25,6 +25,8 @@ class _PixelModel(DensityModel):
     likelihood, and both samplers. Subclasses implement `features(x, cond, training) ->
     [b, H, W, F]` and `columns(n, cond)` (the cached sampler's per-pixel network);
     heads are built here."""
+
+    capabilities = frozenset({"autoregressive"})  # `cached_pass`
 
     def __init__(self, image_shape, num_levels, head_filters, position_bias=False, **kwargs):
         super().__init__(image_shape, num_levels, **kwargs)
@@ -75,13 +77,20 @@ class _PixelModel(DensityModel):
         return -tf.reduce_sum(nll, axis=[1, 2, 3])
 
     def _sample(self, n, temperature, seed, labels=None):
-        """Cached sampling (`pixelcnn_sampling`): each new (pixel, colour) costs one
-        pixel of every layer; draws the same images as `_sample_naive` for the same seed
-        (both compute in float32)."""
+        """Cached sampling (`cached_pass`): each new (pixel, colour) costs one pixel of
+        every layer; draws the same images as `_sample_naive` for the same seed (both
+        compute in float32)."""
+        return self.cached_pass(n, seeded_draws(temperature, seed), labels)
+
+    def cached_pass(self, n, choose, labels=None):
+        """The cached incremental pass (`pixelcnn_sampling.raster_pass`): value d = (r W +
+        c) C + g of `n` images is `choose(d, logits)` (int32 `[n]`) given its logits `[n,
+        L]` float32, a draw when sampling, the coded value when coding. `labels`: int32
+        `[n]` of a class-conditional model, else None. Returns int32 `[n, H, W, C]`."""
         cond = None
         if labels is not None:  # as `logits_from_inputs` makes it
             cond = tf.one_hot(labels, self.num_classes, dtype=self.head[0].compute_dtype)
-        return sample_raster(self, self.columns(n, cond), n, temperature, seed)
+        return raster_pass(self, self.columns(n, cond), n, choose)
 
     def _sample_naive(self, n, temperature, seed, labels=None):
         """The plain loop: H * W * C passes of the whole network, one new value each.
@@ -89,12 +98,13 @@ class _PixelModel(DensityModel):
         `labels`: int32 `[n]` of a class-conditional model, else None.
         """
         d_total = self.num_dims
+        choose = seeded_draws(temperature, seed)
 
         def step(d, flat):
             images = tf.reshape(flat, [n, *self.image_shape])
             logits = tf.reshape(self.logits_from_inputs(self.scale(images), labels),
                                 [n, d_total, self.num_levels])[:, d]
-            value = sample_categorical(logits, temperature, tf.random.experimental.stateless_fold_in(seed, d))
+            value = choose(d, logits)
             return d + 1, flat + tf.one_hot(d, d_total, dtype=tf.int32)[None] * value[:, None]
 
         _, flat = tf.while_loop(lambda d, _: d < d_total, step,
@@ -206,8 +216,9 @@ class GatedPixelCNN(_PixelModel):
         self.layers_ = [
             GatedPixelCNNLayer(self.filters, self.first_kernel_size if i == 0 else self.kernel_size,
                                "A" if i == 0 else "B", c, residual=i > 0, dropout=self.dropout,
-                               vertical_dropout=self.vertical_dropout, name=f"gated_{i}",
-                               dtype=self.net_dtype)
+                               vertical_dropout=self.vertical_dropout,
+                               vertical_output=i < self.num_layers - 1,  # the last v' is not read
+                               name=f"gated_{i}", dtype=self.net_dtype)
             for i in range(self.num_layers)]
 
     def features(self, x, cond, training):

@@ -18,9 +18,10 @@ re-running the pixel's column of every layer each time.
 
 Each step calls the layers' own convolutions (`MaskedConv2D.step`, `VerticalConv2D`,
 the link) on windows of the caches, with the same sums in the same order in the
-layers' compute dtype, and draws from the naive loop's random stream
-(`stateless_fold_in(seed, d)`, d = (r * W + c) * C + g): in float32 both samplers draw
-identical images for the same seed. In bfloat16 TF's graph optimizer fuses and
+layers' compute dtype, and draws from the naive loop's random stream (`seeded_draws`:
+`stateless_fold_in(seed, d)`, d = (r * W + c) * C + g): in float32 both samplers draw
+identical images for the same seed. The same pass codes images (`raster_pass` with a
+coder's `choose`). In bfloat16 TF's graph optimizer fuses and
 reorders the two graphs' roundings differently, and a rare draw flips
 (tests/test_pixelcnn_sampling.py).
 
@@ -31,7 +32,6 @@ A pixel thus costs one column of each layer instead of a pass over the whole ima
 import tensorflow as tf
 
 from zoo.layers.gated_pixelcnn import gate
-from zoo.distributions import sample_categorical
 
 
 def window_at(above, left, current, c):
@@ -69,12 +69,15 @@ def head_logits(model, kernels, h):
     return head_1.step(tf.nn.relu(head_0.step(tf.nn.relu(h), k0)), k1)
 
 
-def sample_raster(model, columns, n, temperature, seed):
-    """Draws `n` images `[n, H, W, C]` int32 value by value in raster-then-colour order.
+def raster_pass(model, columns, n, choose):
+    """The cached pass over `n` images `[n, H, W, C]` int32, value by value in
+    raster-then-colour order: value d = (r W + c) C + g is `choose(d, logits)` (int32
+    `[n]`) given its logits `[n, L]` float32, a draw when sampling, the coded value when
+    coding (`zoo.codec.range_coding`).
 
     `columns` holds the model's caches: `row_cache()` and `pixel_cache()` start the image
     and a row; `column(row_cache, pixel_cache, c, x)` maps the current pixel's scaled
-    values `x [n, 1, 1, C]` (colours not drawn yet are 0) to its logits `[n, 1, 1, C L]`
+    values `x [n, 1, 1, C]` (colours not chosen yet are 0) to its logits `[n, 1, 1, C L]`
     and the input of every cached layer at the pixel (the image's first); `push_pixel`
     and `push_row` store a finished pixel's inputs and a finished row `[n, 1, W, C]`.
     """
@@ -89,8 +92,7 @@ def sample_raster(model, columns, n, temperature, seed):
                 logits, inputs = columns.column(row_cache, pixel_cache, c, x)
                 logits = tf.cast(logits, tf.float32) + model.logit_bias_at(r, c)
                 logits = tf.reshape(logits, [n, levels, channels])[:, :, g]
-                d = (r * width + c) * channels + g
-                value = sample_categorical(logits, temperature, tf.random.experimental.stateless_fold_in(seed, d))
+                value = choose((r * width + c) * channels + g, logits)
                 pixel = pixel + tf.one_hot(g, channels, dtype=tf.int32)[None] * value[:, None]
             inputs[0] = model.scale(pixel)[:, None, None]  # now with every colour
             return c + 1, pixels.write(c, pixel), columns.push_pixel(pixel_cache, c, inputs)
@@ -178,10 +180,14 @@ class GatedPixelCNNColumns:
         self.kernels = [(layer.hconv.masked_kernel(self.dtype), layer.hout.masked_kernel(self.dtype))
                         for layer in self.layers]
         self.head = [layer.masked_kernel(self.dtype) for layer in model.head]
-        # Eq. 4's V cond and H cond, as `GatedPixelCNNLayer.call` adds them.
+
+        def embed(w):
+            return tf.matmul(cond, tf.cast(w, cond.dtype))[:, None, None]
+
+        # Eq. 4's V cond and H cond, as `GatedPixelCNNLayer.call` adds them (the last
+        # layer has no V: its v' is not read).
         self.cond = [None if cond is None else
-                     tuple(tf.matmul(cond, tf.cast(w, cond.dtype))[:, None, None]
-                           for w in (layer.v_cond, layer.h_cond))
+                     (embed(layer.v_cond) if layer.vertical_output else None, embed(layer.h_cond))
                      for layer in self.layers]
 
     def row_cache(self):
@@ -223,8 +229,7 @@ class GatedPixelCNNColumns:
             window = tf.concat([rows, v], 1)  # rows r - k//2 .. r
             f_v = layer.vconv(window)[:, -1:]
             links.append(layer.link(f_v))
-            if cond is not None:
-                f_v = f_v + cond[0]
-            v = gate(f_v)
             above.append(window[:, 1:])
+            if layer.vertical_output:  # the last layer's v' is not read
+                v = gate(f_v if cond is None else f_v + cond[0])
         return tuple(above), tuple(links)

@@ -61,6 +61,8 @@ class PixelCNNPlusPlus(DensityModel):
         mixture's parameters and the likelihood stay float32).
     """
 
+    capabilities = frozenset({"autoregressive"})  # `cached_pass`
+
     def __init__(self, image_shape, num_levels, nr_resnet=5, nr_filters=160, nr_logistic_mix=10,
                  num_scales=3, dropout=0.5, weight_norm=True, num_classes=None, min_log_scale=-7.0,
                  augmentations=None, augmentation_mixture=False, **kwargs):
@@ -71,6 +73,9 @@ class PixelCNNPlusPlus(DensityModel):
         if int(nr_resnet) < 0 or int(nr_filters) < 1 or int(nr_logistic_mix) < 1 or int(num_scales) < 1:
             raise ValueError(f"Expected nr_resnet >= 0, nr_filters >= 1, nr_logistic_mix >= 1, num_scales >= 1; "
                              f"got {nr_resnet}, {nr_filters}, {nr_logistic_mix}, {num_scales}.")
+        if int(nr_resnet) == 0 and int(num_scales) == 1:  # u_in would be a variable without a gradient
+            raise ValueError("nr_resnet=0 with num_scales=1 leaves the down stream (u) out of the output; "
+                             "expected nr_resnet >= 1 or num_scales >= 2.")
         factor = 2 ** (int(num_scales) - 1)
         if h % factor or w % factor:
             raise ValueError(f"image height and width must be divisible by 2^(num_scales - 1) = {factor}, "
@@ -225,7 +230,28 @@ class PixelCNNPlusPlus(DensityModel):
         Draws the very images `_sample_naive` draws for the same seed."""
         ids = self._sample_transforms(n, seed)
         cond = self.condition(labels, ids, n, self.net_dtype_name)
-        return self._untransform(CachedSampler(self, n, cond).sample(temperature, seed), ids)
+
+        def draw(d, mixture):  # pixel d with seed fold_in(seed, d), as `_sample_naive`
+            return mixture.tempered_sample(temperature, tf.random.experimental.stateless_fold_in(seed, d))
+
+        return self._untransform(CachedSampler(self, n, cond).run(draw), ids)
+
+    def cached_pass(self, n, choose, labels=None, augmentation=None):
+        """The cached sampler's incremental pass (`pixelcnnpp_sampling.CachedSampler.run`):
+        value d = (r W + c) C + g of `n` images is `choose(d, log_p)` (int32 `[n]`) given
+        its exact conditional's log-probabilities `log_p [n, L]` float32
+        (`DiscretizedLogisticMixture.draw`), the coded value when coding. `labels`: int32
+        `[n]` of a class-conditional model, else None; `augmentation`: int32 `[n]`
+        transform ids t of an augmented model (None: the identity), for images t(x)
+        under p(. | t) (under `augmentation_mixture`, one component of p(x)). Returns
+        int32 `[n, H, W, C]`, as chosen (transformed)."""
+        channels = self.image_shape[-1]
+        cond = self.condition(labels, augmentation, n, self.net_dtype_name)
+
+        def code(d, mixture):
+            return mixture.draw(lambda g, log_p: choose(d * channels + g, log_p))
+
+        return CachedSampler(self, n, cond).run(code)
 
     def _sample_naive(self, n, temperature, seed, labels=None):
         """H * W passes of the whole network, each drawing one pixel's colours from its

@@ -12,7 +12,11 @@ position (i, j) of the ul stream only the pixels before (f i, f j) in raster ord
   gives the pixel's mixture, drawn exactly as in the naive loop.
 
 A cache holds the last kh rows of a convolution's input, padded as `call` pads it, so
-every output is computed from the very numbers the whole network computes it from.
+every output is computed from the very numbers the whole network computes it from. The
+ul stream's caches hold their kh - 1 complete rows above, a queue of the current row's
+last kw inputs (its window's bottom row: down-right convolutions read no input to the
+right), and the current row's inputs so far (a `TensorArray`, the next row's row above):
+a position costs work on its window only, not on whole cached rows.
 """
 
 import tensorflow as tf
@@ -24,11 +28,6 @@ def _push_row(cache, layer, row):
     """Shifts the cache `[n, kh, width + kw - 1, C]` up one row and appends `row [n, 1, width, C]`."""
     pad = [[0, 0], [0, 0], [layer.left, layer.kernel_size[1] - 1 - layer.left], [0, 0]]
     return tf.concat([cache[:, 1:], tf.pad(row, pad)], axis=1)
-
-
-def _new_row(cache):
-    """Shifts the cache up one row; the new last row (to be filled pixel by pixel) is zeros."""
-    return tf.concat([cache[:, 1:], tf.zeros_like(cache[:, :1])], axis=1)
 
 
 def _crop(x, top, left, height, width):
@@ -44,10 +43,9 @@ def _place(row, value, column):
     return tf.where(at[None, None, :, None], value, row)
 
 
-def _position(rows, width, column):
-    """`[1, rows, width, 1]` bool: True at (last row, `column`)."""
-    at = (tf.range(rows) == rows - 1)[:, None] & (tf.range(width) == column)[None, :]
-    return at[None, :, :, None]
+def _push(queue, value):
+    """Drops the oldest column of `queue [n, 1, kw, C]` and appends `value [n, 1, 1, C]`."""
+    return tf.concat([queue, value], axis=2)[:, :, 1:]
 
 
 class CachedSampler:
@@ -100,10 +98,11 @@ class CachedSampler:
             return tf.zeros([self.n, *shape], m.net_dtype_name)
 
         u, ul, self.scale_of = {}, {}, {}
-        for state, convs in ((u, self.u_convs), (ul, self.ul_convs)):
-            for key, (layer, s, channels) in convs.items():
-                kh, kw = layer.kernel_size
-                state[key], self.scale_of[key] = zeros(kh, self.widths[s] + kw - 1, channels), s
+        for key, (layer, s, channels) in self.u_convs.items():
+            kh, kw = layer.kernel_size
+            u[key], self.scale_of[key] = zeros(kh, self.widths[s] + kw - 1, channels), s
+        for key, (layer, s, channels) in self.ul_convs.items():
+            ul[key], self.scale_of[key] = self.ul_cache(layer, s, channels), s
         for s in range(m.num_scales):
             rows = [f"u{s}/nin{k}" for k in range(len(m.up[s]))] + [f"u{s}/down{k}" for k in range(len(m.down[s]))]
             u.update({key: zeros(1, self.widths[s], f) for key in rows + ["ul_above"] * (s == 0)})
@@ -111,6 +110,18 @@ class CachedSampler:
                 u[f"u{s}/up"], ul[f"ul{s}/up"] = zeros(2, self.widths[s - 1], f), zeros(2, self.widths[s - 1], f)
             self.scale_of.update({key: s for key in rows + ["ul_above", f"u{s}/up", f"ul{s}/up"]})
         return u, ul
+
+    def ul_cache(self, layer, s, channels, above=None):
+        """A ul convolution's cache at the start of a row of scale s: its `kh - 1` rows
+        above (zeros: the padding above the image, unless given), the queue of the row's
+        last kw inputs (zeros: the padding on the left) and the row's inputs so far."""
+        kh, kw = layer.kernel_size
+        if layer.left != kw - 1:
+            raise ValueError(f"The ul stream's cached convolutions are down-right ones, got {layer.name}.")
+        if above is None:
+            above = tf.zeros([self.n, kh - 1, self.widths[s] + kw - 1, channels], self.model.net_dtype_name)
+        return {"above": above, "queue": tf.zeros([self.n, 1, kw, channels], self.model.net_dtype_name),
+                "row": tf.TensorArray(self.model.net_dtype_name, self.widths[s], element_shape=[None, channels])}
 
     def when(self, due, update, state, scale):
         """The entries of scales >= `scale`: `update()`'s where `due`, else `state`'s."""
@@ -180,38 +191,40 @@ class CachedSampler:
 
     # ---- the ul stream, one position of each due scale ----------------------------
 
-    def ul_pixel(self, s, r, c, u, ul, x):
+    def ul_pixel(self, s, r, c, u, ul, x_left):
         """Position `(r / 2^s, c / 2^s)` of the ul stream at scale s and, where due, at the
-        coarser scales: `(ul, output [n, 1, 1, F])`. `x`: `inputs(images)`, pixels
-        before (r, c) drawn; `u`: the u stream's rows for image row r."""
+        coarser scales: `(ul, output [n, 1, 1, F])`. `x_left`: `inputs(images)[:, r + 1:r
+        + 3, c:c + 1]`, the inputs at (r - 1, c - 1) and (r, c - 1); `u`: the u stream's
+        rows for image row r."""
         m, ul = self.model, dict(ul)
         i, j = r // (1 << s), c // (1 << s)
-        positions = {}
 
-        def put(key, column, value):  # value at (last row, column) of ul[key]
-            rows, width = ul[key].shape[1], ul[key].shape[2]
-            if (rows, width, column) not in positions:
-                positions[rows, width, column] = _position(rows, width, j + column)
-            ul[key] = tf.where(positions[rows, width, column], value, ul[key])
+        def put(key, value):  # value [n, 1, 1, C] is the input at (i, j) of ul[key]'s convolution
+            cache = ul[key]
+            ul[key] = {"above": cache["above"], "queue": _push(cache["queue"], value),
+                       "row": cache["row"].write(j, value[:, 0, 0])}
+
+        def window(key, column):  # the kh x kw window from padded column `column`
+            layer, cache = self.layers[key], ul[key]
+            kh, kw = layer.kernel_size
+            return tf.concat([_crop(cache["above"], 0, column, kh - 1, kw), cache["queue"]], axis=1)
 
         def cached_conv(key, value):
-            layer = self.layers[key]
-            put(key, layer.left, value)
-            return self.conv(key, _crop(ul[key], 0, j, *layer.kernel_size))
+            put(key, value)
+            return self.conv(key, window(key, j))
 
         if s == 0:  # shift_down(ul_in_above(x)) + shift_right(ul_in_left(x))
-            left = self.conv(m.ul_in_left.name, _crop(x, r + 1, c, 2, 1))
+            left = self.conv(m.ul_in_left.name, x_left)
             first = _crop(u["ul_above"], 0, c, 1, 1) + tf.where(c > 0, left, tf.zeros_like(left))
         else:
-            first = self.conv(m.downsample[s - 1][1].name, _crop(ul[m.downsample[s - 1][1].name], 0, 2 * j, 2, 2))
+            first = self.conv(m.downsample[s - 1][1].name, window(m.downsample[s - 1][1].name, 2 * j))
         uls = [first]
         for k, (_, block) in enumerate(m.up[s]):
             uls.append(self.block(block, uls[-1], _crop(u[f"u{s}/nin{k}"], 0, j, 1, 1), cached_conv))
         if s + 1 < m.num_scales:
-            layer = m.downsample[s][1]
-            put(layer.name, layer.left, uls[-1])
+            put(m.downsample[s][1].name, uls[-1])
             due = tf.equal(i % 2, 0) & tf.equal(j % 2, 0)
-            ul.update(self.when(due, lambda: self.ul_pixel(s + 1, r, c, u, ul, x)[0], ul, s + 1))
+            ul.update(self.when(due, lambda: self.ul_pixel(s + 1, r, c, u, ul, x_left)[0], ul, s + 1))
             out = _crop(ul[f"ul{s + 1}/up"], i % 2, j, 1, 1)
         else:
             out = uls.pop()
@@ -223,39 +236,54 @@ class CachedSampler:
         return ul, out
 
     def new_rows(self, r, ul):
-        """At image row r, starts a new row in the ul caches of every scale s with 2^s | r."""
+        """At image row r > 0, starts a new row in the ul caches of every scale s with 2^s |
+        r: the finished row joins the rows above, the queue and the row restart."""
         ul = dict(ul)
+
+        def next_row(key):
+            layer, s, channels = self.ul_convs[key]
+            cache = ul[key]
+            row = tf.transpose(cache["row"].stack(), [1, 0, 2])[:, None]  # [n, 1, width, C]
+            return self.ul_cache(layer, s, channels, _push_row(cache["above"], layer, row))
+
         for s in range(self.model.num_scales):
             keys = [key for key in self.ul_convs if self.scale_of[key] == s]
             if keys:
-                ul.update(tf.cond(tf.equal(r % (1 << s), 0), lambda: {k: _new_row(ul[k]) for k in keys},
+                ul.update(tf.cond(tf.equal(r % (1 << s), 0) & (r > 0), lambda: {k: next_row(k) for k in keys},
                                   lambda: {k: ul[k] for k in keys}))
         return ul
 
     # ---- the loop -------------------------------------------------------------------
 
     @tf.autograph.experimental.do_not_convert  # plain Python around explicit loops: traces faster
-    def sample(self, temperature, seed):
-        """`[n, H, W, C]` int32: pixel d = r W + c drawn by `tempered_sample(temperature,
-        fold_in(seed, d))` from its mixture, as `PixelCNNPlusPlus._sample_naive` draws it."""
+    def run(self, choose_pixel):
+        """`[n, H, W, C]` int32: pixel d = r W + c is `choose_pixel(d, mixture)` (int32 `[n,
+        C]`) of its `DiscretizedLogisticMixture` (batch `[n]`): a draw when sampling
+        (`tempered_sample`, as `PixelCNNPlusPlus._sample_naive` draws it), the coded value
+        when coding (`DiscretizedLogisticMixture.draw` with a coder's `choose`)."""
         m = self.model
         height, width, channels = m.image_shape
 
-        def pixel(c, r, images, u, ul):
-            ul, out = self.ul_pixel(0, r, c, u, ul, self.inputs(images))
+        def pixel(c, r, x_rows, x_prev, pixels, u, ul):
+            # x_rows: `inputs` of the rows above r; x_prev: the input at (r, c - 1) (zeros at c = 0)
+            x_left = tf.concat([_crop(x_rows, r + 1, c, 1, 1), x_prev], axis=1)
+            ul, out = self.ul_pixel(0, r, c, u, ul, x_left)
             params = tf.cast(self.conv(m.head.name, tf.nn.elu(out)), tf.float32)[:, 0, 0]
-            d = r * width + c
-            seed_d = tf.random.experimental.stateless_fold_in(seed, d)
-            value = m.distribution(params).tempered_sample(temperature, seed_d)
-            where = tf.reshape(tf.one_hot(d, height * width, dtype=tf.int32), [1, height, width, 1])
-            return c + 1, images + where * value[:, None, None, :], ul
+            value = choose_pixel(r * width + c, m.distribution(params))
+            x_prev = self.model.scale(value)[:, None, None]
+            x_prev = tf.concat([x_prev, tf.ones_like(x_prev[..., :1])], axis=-1)  # as `inputs`
+            return c + 1, x_prev, pixels.write(c, value), ul
 
         def row(r, images, u, ul):
-            u = self.u_rows(0, r, u, self.inputs(images))
-            _, images, ul = tf.while_loop(lambda c, *_: c < width,
-                                          lambda c, images, ul: pixel(c, r, images, u, ul),
-                                          (tf.constant(0), images, self.new_rows(r, ul)))
-            return r + 1, images, u, ul
+            x_rows = self.inputs(images)
+            u = self.u_rows(0, r, u, x_rows)
+            _, _, pixels, ul = tf.while_loop(
+                lambda c, *_: c < width,
+                lambda c, x_prev, pixels, ul: pixel(c, r, x_rows, x_prev, pixels, u, ul),
+                (tf.constant(0), tf.zeros_like(x_rows[:, :1, :1]), tf.TensorArray(tf.int32, width),
+                 self.new_rows(r, ul)))
+            where = tf.reshape(tf.one_hot(r, height, dtype=tf.int32), [1, height, 1, 1])
+            return r + 1, images + where * tf.transpose(pixels.stack(), [1, 0, 2])[:, None], u, ul
 
         images = tf.zeros([self.n, height, width, channels], tf.int32)
         _, images, _, _ = tf.while_loop(lambda r, *_: r < height, row,

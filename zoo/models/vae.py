@@ -15,8 +15,9 @@ Auto-Encoders", 2021).
 
     ELBO(x) = E_q[ log p(x | zK) + log p(zK) - (log q(z0 | x) - sum_k log|det df_k/dz_{k-1}|) ]
 
-The posterior flows (planar, IAF, Householder, Sylvester) are `zoo.layers.PosteriorFlow`:
-their parameters are computed from `h` (amortized).
+The posterior flows (planar, IAF, Householder, Sylvester) are the layers of
+`zoo.layers.posterior_flow` (`POSTERIOR_FLOWS`): they compute the parameters of
+`zoo.bijectors` flows from `h` (amortized).
 
 Which number is which:
 - `log_prob(images)` is the importance-weighted bound (Burda et al. 2016)
@@ -43,9 +44,9 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from zoo import bijectors as zb
-from zoo.distributions import mixture_from_params, mixture_num_params
-from zoo.layers import MADE
-from zoo.layers.posterior_flow import PosteriorFlow
+from zoo.distributions import mixture_from_params, mixture_num_params, standard_normal_log_prob
+from zoo.layers.made import maf_mades
+from zoo.layers.posterior_flow import KINDS, posterior_flow
 from zoo.layers.vae_nets import (DECODER_FILTERS, ENCODER_FILTERS, ENCODER_STRIDES,
                                  CouplingMLP, GatedConvDecoder, GatedConvEncoder, MLPDecoder, MLPEncoder,
                                  conv_reduction)
@@ -53,8 +54,7 @@ from zoo.models.base import DensityModel, centered_pixels, check_latents
 
 tfb = tfp.bijectors
 
-LOG_2PI = math.log(2.0 * math.pi)
-POSTERIORS = ("gaussian", "planar", "iaf", "householder", "sylvester_o", "sylvester_h", "sylvester_t")
+POSTERIORS = ("gaussian", *KINDS)
 PRIORS = ("normal", "realnvp", "maf")
 NETWORKS = ("auto", "conv", "mlp")
 DECODERS = ("auto", "bernoulli", "categorical", "logistic_mixture")
@@ -76,12 +76,12 @@ class VAE(DensityModel):
     Args:
       image_shape, num_levels: see `DensityModel`.
       latent_dim: size of z.
-      posterior: "gaussian" (no flow), or a `PosteriorFlow` kind: "planar", "iaf",
-        "householder", "sylvester_o", "sylvester_h", "sylvester_t".
+      posterior: "gaussian" (no flow), or a kind of `zoo.layers.posterior_flow`: "planar",
+        "iaf", "householder", "sylvester_o", "sylvester_h", "sylvester_t".
       num_flows: flows of the posterior (not used by "gaussian").
-      posterior_options: extra keyword arguments of `PosteriorFlow` (e.g. its orthogonal
-        vectors or reflections per flow), a dict; or such dicts by posterior kind
-        (`{"sylvester_o": {"num_ortho_vecs": 8}}`), of which the `posterior`'s is used.
+      posterior_options: extra keyword arguments of the posterior's flow layer (e.g. its
+        orthogonal vectors or reflections per flow), a dict; or such dicts by posterior
+        kind (`{"sylvester_o": {"num_ortho_vecs": 8}}`), of which the `posterior`'s is used.
       prior: "normal", "realnvp" (`prior_flows` affine couplings over z, halves swapped
         between them, MLP networks of `prior_hidden_units`) or "maf" (`prior_flows` MADE
         layers of `prior_hidden_units`, orders alternating).
@@ -103,6 +103,8 @@ class VAE(DensityModel):
         evaluation draws); None draws one, kept in the config.
       mixed_precision: see `DensityModel` (the networks; every head is float32).
     """
+
+    capabilities = frozenset({"latent", "elbo"})
 
     def __init__(self, image_shape, num_levels, latent_dim=16, posterior="gaussian", num_flows=4,
                  posterior_options=None, prior="normal", prior_flows=3, prior_hidden_units=(256, 256),
@@ -172,17 +174,16 @@ class VAE(DensityModel):
         self.q_variance = keras.layers.Dense(self.latent_dim, name="q_variance", dtype="float32")
         self.flow = None
         if posterior != "gaussian":
-            self.flow = PosteriorFlow(posterior, self.latent_dim, self.num_flows, name="posterior_flow",
-                                      dtype=dtype, **self._flow_options())
+            self.flow = posterior_flow(posterior, self.latent_dim, self.num_flows, name="posterior_flow",
+                                       dtype=dtype, **self._flow_options())
         self.prior_nets = []
         d = self.latent_dim
         if prior == "realnvp":
             self.prior_nets = [CouplingMLP(d - d // 2, self.prior_hidden_units, name=f"prior_coupling{k}",
                                            dtype=dtype) for k in range(self.prior_flows)]
         elif prior == "maf":
-            self.prior_nets = [MADE(2, self.prior_hidden_units, input_order="natural" if k % 2 == 0 else "reversed",
-                                    output_initializer="zeros", seed=self.seed + k, name=f"prior_made{k}",
-                                    dtype=dtype) for k in range(self.prior_flows)]
+            self.prior_nets = maf_mades(self.prior_flows, self.prior_hidden_units, seed=self.seed,
+                                        name="prior_made", dtype=dtype)
 
     # ---- settings -------------------------------------------------------------
 
@@ -238,16 +239,15 @@ class VAE(DensityModel):
 
     def _prior_bijector(self):
         """noise -> z of the flow prior (forward: sampling; inverse: density)."""
-        steps = []
         d = self.latent_dim
-        for k, net in enumerate(self.prior_nets):
-            if self.prior == "realnvp":
+        if self.prior == "maf":
+            steps = zb.maf_steps(self.prior_nets, [bound.value for bound in self.prior_log_scale_bounds])
+        else:
+            steps = []
+            for k, net in enumerate(self.prior_nets):
                 steps.append(tfb.RealNVP(num_masked=d // 2, shift_and_log_scale_fn=(
                     lambda x, units, net=net: net(x)), name=f"coupling{k}"))
                 steps.append(tfb.Permute(np.arange(d)[::-1].copy(), name=f"reverse{k}"))
-            else:
-                steps.append(zb.masked_autoregressive_flow(net, None, self.prior_log_scale_bounds[k].value,
-                                                           event_ndims=1, name=f"maf{k}"))
         return tfb.Chain(steps[::-1])  # the first step applies first
 
     def prior_log_prob(self, z):
@@ -258,7 +258,7 @@ class VAE(DensityModel):
             flow = self._prior_bijector()
             log_det = flow.inverse_log_det_jacobian(z, event_ndims=1)
             z = flow.inverse(z)
-        return -0.5 * tf.reduce_sum(tf.square(z) + LOG_2PI, axis=-1) + log_det
+        return standard_normal_log_prob(z, axis=-1) + log_det
 
     def _prior_sample(self, n, temperature, seed):
         """`[n, latent_dim]` latents: standard normal noise at `temperature`, through the prior's flow."""
@@ -297,9 +297,10 @@ class VAE(DensityModel):
         separately). Images are tiled sample-major, so row s * batch + b is draw s of image b."""
         samples, batch = tf.shape(eps)[0], tf.shape(eps)[1]
         z0 = mean[None] + tf.exp(0.5 * log_var)[None] * eps
-        log_q = -0.5 * tf.reduce_sum(tf.square(eps) + log_var[None] + LOG_2PI, axis=-1)
+        # z0 = mean + std * eps: the standard normal's density over the std's volume.
+        log_q = standard_normal_log_prob(eps, axis=-1) - 0.5 * tf.reduce_sum(log_var, axis=-1)[None]
         if self.flow is not None:
-            z0, log_det = self._flow_forward(z0, h, training)
+            z0, log_det = self.flow.transform(z0, h, training)
             log_q -= log_det
         zk = tf.reshape(z0, [-1, self.latent_dim])
         log_pz = tf.reshape(self.prior_log_prob(zk), [samples, batch])
@@ -308,23 +309,6 @@ class VAE(DensityModel):
         if parts:
             return log_px, log_pz - log_q
         return log_px + log_pz - log_q
-
-    def _flow_forward(self, z0, h, training=False):
-        """The posterior flow on `z0 [S, batch, latent_dim]`: `(zK [S, batch, latent_dim],
-        sum of log-dets [S, batch])`, float32. Its parameters are computed once per image
-        (`h [batch, H]`) and broadcast over the S draws, so K importance samples cost K
-        flow passes, not K parameter computations (Sylvester's orthogonalization)."""
-        if self.posterior == "planar":  # `Planar`'s log-det takes [batch, D] only: tile h
-            samples = tf.shape(z0)[0]
-            zk, log_det = self.flow(tf.reshape(z0, [-1, self.latent_dim]), tf.tile(h, [samples, 1]),
-                                    training=training)
-            return (tf.reshape(tf.cast(zk, tf.float32), tf.shape(z0)),
-                    tf.reshape(tf.cast(log_det, tf.float32), tf.shape(z0)[:2]))
-        log_det = tf.zeros(tf.shape(z0)[:2])
-        for step in self.flow.flows(h, training):
-            log_det += tf.cast(step.forward_log_det_jacobian(z0, event_ndims=1), tf.float32)
-            z0 = tf.cast(step.forward(z0), tf.float32)
-        return z0, log_det
 
     def _elbo_draws(self, images, num_samples):
         """`[num_samples, batch, latent_dim]` evaluation noise: draw s of image b is row
@@ -401,15 +385,9 @@ class VAE(DensityModel):
         log p(x) that tightens with K, not an exact likelihood. Deterministic (the same K
         draws for every call and image). `training=True`: the training objective instead
         (the KL-warmed ELBO, one fresh draw per image; advances the step counter)."""
-        samples = None if importance_samples is None else self._check_count(importance_samples,
-                                                                             "importance_samples")
-        self.build_for_images()
-        images = self.check_images(images)
-        self.check_labels(labels, images.shape[0])
-        if training:
-            return self._log_prob(images, training=True)
-        with self.float32_network():
-            return self._log_prob(images, training=False, importance_samples=samples)
+        options = {} if importance_samples is None else {
+            "importance_samples": self._check_count(importance_samples, "importance_samples")}
+        return self._checked_log_prob(images, labels, training, **options)
 
     def elbo(self, images, labels=None, *, num_samples=1):
         """The evidence lower bound log p(x | zK) + log p(zK) - log q(zK | x), `[batch]` float32
@@ -447,21 +425,32 @@ class VAE(DensityModel):
         draws = tf.random.stateless_categorical(flat, 1, seed=pixel_seed, dtype=tf.int32)
         return tf.reshape(draws, [n, *self.image_shape])
 
-    def encode(self, images, labels=None):
-        """Images -> `(zK, mean)`, each float32 `[batch, latent_dim]`: the posterior's flowed
-        sample (the first of `elbo`'s draws, so deterministic) and q(z0 | x)'s mean."""
+    def encode(self, images, labels=None, *, sample=False, seed=None):
+        """Images -> latents z float32 `[batch, latent_dim]`: q(z0 | x)'s mean through the
+        posterior flows. `sample=True` draws z0 ~ q(z0 | x) instead (then flows it): with
+        `seed` an int, from that seed; with None, the first of `elbo`'s draws (picked by a
+        hash of the image, so deterministic)."""
         self.build_for_images()
         images = self.check_images(images)
         self.check_labels(labels, images.shape[0])
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+            raise ValueError(f"seed must be an integer or None, got {seed!r}.")
         with self.float32_network():
-            h, mean, log_var = self._posterior(images, training=False)
-            z0 = mean + tf.exp(0.5 * log_var) * self._elbo_draws(images, 1)[0]
-            zk = z0 if self.flow is None else self._flow_forward(z0[None], h)[0][0]
-            return zk, mean
+            h, z0, log_var = self._posterior(images, training=False)
+            if sample:
+                eps = (self._elbo_draws(images, 1)[0] if seed is None else tf.random.stateless_normal(
+                    tf.shape(z0), seed=tf.constant([seed, 3], tf.int64)))
+                z0 += tf.exp(0.5 * log_var) * eps
+            return z0 if self.flow is None else self.flow.transform(z0[None], h)[0][0]
+
+    @property
+    def latent_shape(self):
+        """The shape of one image's latent: `(latent_dim,)`."""
+        return (self.latent_dim,)
 
     def check_latents(self, z):
         """Validates float latents `[batch, latent_dim]`; returns float32."""
-        return check_latents(z, (self.latent_dim,))
+        return check_latents(z, self.latent_shape)
 
     def decode(self, z, labels=None):
         """Latents `[batch, latent_dim]` -> uint8 images: the decoder's most probable image
@@ -478,21 +467,38 @@ class VAE(DensityModel):
                 return tf.cast(logits[..., 0] > 0, tf.uint8)
             return tf.cast(tf.argmax(logits, axis=-1), tf.uint8)
 
-    def serving_endpoints(self):
-        """Extra SavedModel signatures (`zoo.export`): `elbo(images)`, `encode(images)` ->
-        `z`, `mean`, and `decode(z [batch, latent_dim])` -> `images`."""
-        images = tf.TensorSpec([None, *self.image_shape], tf.uint8, name="images")
-        z = tf.TensorSpec([None, self.latent_dim], tf.float32, name="z")
+    def posterior_parameters(self, images):
+        """q(z0 | x)'s mean and log-variance, each float32 `[batch, latent_dim]` (float32
+        network): the Gaussian before any posterior flow, which bits-back coding
+        (`zoo.codec.bits_back`) discretizes."""
+        self.build_for_images()
+        images = self.check_images(images)
+        with self.float32_network():
+            _, mean, log_var = self._posterior(images, training=False)
+            return mean, log_var
 
-        def encode(x):
-            zk, mean = self.encode(x)
-            return {"z": zk, "mean": mean}
-        return {"elbo": (lambda x: {"elbo": self.elbo(x)}, [images]),
-                "encode": (encode, [images]),
-                "decode": (lambda latents: {"images": self.decode(latents)}, [z])}
+    def pixel_log_probs(self, z):
+        """log p(x_i = v | z) for every pixel value i and level v: float32 `[batch, H, W, C,
+        num_levels]` at latents `z [batch, latent_dim]` (float32 network). The values are
+        independent given z, except the colours of a logistic mixture over several
+        colours (each depends on those before it): that decoder is a ValueError."""
+        self.build_for_images()
+        z = self.check_latents(z)
+        if self.likelihood == "logistic_mixture" and self.image_shape[-1] > 1:
+            raise ValueError(f"pixel_log_probs needs values independent given z; a logistic mixture over "
+                             f"{self.image_shape[-1]} colours makes each colour depend on the ones before it.")
+        with self.float32_network():
+            logits = self._logits(z)
+            if self.likelihood == "bernoulli":
+                return tf.concat([tf.math.log_sigmoid(-logits), tf.math.log_sigmoid(logits)], axis=-1)
+            if self.likelihood == "categorical":
+                return tf.nn.log_softmax(logits, axis=-1)
+            levels = tf.range(self.num_levels)[:, None, None, None, None]  # [L, 1, 1, 1, C = 1]
+            log_p = self._pixel_mixture(logits).log_prob(levels)  # [L, batch, H, W]
+            return tf.transpose(log_p, [1, 2, 3, 0])[..., None, :]
 
     def _flow_options(self):
-        """The `PosteriorFlow` options of this posterior: `posterior_options`, or its entry
+        """The options of this posterior's flow layer: `posterior_options`, or its entry
         when `posterior_options` is keyed by posterior kind."""
         options = self.posterior_options
         if options and set(options) <= set(POSTERIORS):

@@ -9,6 +9,7 @@ import time
 import keras
 import tensorflow as tf
 
+from zoo.files import write_text
 from zoo.training.strategy import worker
 
 
@@ -19,6 +20,19 @@ def read_history(path):
     with open(path, newline="") as f:
         rows = {int(r["epoch"]): {k: float(v) for k, v in r.items()} for r in csv.DictReader(f)}
     return [rows[e] for e in sorted(rows)]
+
+
+def keep_history_before(path, epochs):
+    """Keeps the header and the rows of epochs `< epochs` (0-based) of a `CSVLogger` file,
+    rewritten atomically: a resumed run trains the later epochs again, and appends one row
+    for each."""
+    if not os.path.exists(path):
+        return
+    with open(path, newline="") as f:
+        lines = f.readlines()
+    kept = lines[:1] + [line for line in lines[1:] if line.strip() and int(line.split(",", 1)[0]) < epochs]
+    if kept != lines:
+        write_text(path, "".join(kept))
 
 
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
@@ -42,6 +56,22 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
 
 class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or Inf."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """`train` was interrupted (Ctrl-C); `epochs` epochs are backed up in `backup_dir`
+    (each backup is atomic, so an interrupt inside a save keeps the previous one) and
+    `train(..., resume=True)` continues after them."""
+
+    def __init__(self, epochs, backup_dir):
+        self.epochs, self.backup_dir = epochs, backup_dir
+        super().__init__(self.describe())
+
+    def describe(self):
+        if not self.epochs:
+            return "Interrupted during epoch 1, before its backup: nothing to resume"
+        return (f"Interrupted during epoch {self.epochs + 1}: the backup of epoch {self.epochs} "
+                f"in {self.backup_dir} is safe")
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):
@@ -75,7 +105,7 @@ class StopAfterMinutes(keras.callbacks.Callback):
     time so far) would pass `minutes` of wall time since training began, so a run keeps
     a stated time budget and its best weights; in a multi-worker run the chief's
     clock decides for every worker, so all stop at the same epoch. A resumed run passes
-    the `spent_seconds` its first `spent_epochs` took (`zoo.backup.backup_seconds`), so
+    the `spent_seconds` its first `spent_epochs` took (`zoo.training.backup.backup_seconds`), so
     the budget covers the whole training, not each process."""
 
     def __init__(self, minutes, spent_seconds=0.0, spent_epochs=0):

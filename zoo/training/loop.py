@@ -10,13 +10,21 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zoo.backup import AtomicBackupAndRestore, backup_epoch, backup_seconds
+from zoo.training.backup import AtomicBackupAndRestore, backup_epoch, backup_seconds
 from zoo.files import remove_temporaries
 from zoo.training.callbacks import (EpochLines, ResumableEarlyStopping, StopAfterMinutes, StopOnNonFiniteLoss,
-                                  best_epoch, read_history, stop_reason)
+                                    TrainingInterrupted, best_epoch, keep_history_before, read_history,
+                                    stop_reason)
 from zoo.training.optimizer import make_optimizer
 from zoo.training.pipeline import distributed_batches, model_inputs, with_shard_policy
 from zoo.training.strategy import get_strategy, worker
+
+
+def count_parameters(model):
+    """The model's parameters as papers count them: the entries of its trainable variables
+    (not batch-norm statistics, actnorm's initialized flags or random-number states). The
+    model must be built."""
+    return int(sum(math.prod(v.shape) for v in model.trainable_weights))
 
 
 def initialize(model, strategy, batches):
@@ -49,7 +57,8 @@ def train(build_model, train_images, val_images, *, num_train, run_dir, epochs, 
         earlier processes included; see `StopAfterMinutes`.
       perturbation: fraction of training pixels replaced by uniform random levels in
         every batch (Ren et al. 2019's background model; `pipeline.perturb`), or None.
-      resume: continue from `run_dir`'s backup; otherwise `run_dir` starts empty.
+      resume: continue from `run_dir`'s backup (with none there, say so and start from
+        scratch); otherwise `run_dir` starts empty.
       verbose: "auto" (Keras' progress bar when stdout is a terminal, else one plain line
         per epoch), 0 (silent), or Keras' 1 (bar) / 2 (a line per epoch).
       strategy: the `tf.distribute` strategy (default `get_strategy()`); in a
@@ -57,6 +66,8 @@ def train(build_model, train_images, val_images, *, num_train, run_dir, epochs, 
         in `run_dir-worker<id>`.
     Returns:
       (model with the best validation weights, list of per-epoch history rows).
+    Raises:
+      TrainingInterrupted (a `KeyboardInterrupt`) on Ctrl-C, naming the epochs backed up.
     """
     strategy = strategy or get_strategy()
     chief, task_id = worker(strategy)
@@ -86,18 +97,22 @@ def train(build_model, train_images, val_images, *, num_train, run_dir, epochs, 
     first_epoch = backup_epoch(backup_dir) if resume else 0
     spent = backup_seconds(backup_dir) if resume else 0.0  # 0: also a backup older than its `seconds`
     history = [r for r in history if r["epoch"] < first_epoch]
+    keep_history_before(history_path, first_epoch)  # the epochs after the backup's run again
     best = min((r["val_loss"] for r in history if "val_loss" in r), default=None)
     use_ema = model.optimizer.use_ema
     plain = verbose == "auto" and not sys.stdout.isatty()
     if verbose == "auto":
         verbose = 0 if plain else 1
     say = print if verbose or plain else (lambda *a, **k: None)
+    if resume and not first_epoch:  # e.g. a mistyped run_dir
+        say(f"Nothing to resume: no backup in {backup_dir}; training from scratch.", flush=True)
     resuming = f", resuming at epoch {first_epoch + 1}" if first_epoch else ""
-    say(f"Training {type(model).__name__} ({model.count_params():,} parameters): up to {epochs} "
+    say(f"Training {type(model).__name__} ({count_parameters(model):,} parameters): up to {epochs} "
         f"epochs of {steps} steps, global batch {batch_size}{resuming}. Loss: bits/dim "
         f"(loss: training, val_loss: validation; lower is better).", flush=True)
+    csv_logger = keras.callbacks.CSVLogger(history_path, append=bool(history))
     cbs = [
-        keras.callbacks.CSVLogger(history_path, append=bool(history)),
+        csv_logger,
         StopOnNonFiniteLoss(run_dir),
         *([keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if use_ema else []),
         keras.callbacks.ModelCheckpoint(best_path, monitor="val_loss", save_best_only=True,
@@ -109,13 +124,19 @@ def train(build_model, train_images, val_images, *, num_train, run_dir, epochs, 
         AtomicBackupAndRestore(backup_dir),  # after the others: it saves their state
         *([EpochLines(epochs, history)] if plain else []),  # an epoch's line: all of it saved
     ]
-    model.fit(
-        distributed_batches(strategy, train_images, batch_size, seed, first_epoch, perturb),
-        steps_per_epoch=steps, epochs=epochs,
-        validation_data=with_shard_policy(model_inputs(val_images.batch(batch_size).cache()),
-                                           tf.data.experimental.AutoShardPolicy.DATA),
-        callbacks=cbs, verbose=verbose, shuffle=False,
-    )
+    try:
+        model.fit(
+            distributed_batches(strategy, train_images, batch_size, seed, first_epoch, perturb),
+            steps_per_epoch=steps, epochs=epochs,
+            validation_data=with_shard_policy(model_inputs(val_images.batch(batch_size).cache()),
+                                               tf.data.experimental.AutoShardPolicy.DATA),
+            callbacks=cbs, verbose=verbose, shuffle=False,
+        )
+    except KeyboardInterrupt as e:
+        raise TrainingInterrupted(backup_epoch(backup_dir), backup_dir) from e
+    finally:  # Keras closes the history file only when `fit` ends normally
+        if csv_logger.csv_file is not None:
+            csv_logger.csv_file.close()
     history = read_history(history_path)
     say(stop_reason(cbs, epochs, history, patience, max_minutes), flush=True)
     best, best_at = best_epoch(history)

@@ -5,9 +5,8 @@ is a training-speed setting, and it only speeds training where the hardware comp
 16-bit matmuls and convolutions natively: a GPU of compute capability 8.0 or later
 (7.0 for float16), or a CPU whose flags oneDNN's 16-bit kernels need (AVX512_BF16 or
 AMX-BF16 for bfloat16; AVX512_FP16 or AMX-FP16 for float16). Elsewhere TensorFlow
-emulates them in Eigen: on a 2-core AMD EPYC without AVX-512, the RealNVP, Glow and
-PixelCNN++ `cpu` presets' training steps took 10.0x, 5.0x and 9.0x as long with their
-bfloat16 networks as with float32 ones (same weights, interleaved in one process).
+emulates them in Eigen, and a 16-bit network trains several times slower than a float32
+one, so `auto` falls back to float32 there.
 """
 
 import tensorflow as tf

@@ -1,0 +1,187 @@
+"""How every suite measures: callables timed side by side, training steps, the matmul
+peak, the machine.
+
+A task runs `warmup` times (the first call traces and compiles), then the tasks take
+turns for `repetitions` rounds, so load from other processes falls on all alike; the
+median counts. Peak memory: TF's CPU allocator's peak during a call above what it held
+before (None where the build keeps no statistics).
+"""
+
+import math
+import os
+import platform
+import statistics
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+import tf_keras
+
+from reproduce import records
+from reproduce.bench.flops import TRAIN_FACTOR, forward_flops
+
+
+def allocator_stats_available():
+    """Whether TF's CPU allocator keeps statistics in this build and process."""
+    try:
+        tf.config.experimental.get_memory_info("CPU:0")
+        return True
+    except ValueError:
+        return False
+
+
+def _call(fn):
+    """(seconds, peak MB above what was held before, or None) of one call of `fn`."""
+    stats = allocator_stats_available()
+    if stats:
+        tf.config.experimental.reset_memory_stats("CPU:0")
+        held = tf.config.experimental.get_memory_info("CPU:0")["current"]
+    start = time.perf_counter()
+    tf.nest.map_structure(lambda t: t.numpy() if hasattr(t, "numpy") else t, fn())
+    seconds = time.perf_counter() - start
+    return seconds, ((tf.config.experimental.get_memory_info("CPU:0")["peak"] - held) / 2**20 if stats else None)
+
+
+def _max(a, b):
+    return None if a is None or b is None else max(a, b)
+
+
+def measure(tasks, warmup, repetitions):
+    """Times `tasks` (name -> {"run": callable, "images": int, optionally "warm": callable
+    and "budget_s": seconds after which its timed calls stop}) side by side. Returns name ->
+    {"images", "first_call_seconds", "seconds", "warm_peak_memory_mb", "peak_memory_mb",
+    "median_seconds", "images_per_second"}."""
+    results = {}
+    for name, task in tasks.items():
+        warm = task.get("warm") or task["run"]
+        first, peak = _call(warm)
+        for _ in range(warmup - 1):
+            peak = _max(peak, _call(warm)[1])
+        results[name] = {"images": task["images"], "first_call_seconds": first, "seconds": [],
+                         "warm_peak_memory_mb": peak, "peak_memory_mb": 0.0 if peak is not None else None}
+        print(f"  {name}: first call {first:.1f} s", flush=True)
+    for _ in range(repetitions):
+        for name, task in tasks.items():
+            if sum(results[name]["seconds"]) < task.get("budget_s", math.inf):
+                seconds, peak = _call(task["run"])
+                results[name]["seconds"].append(seconds)
+                results[name]["peak_memory_mb"] = _max(results[name]["peak_memory_mb"], peak)
+    for result in results.values():
+        result["median_seconds"] = statistics.median(result["seconds"])
+        result["images_per_second"] = result["images"] / result["median_seconds"]
+    return results
+
+
+def ratio(a, b):
+    """How many times faster measurement a is than b (images per second)."""
+    return a["images_per_second"] / b["images_per_second"]
+
+
+def ratios(m, **pairs):
+    """`{key: ratio(m[a], m[b])}` for each `key=(a, b)`."""
+    return {key: ratio(m[a], m[b]) for key, (a, b) in pairs.items()}
+
+
+def machine():
+    return {"cpu": records.cpu_model(), "cores": os.cpu_count(), "cores_usable": len(os.sched_getaffinity(0)),
+            "python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
+            "tensorflow_probability": tfp.__version__, "tf_keras": tf_keras.__version__,
+            "numpy": np.__version__, "load_average_1min_at_start": os.getloadavg()[0],
+            # TF's thread pools (0: TF's default, all cores each)
+            "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+            "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads()}
+
+
+def matmul_task(size, dtype=tf.float32, copies=None):
+    """A task: `copies` independent n x n x n matmuls in one call (default: one per usable
+    core), side by side so that they fill the cores however TF's threads are set; its
+    `flops` 2 n^3 a copy."""
+    copies = copies or len(os.sched_getaffinity(0))
+    pairs = [tuple(tf.cast(tf.random.normal([size, size], seed=2 * i + s), dtype) for s in (1, 2))
+             for i in range(copies)]
+    mm = tf.function(lambda: [tf.linalg.matmul(a, b) for a, b in pairs])
+    return {"run": mm, "images": 1, "flops": 2 * size**3 * copies, "copies": copies, "pairs": pairs}
+
+
+def with_gflops(measured, task):
+    """A matmul's measurement with its median `gflops` added."""
+    return {**measured, "gflops": task["flops"] / measured["median_seconds"] / 1e9}
+
+
+def measure_steps(tasks, matmul, warmup, repetitions):
+    """`measure` of training steps with the `matmul` task in the same rounds: (their
+    measurements, the matmul's `with_gflops`). Tasks marked `xla` run after the others, in
+    rounds of their own: right after an XLA call, XLA's CPU runtime slows the next TF call."""
+    m = measure({**{k: t for k, t in tasks.items() if not t.get("xla")}, "matmul": matmul}, warmup, repetitions)
+    m.update(measure({k: t for k, t in tasks.items() if t.get("xla")}, warmup, repetitions))
+    return m, with_gflops(m.pop("matmul"), matmul)
+
+
+def step_tasks(steps, images):
+    """Tasks of training steps `name -> (step, inputs)`, `images` a call; a name ending in
+    "xla" marks an XLA step."""
+    return {name: {"run": lambda s=s, x=x: s(x), "images": images, "xla": name.endswith("xla")}
+            for name, (s, x) in steps.items()}
+
+
+def compare_samplers(ours, dist, cfg, shape):
+    """Our `sample(n, method=...)`, cached and naive (the same images), against a TFP
+    distribution's `sample(n)` in a `tf.function`, `cfg["sample_images"]` each: the
+    measurements and their ratios."""
+    n, budget = cfg["sample_images"], cfg["sample_budget_s"]
+    tfp_sample = tf.function(lambda k: dist.sample(k, seed=0), input_signature=[tf.TensorSpec([], tf.int32)])
+    samplers = {"ours_cached": lambda k: ours.sample(k, seed=0, method="cached"),
+                "ours_naive": lambda k: ours.sample(k, seed=0, method="naive"), "tfp": tfp_sample}
+    # each warmed up on one image (n a tensor: no retracing), timed on n until the budget
+    m = measure({name: {"run": lambda s=s: s(n), "warm": lambda s=s: s(1), "images": n, "budget_s": budget}
+                 for name, s in samplers.items()}, 1, cfg["sample_repetitions"])
+    return {"image_shape": shape, "images": n, **m,
+            **ratios(m, cached_vs_naive=("ours_cached", "ours_naive"), cached_vs_tfp=("ours_cached", "tfp"),
+                     naive_vs_tfp=("ours_naive", "tfp"))}
+
+
+def flops_records(flops, measured, peak_gflops):
+    """Per step `name` of `flops[name]` FLOPs: its GFLOP/s at the median and their
+    fraction of the matmul's `peak_gflops`."""
+    return {name: {"flops_per_step": flops[name], "gflops": flops[name] / m["median_seconds"] / 1e9,
+                   "fraction_of_matmul_peak": flops[name] / m["median_seconds"] / 1e9 / peak_gflops}
+            for name, m in measured.items()}
+
+
+def train_step(loss_fn, variables, optimizer, jit_compile=False):
+    """`inputs -> loss`: one GradientTape step and optimizer update, a `tf.function`."""
+
+    @tf.function(jit_compile=jit_compile)
+    def step(inputs):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(inputs)
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return loss
+    return step
+
+
+def ours_step(model, jit_compile=False):
+    """Our model's step on its bits/dim (`call`, what `fit` minimizes), Keras 3's Adam."""
+    return train_step(lambda x: tf.reduce_mean(model(x, training=True)), model.trainable_variables,
+                      keras.optimizers.Adam(1e-3), jit_compile)
+
+
+def tfp_step(log_prob, variables, num_dims, jit_compile=False):
+    """A TFP distribution's step on -mean log_prob / (D ln 2), tf_keras' Adam."""
+    return train_step(lambda x: -tf.reduce_mean(log_prob(x)) / (num_dims * math.log(2.0)),
+                      variables, tf_keras.optimizers.Adam(1e-3), jit_compile)
+
+
+def step_flops(log_prob, images):
+    """FLOPs of a training step on `images`: TRAIN_FACTOR forward passes of `log_prob`."""
+    return TRAIN_FACTOR * forward_flops(log_prob, tf.TensorSpec(images.shape, images.dtype))
+
+
+def parameters(variables):
+    return int(sum(np.prod(v.shape) for v in variables))
+
+
+def random_images(shape, num_levels, batch, seed=0):
+    return tf.constant(np.random.default_rng(seed).integers(0, num_levels, (batch, *shape)), tf.int32)

@@ -1,0 +1,159 @@
+"""Lossless compression with the zoo's models: a model's -log2 p(x) becomes bytes on disk.
+
+    import zoo.codec
+    data = zoo.codec.compress("pixelcnnpp-mnist", images)   # uint8 [n, 28, 28, 1] -> bytes
+    images = zoo.codec.decompress(data)                     # loads the named model itself
+
+Two coders, picked by what the model can do (`codec_for`):
+  * `range_coding`: autoregressive models (ARM, PixelCNN, Gated PixelCNN, PixelCNN++),
+    every value range-coded under its exact conditional, through the model's cached pass;
+  * `bits_back`: VAEs, bits-back coding with ANS (BB-ANS).
+The stream (`container`) names the model (its hub name and a digest of its weights),
+the codec, the image shape, count and batch size, and carries checksums: a truncated or
+corrupted stream, other weights, an unknown format version, or a decoder that computes
+other probabilities than the encoder are a one-line ValueError, never wrong images.
+`ideal_bits` gives the model's own code length per image, to compare the stream with.
+"""
+
+import importlib
+
+import numpy as np
+
+from zoo.codec import container, range_coding
+
+DEFAULT_BATCH_SIZE = 250  # range coding: images per cached pass; larger batches run faster per image
+
+
+def _coders():
+    """The coding modules, range coding first; bits_back where it is installed."""
+    coders = [range_coding]
+    try:
+        coders.append(importlib.import_module("zoo.codec.bits_back"))
+    except ModuleNotFoundError as error:
+        if error.name != "zoo.codec.bits_back":
+            raise
+    return coders
+
+
+def codec_for(model):
+    """The coding module that codes `model` (its class and config suffice); a one-line
+    ValueError with each coder's reason if none does."""
+    reasons = []
+    for coder in _coders():
+        reason = coder.supports(model)
+        if reason is None:
+            return coder
+        reasons.append(f"{coder.NAME}: {reason}")
+    raise ValueError(f"No codec compresses a {type(model).__name__}: " + " ".join(reasons))
+
+
+def _unbuilt(name):
+    """A pretrained model's class and config, without its weights (enough for `codec_for`)."""
+    from zoo import hub
+    e = hub.entry(name)
+    return hub.build(e["model"], e["config"])
+
+
+def can_compress(model_or_name):
+    """Whether a model (or pretrained name) can be compressed with."""
+    model = _unbuilt(model_or_name) if isinstance(model_or_name, str) else model_or_name
+    try:
+        codec_for(model)
+    except ValueError:
+        return False
+    return True
+
+
+def compressing_models():
+    """The pretrained models (`zoo.hub.list_models()`) that can compress, sorted."""
+    from zoo import hub
+    return [name for name in hub.list_models() if can_compress(name)]
+
+
+def _model_and_name(model_or_name, name):
+    """`(model, hub name)`: a pretrained name is loaded; a model object needs `name`."""
+    from zoo import hub
+    if isinstance(model_or_name, str):
+        if name is not None and name != model_or_name:
+            raise ValueError(f"Got the pretrained model {model_or_name!r} and name={name!r}: pass one name.")
+        return hub.load(model_or_name), model_or_name
+    if not isinstance(name, str) or not name:
+        raise ValueError("Compressing with a model object needs name=: the name decompress loads it by "
+                         "(the pretrained model's, e.g. 'pixelcnnpp-mnist'); or pass the name instead of the model.")
+    if name in hub.list_models() and container.weights_digest(model_or_name) != container.weights_digest(hub.load(name)):
+        raise ValueError(f"This model's weights are not those of the pretrained {name!r}: a stream named after it "
+                         "could not be decoded.")
+    return model_or_name.build_for_images(), name
+
+
+def _check_images(model, images):
+    images = np.asarray(images)
+    if images.dtype.kind not in "ui":
+        raise ValueError(f"Expected integer images (uint8) [n, {', '.join(map(str, model.image_shape))}], "
+                         f"got dtype {images.dtype}.")
+    if images.ndim != 4 or images.shape[1:] != tuple(model.image_shape) or len(images) == 0:
+        raise ValueError(f"Expected images of shape [n, {', '.join(map(str, model.image_shape))}] with n >= 1, "
+                         f"got {images.shape}.")
+    if images.min() < 0 or images.max() >= model.num_levels:
+        raise ValueError(f"Expected pixel values in [0, {model.num_levels}), got values in "
+                         f"[{images.min()}, {images.max()}].")
+    return images.astype(np.uint8)
+
+
+def compress(model_or_name, images, labels=None, *, batch_size=None, name=None):
+    """Images (and labels of a class-conditional model) -> the stream's bytes.
+
+    model_or_name: a pretrained name (`zoo.hub.list_models()`, loaded here), or a model
+      object with `name=`, the name `decompress` loads it by (a pretrained name; another
+      name, e.g. for a model of one's own, needs `decompress(data, model=...)`).
+    images: integers `[n, H, W, C]` in `[0, num_levels)` (uint8).
+    labels: ints `[n]` in `[0, num_classes)` for a class-conditional model, else None.
+    batch_size: images per network pass (range coding; default `DEFAULT_BATCH_SIZE` or n
+      if fewer); the stream records it and decoding uses it.
+    """
+    model, name = _model_and_name(model_or_name, name)
+    coder = codec_for(model)
+    images = _check_images(model, images)
+    labels = model.check_labels(labels, len(images))
+    labels = None if labels is None else np.asarray(labels, np.int32)
+    if batch_size is None:
+        batch_size = min(DEFAULT_BATCH_SIZE, len(images))
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    payload = coder.encode(model, images, labels, int(batch_size))
+    header = {"codec": coder.NAME, "model": name, "weights_digest": container.weights_digest(model),
+              "image_shape": list(model.image_shape), "num_levels": model.num_levels, "count": len(images),
+              "batch_size": int(batch_size), "label_bytes": container.label_bytes(model.num_classes),
+              "images_digest": container.images_digest(images, labels)}
+    return container.pack(header, labels, payload)
+
+
+def decompress(data, *, model=None):
+    """The stream's bytes -> uint8 images `[n, H, W, C]`, or `(images, labels)` when the
+    model is class-conditional. Loads the pretrained model the stream names, or decodes
+    with `model` (its weights must be the encoder's either way)."""
+    header, labels, payload = container.unpack(data)
+    if model is None:
+        from zoo import hub
+        if header["model"] not in hub.list_models():
+            raise ValueError(f"This stream was coded with {header['model']!r}, which is not a pretrained model "
+                             "of this zoo: pass model= to decode it.")
+        model = hub.load(header["model"])
+    model.build_for_images()
+    container.check_model(header, model)
+    coders = {coder.NAME: coder for coder in _coders()}
+    if header["codec"] not in coders:
+        raise ValueError(f"This stream was coded with codec {header['codec']!r}; this zoo has {sorted(coders)}.")
+    coder = coders[header["codec"]]
+    images = coder.decode(model, payload, header["count"], labels, header["batch_size"])
+    container.check_decoded(header, images, labels)
+    return images if labels is None else (images, labels)
+
+
+def ideal_bits(model_or_name, images, labels=None):
+    """The model's own code length per image in bits, float64 `[n]`, that the stream
+    attains up to its coder's overhead: -log2 p(x) (range coding), the -ELBO in bits
+    (bits-back coding, initial bits apart)."""
+    from zoo import hub
+    model = hub.load(model_or_name) if isinstance(model_or_name, str) else model_or_name.build_for_images()
+    return codec_for(model).ideal_bits(model, _check_images(model, images), labels)
