@@ -75,10 +75,9 @@ def test_cached_pass_under_teacher_forcing_gives_log_prob(case):
     # value), scores them as the parallel pass of log_prob does (a mixture's component
     # t scores t(x) as augmented_log_prob does).
     m, x, y, ids = model(case), images(case), labels(case), orderings(case)
-    ordering, expected = {}, lambda: m.log_prob(x, y)
+    ordering, expected = {}, m.log_prob(x, y)
     if ids is not None:
-        ordering = {"augmentation": tf.constant(ids)}
-        expected = lambda: m.augmented_log_prob(x, ids, y)  # noqa: E731
+        ordering, expected = {"augmentation": tf.constant(ids)}, m.augmented_log_prob(x, ids, y)
         x = apply_transforms(x, ids, m.augmentations).numpy()
     flat = tf.reshape(tf.constant(x, tf.int32), [COUNT, -1])
     terms = []
@@ -92,7 +91,7 @@ def test_cached_pass_under_teacher_forcing_gives_log_prob(case):
         forced = m.cached_pass(COUNT, choose, None if y is None else tf.constant(y), **ordering)
     np.testing.assert_array_equal(forced, x)
     assert len(terms) == flat.shape[1]
-    np.testing.assert_allclose(tf.add_n(terms), expected(), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(tf.add_n(terms), expected, rtol=1e-4, atol=1e-3)
 
 
 @pytest.mark.parametrize("case", CASES)
