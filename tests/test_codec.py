@@ -34,9 +34,9 @@ COUNT, BATCH = 7, 3  # two full batches and one of a single image
 
 
 @functools.cache
-def model(case, seed=0):
+def model(case):
     name, shape, levels, overrides = CASES[case]
-    return tiny(name, shape, levels, seed=seed, **overrides)
+    return tiny(name, shape, levels, **overrides)
 
 
 def labels(case):
@@ -119,7 +119,7 @@ def test_the_payload_costs_minus_log2_p_up_to_the_coders_overhead(case):
     assert len(stream(case)) - len(payload) - label_bytes <= 48 + len(header["model"])  # header and digests
 
 
-def test_a_batch_holds_the_same_images_whatever_the_batch_size():
+def test_a_stream_of_one_batch_round_trips():
     case = "PixelCNNPlusPlus-rgb"
     one = zoo.codec.compress(model(case), images(case), batch_size=COUNT, name="tiny")
     np.testing.assert_array_equal(zoo.codec.decompress(one, model=model(case)), images(case))
@@ -157,7 +157,7 @@ def test_other_streams_versions_and_weights_are_refused():
     assert "version 2" in one_line_error(lambda: zoo.codec.decompress(data[:4] + b"\x02" + data[5:]))
     other = tiny("PixelCNN", (3, 4, 3), 5, seed=1)
     assert "other weights" in one_line_error(lambda: zoo.codec.decompress(data, model=other))
-    assert "ARM" not in one_line_error(lambda: zoo.codec.decompress(data, model=model("ARM")))
+    assert "other weights" in one_line_error(lambda: zoo.codec.decompress(data, model=model("ARM")))
     assert "not a pretrained model" in one_line_error(lambda: zoo.codec.decompress(data))
 
 
@@ -240,6 +240,8 @@ def test_the_command_round_trips_pngs_and_refuses_bad_input_in_one_line(tmp_path
     assert main(["decompress", str(tmp_path / "x.zooc"), "-o", str(tmp_path / "out")]) == 0
     decoded = [np.asarray(Image.open(tmp_path / "out" / f"{i:05d}.png")) for i in range(7)]
     np.testing.assert_array_equal(np.stack(decoded)[..., None], np.concatenate([x, x[:2]]))
+    assert main(["decompress", str(tmp_path / "x.zooc"), "-o", str(tmp_path / "x.npy")]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "x.npy"), np.concatenate([x, x[:2]]))
     capsys.readouterr()
 
     Image.fromarray(np.full((8, 8), 200, np.uint8), "L").save(tmp_path / "bright.png")

@@ -15,6 +15,7 @@ other probabilities than the encoder are a one-line ValueError, never wrong imag
 `ideal_bits` gives the model's own code length per image, to compare the stream with.
 """
 
+import functools
 import importlib
 
 import numpy as np
@@ -70,17 +71,26 @@ def compressing_models():
     return [name for name in hub.list_models() if can_compress(name)]
 
 
+@functools.lru_cache(maxsize=4)
+def _pretrained(name):
+    """`zoo.hub.load(name)`, kept for the next stream: a model's coding graphs are traced
+    once per model object and batch size."""
+    from zoo import hub
+    return hub.load(name)
+
+
 def _model_and_name(model_or_name, name):
     """`(model, hub name)`: a pretrained name is loaded; a model object needs `name`."""
     from zoo import hub
     if isinstance(model_or_name, str):
         if name is not None and name != model_or_name:
             raise ValueError(f"Got the pretrained model {model_or_name!r} and name={name!r}: pass one name.")
-        return hub.load(model_or_name), model_or_name
+        return _pretrained(model_or_name), model_or_name
     if not isinstance(name, str) or not name:
         raise ValueError("Compressing with a model object needs name=: the name decompress loads it by "
                          "(the pretrained model's, e.g. 'pixelcnnpp-mnist'); or pass the name instead of the model.")
-    if name in hub.list_models() and container.weights_digest(model_or_name) != container.weights_digest(hub.load(name)):
+    digest = container.weights_digest
+    if name in hub.list_models() and digest(model_or_name) != digest(_pretrained(name)):
         raise ValueError(f"This model's weights are not those of the pretrained {name!r}: a stream named after it "
                          "could not be decoded.")
     return model_or_name.build_for_images(), name
@@ -138,7 +148,7 @@ def decompress(data, *, model=None):
         if header["model"] not in hub.list_models():
             raise ValueError(f"This stream was coded with {header['model']!r}, which is not a pretrained model "
                              "of this zoo: pass model= to decode it.")
-        model = hub.load(header["model"])
+        model = _pretrained(header["model"])
     model.build_for_images()
     container.check_model(header, model)
     coders = {coder.NAME: coder for coder in _coders()}
@@ -154,6 +164,5 @@ def ideal_bits(model_or_name, images, labels=None):
     """The model's own code length per image in bits, float64 `[n]`, that the stream
     attains up to its coder's overhead: -log2 p(x) (range coding), the -ELBO in bits
     (bits-back coding, initial bits apart)."""
-    from zoo import hub
-    model = hub.load(model_or_name) if isinstance(model_or_name, str) else model_or_name.build_for_images()
+    model = _pretrained(model_or_name) if isinstance(model_or_name, str) else model_or_name.build_for_images()
     return codec_for(model).ideal_bits(model, _check_images(model, images), labels)
