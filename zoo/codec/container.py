@@ -15,8 +15,7 @@ length and its UTF-8 bytes; a digest is the first DIGEST_BYTES of a sha256):
     payload_length bytes the coder's payload (`zoo.codec.range_coding`, `zoo.codec.bits_back`)
     digest               of everything before it
 
-about 55 bytes besides labels and payload: small next to a test split (0.9% of the
-6.3 kB of the digits test split under arm-digits).
+about 55 bytes besides the labels and the payload.
 
 What each check catches:
   * magic and version: not a stream, or one of a format this zoo does not read;

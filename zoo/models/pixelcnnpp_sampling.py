@@ -49,7 +49,8 @@ def _push(queue, value):
 
 
 class CachedSampler:
-    """Draws `PixelCNNPlusPlus` samples with per-convolution input caches.
+    """`PixelCNNPlusPlus`'s incremental pass with per-convolution input caches: it draws
+    samples, and codes images (`zoo.codec.range_coding`), pixel by pixel (`run`).
 
     Args:
       model: a built `PixelCNNPlusPlus`.
