@@ -116,6 +116,7 @@ def model_row(name, dataset, images, labels, batch_size):
     from zoo import codec, hub
 
     model = hub.load(name)
+    coder = codec.codec_for(model)
     labels = labels if model.num_classes else None
     dims = int(np.prod(images.shape[1:]))
     ideal = codec.ideal_bits(model, images, labels)
@@ -124,11 +125,11 @@ def model_row(name, dataset, images, labels, batch_size):
     decoded = decoded[0] if labels is not None else decoded
     if not np.array_equal(decoded, images):
         raise RuntimeError(f"{name}: the decoded images differ from the originals.")
-    initial = 32 * getattr(codec.codec_for(model), "INITIAL_WORDS", 0)
+    initial = 32 * getattr(coder, "INITIAL_WORDS", 0)
     n = len(images)
     singles = [len(codec.compress(name, images[i:i + 1], None if labels is None else labels[i:i + 1]))
                for i in range(min(SINGLE_FILES, n))]
-    row = {"model": name, "dataset": dataset, "codec": codec.codec_for(model).NAME, "images": n,
+    row = {"model": name, "dataset": dataset, "codec": coder.NAME, "images": n,
            "model_bits_per_dim": float(ideal.mean() / dims),
            "stream_bytes": len(data), "initial_bits": initial,
            "stream_bits_per_dim": (8 * len(data) - initial) / (n * dims),

@@ -227,7 +227,8 @@ def test_bad_inputs_are_refused_in_one_line(constant_model, background):
         (lambda: ood.typicality_statistic(np.zeros(5), 0.0, 0), "batch size M"),
         (lambda: ood.typicality_statistic(np.zeros(5), 0.0, 6), "batch size M"),
         (lambda: ood.PNG(np.zeros((1, 4, 4, 2), np.uint8)), "1 or 3"),
-        (lambda: ood.PNG(np.full((1, 4, 4, 1), 256, np.int32)), "uint8"),
+        (lambda: ood.PNG(np.full((1, 4, 4, 1), 256, np.int32)), r"in \[0, 256\)"),
+        (lambda: ood.PNG(np.zeros((1, 4, 4, 1), np.float32)), "integer images"),
         (lambda: ood.fpr_at_tpr([0.0], [1.0], 0.0), "tpr"),
     ]
     for call, match in cases:

@@ -21,6 +21,7 @@ import importlib
 import numpy as np
 
 from zoo.codec import container, range_coding
+from zoo.models.base import check_image_array
 
 DEFAULT_BATCH_SIZE = 250  # range coding: images per cached pass; larger batches run faster per image
 
@@ -97,17 +98,7 @@ def _model_and_name(model_or_name, name):
 
 
 def _check_images(model, images):
-    images = np.asarray(images)
-    if images.dtype.kind not in "ui":
-        raise ValueError(f"Expected integer images (uint8) [n, {', '.join(map(str, model.image_shape))}], "
-                         f"got dtype {images.dtype}.")
-    if images.ndim != 4 or images.shape[1:] != tuple(model.image_shape) or len(images) == 0:
-        raise ValueError(f"Expected images of shape [n, {', '.join(map(str, model.image_shape))}] with n >= 1, "
-                         f"got {images.shape}.")
-    if images.min() < 0 or images.max() >= model.num_levels:
-        raise ValueError(f"Expected pixel values in [0, {model.num_levels}), got values in "
-                         f"[{images.min()}, {images.max()}].")
-    return images.astype(np.uint8)
+    return check_image_array(images, model.image_shape, model.num_levels)
 
 
 def compress(model_or_name, images, labels=None, *, batch_size=None, name=None):

@@ -16,6 +16,8 @@ import lzma
 import numpy as np
 from PIL import Image
 
+from zoo.models.base import check_image_array
+
 
 def _jxl_available():
     try:
@@ -86,11 +88,10 @@ ARRAY_CODECS = {
 
 
 def check_images(images, num_levels):
-    images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] not in (1, 3):
-        raise ValueError(f"Expected uint8 images [n, H, W, 1 or 3], got {images.dtype} {images.shape}.")
-    if images.size and int(images.max()) >= num_levels:
-        raise ValueError(f"Expected pixel values in [0, {num_levels}), got a maximum of {int(images.max())}.")
+    """uint8 images `[n, H, W, 1 or 3]` below `num_levels` (`check_image_array`)."""
+    images = check_image_array(images, None, num_levels)
+    if images.shape[-1] not in (1, 3):
+        raise ValueError(f"images: expected 1 or 3 channels (gray or RGB), got shape {list(images.shape)}.")
     return images
 
 

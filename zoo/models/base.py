@@ -39,6 +39,25 @@ def centered_pixels(images, num_levels, dtype=tf.float32):
     return tf.cast(scaled, dtype)
 
 
+def check_image_array(images, image_shape, num_levels, what="images"):
+    """The numpy side of `DensityModel.check_images`, for code that holds arrays (the
+    codecs, the OOD scores): integer images `[n, *image_shape]` (any `[n, H, W, C]` when
+    `image_shape` is None), n >= 1, values in `[0, num_levels)` -> uint8 (int32 past 256
+    levels). Anything else is a one-line ValueError starting with `what`."""
+    images = np.asarray(images)
+    expected = "H, W, C" if image_shape is None else ", ".join(map(str, image_shape))
+    if images.dtype.kind not in "ui":
+        raise ValueError(f"{what}: expected integer images (uint8) [n, {expected}], got dtype {images.dtype}.")
+    if images.ndim != 4 or (image_shape is not None and tuple(images.shape[1:]) != tuple(image_shape)):
+        raise ValueError(f"{what}: expected shape [n, {expected}], got {list(images.shape)}.")
+    if len(images) == 0:
+        raise ValueError(f"{what}: expected at least one image, got none.")
+    lo, hi = int(images.min()), int(images.max())
+    if lo < 0 or hi >= num_levels:
+        raise ValueError(f"{what}: expected pixel values in [0, {num_levels}), got values in [{lo}, {hi}].")
+    return images.astype(np.uint8 if num_levels <= 256 else np.int32, copy=False)
+
+
 def check_latents(z, event_shape):
     """Validates float latents `[batch, *event_shape]` (a flow's image-shaped z, a VAE's
     vector); returns them as float32."""

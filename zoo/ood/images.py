@@ -3,23 +3,13 @@ say what was expected."""
 
 import numpy as np
 
+from zoo.models.base import check_image_array
+
 
 def check_images(images, model, what="images"):
     """`images` as an integer array `[n, H, W, C]` that `model` can score: its image
-    shape, values in `[0, model.num_levels)`, n >= 1. Returns the array."""
-    images = np.asarray(images)
-    expected = ", ".join(map(str, model.image_shape))
-    if not np.issubdtype(images.dtype, np.integer):
-        raise ValueError(f"{what}: expected integer images (uint8), got dtype {images.dtype}.")
-    if images.ndim != 4 or tuple(images.shape[1:]) != tuple(model.image_shape):
-        raise ValueError(f"{what}: expected shape [n, {expected}] (the model's image shape), "
-                         f"got {list(images.shape)}.")
-    if len(images) == 0:
-        raise ValueError(f"{what}: expected at least one image, got none.")
-    if images.min() < 0 or images.max() >= model.num_levels:
-        raise ValueError(f"{what}: expected pixel values in [0, {model.num_levels}), got values in "
-                         f"[{images.min()}, {images.max()}].")
-    return images
+    shape, values in `[0, model.num_levels)`, n >= 1 (`check_image_array`)."""
+    return check_image_array(images, model.image_shape, model.num_levels, what)
 
 
 def check_same_shape(in_images, out_images):
