@@ -86,15 +86,13 @@ def run_flags():
     flags.add_argument("--seed", type=non_negative_int, default=0,
                        help="seed of the weights' initialization, the batches' order and noise, and the "
                             "figures' samples (default: 0)")
-    flags.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16", "mixed_float16"],
-                       help="Keras dtype policy: convolutions in 16 bits, likelihoods stay float32 "
-                            "(default: float32)")
     # zoo.training.precision.CHOICES, spelled here so that --help does not import TensorFlow.
-    flags.add_argument("--network-precision", default="auto", choices=["auto", "preset", "float32"],
-                       help="a preset's 16-bit network (mixed_precision): auto keeps it only where this "
-                            "machine computes it natively (a GPU of compute capability 8.0+, a CPU with "
-                            "AVX512_BF16 or AMX), else trains float32 (default); preset keeps it; "
-                            "float32 never uses it")
+    flags.add_argument("--mixed-precision", default="auto", choices=["auto", "preset", "none", "bfloat16", "float16"],
+                       help="the network's 16-bit compute (the model's mixed_precision; likelihoods stay "
+                            "float32): auto keeps the preset's only where this machine computes it natively "
+                            "(a GPU of compute capability 8.0+, a CPU with AVX512_BF16 or AMX), else trains "
+                            "float32 (default); preset keeps it; none: float32; bfloat16 or float16 for any "
+                            "preset")
     add_thread_args(flags)
     flags.add_argument("--publish", action="store_true",
                        help="ship the trained weights as pretrained NAME-DATASET in zoo/pretrained/ "
@@ -268,7 +266,7 @@ def paper_run(args):
     if args.data_dir and not os.path.isdir(args.data_dir):
         fail(f"--data-dir {args.data_dir!r} does not exist.")
     r = Run(paper, args.preset, args.dataset, {flag: vars(args)[flag] for flag in paper.flags},
-            args.network_precision)
+            args.mixed_precision)
     from zoo import data
 
     if r.dataset not in data.SPECS:
@@ -357,12 +355,9 @@ def run(args, r):
     from reproduce import records
     from zoo import training
 
-    import keras
-
     strategy = training.get_strategy()  # first: a multi-worker strategy must precede other TF work
     commit = records.git_commit()  # before the run writes its own figures and weights into the tree
     chief, _ = training.worker(strategy)
-    keras.mixed_precision.set_global_policy(args.precision)
     start = time.time()
     model, history, schedule = fit(args, r, strategy)
     test = evaluate(args, r, model, schedule["batch_size"])
@@ -473,7 +468,7 @@ def record(args, r, model, history, test, facts):
         "parameters": training.count_parameters(model),  # as the training line states it
         "config": model.get_config(),
         "train": {**r.train_config, "epochs": facts["epochs"], "batch_size": facts["batch_size"],
-                  "seed": args.seed, "precision": args.precision},
+                  "seed": args.seed, "mixed_precision": args.mixed_precision},
         "epochs": len(history), "steps": len(history) * (facts["num_train"] // facts["batch_size"]),
         "wall_seconds": round(facts["wall"], 1), "hardware": records.hardware(),
         "git_commit": facts["commit"], "date": records.now(),

@@ -10,7 +10,7 @@ against its `train.py`, `model.py`, `optim.py` and `tfops.py`.
 from reproduce.runs import Paper, by_dataset
 
 # openai/glow's CIFAR-10 command (see the `paper` preset).
-_PAPER_MODEL = {"num_scales": 3, "depth": 32, "hidden_channels": 512, "coupling": "affine",
+_PAPER_MODEL = {"num_scales": 3, "depth": 32, "filters": 512, "coupling": "affine",
                 "permutation": "conv", "net_actnorm": True, "learn_top": True}
 _PAPER_TRAIN = {"epochs": 1000, "batch_size": 512, "patience": 50,
                 "optimizer": {"name": "adamax", "learning_rate": 1e-3, "warmup": 977,
@@ -20,7 +20,7 @@ PRESETS = {
     # Seconds: what the tests run.
     "smoke": {
         "dataset": "digits",
-        "model": {"num_scales": 1, "depth": 1, "hidden_channels": 8, "eval_draws": 2},
+        "model": {"num_scales": 1, "depth": 1, "filters": 8, "eval_draws": 2},
         "train": {"epochs": 2, "batch_size": 64, "optimizer": {"name": "adam", "learning_rate": 1e-3}},
     },
     # Two shared CPU cores, about 90 minutes on 8-bit MNIST (28x28 -> 2 scales, 14x14 and
@@ -33,7 +33,7 @@ PRESETS = {
     # pass. Two training chains a batch (the same loss and gradients): a faster step with one
     # thread per op. Trials: results/runs/glow/cpu-mnist.md.
     "cpu": {
-        "model": {"num_scales": 2, "depth": 8, "hidden_channels": 128, "coupling": "affine",
+        "model": {"num_scales": 2, "depth": 8, "filters": 128, "coupling": "affine",
                   "permutation": "lu", "net_actnorm": True, "preprocess": "logit",
                   "mixed_precision": "bfloat16", "eval_draws": 2, "training_chains": 2},
         "train": {"epochs": 40, "max_minutes": 80, "batch_size": 64,
@@ -43,7 +43,7 @@ PRESETS = {
             # 8x8 digits, 1000 training images (15 steps an epoch): 2 scales (4x4, 2x2),
             # K = 8, 64 channels, the paper's pixel scaling, no net actnorm, float32, one
             # chain, early stopping on validation.
-            "digits": {"model": {"num_scales": 2, "depth": 8, "hidden_channels": 64,
+            "digits": {"model": {"num_scales": 2, "depth": 8, "filters": 64,
                                  "net_actnorm": False, "preprocess": "scale",
                                  "mixed_precision": None, "eval_draws": 4, "training_chains": 1},
                        "train": {"epochs": 100, "patience": 20, "batch_size": 64,

@@ -8,7 +8,7 @@ PRESETS = {
     # the time to trace the training step; the model tests cover it).
     "smoke": {
         "dataset": "digits",
-        "model": {"nr_resnet": 1, "nr_filters": 8, "nr_logistic_mix": 2, "num_scales": 2, "dropout": 0.0,
+        "model": {"nr_resnet": 1, "filters": 8, "nr_logistic_mix": 2, "num_scales": 2, "dropout": 0.0,
                   "weight_norm": False},
         "train": {"epochs": 1, "batch_size": 64, "jit_compile": False,
                   "optimizer": {"name": "adam", "learning_rate": 1e-3}},
@@ -20,7 +20,7 @@ PRESETS = {
     # float32). 8-bit MNIST: training stops at the epoch end before one more epoch would
     # pass 80 minutes (`max_minutes`), leaving the test evaluation inside 90.
     "cpu": {
-        "model": {"nr_resnet": 2, "nr_filters": 32, "nr_logistic_mix": 5, "num_scales": 3, "dropout": 0.0,
+        "model": {"nr_resnet": 2, "filters": 32, "nr_logistic_mix": 5, "num_scales": 3, "dropout": 0.0,
                   "mixed_precision": "bfloat16"},
         "train": {"epochs": 8, "max_minutes": 80, "batch_size": 32, "jit_compile": False,
                   "optimizer": {"name": "adam", "learning_rate": 2e-3, "decay": 0.9998, "ema": 0.999}},
@@ -33,7 +33,7 @@ PRESETS = {
             # is evaluated, selected and sampled as the mixture over the four pixel orderings
             # (`augmentation_mixture`). Trials: results/runs/pixelcnnpp/cpu-digits.md.
             "digits": {
-                "model": {"nr_resnet": 4, "nr_filters": 64, "nr_logistic_mix": 5, "num_scales": 1,
+                "model": {"nr_resnet": 4, "filters": 64, "nr_logistic_mix": 5, "num_scales": 1,
                           "dropout": 0.25, "mixed_precision": None,
                           "augmentations": ["identity", "rot180", "flip_lr", "flip_ud"],
                           "augmentation_mixture": True},
@@ -46,7 +46,7 @@ PRESETS = {
     },
     # CIFAR-10 as published. Every value is openai/pixel-cnn's `train.py` default (HEAD,
     # commit bbc1568, the code the paper links in its abstract): nr_resnet 5 (`-q`),
-    # nr_filters 160 (`-n`; the paper's section 3.1 text says 192 maps, the released code
+    # filters 160 (`-n`, nr_filters; the paper's section 3.1 text says 192 maps, the released code
     # and reproductions of 2.92 use 160), nr_logistic_mix 10 (`-m`), concat_elu, dropout
     # 0.5 (`-p`; section 2.6), Adam lr 1e-3 (`-l`) times 0.999995 every step (`-e`), batch
     # 16 per GPU (`-b`) on 8 GPUs (`-g`): global 128, Polyak averaging 0.9995
@@ -56,7 +56,7 @@ PRESETS = {
     # call in `train.py`). It trained for about 5 days on 8 GPUs (its README).
     "paper": {
         "dataset": "cifar10",
-        "model": {"nr_resnet": 5, "nr_filters": 160, "nr_logistic_mix": 10, "num_scales": 3, "dropout": 0.5},
+        "model": {"nr_resnet": 5, "filters": 160, "nr_logistic_mix": 10, "num_scales": 3, "dropout": 0.5},
         "train": {"epochs": 5000, "batch_size": 128,
                   "optimizer": {"name": "adam", "learning_rate": 1e-3, "decay": 0.999995, "ema": 0.9995,
                                 "beta_1": 0.95, "beta_2": 0.9995}},

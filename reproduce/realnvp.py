@@ -7,7 +7,7 @@ PRESETS = {
     # Seconds: what the tests run.
     "smoke": {
         "dataset": "digits",
-        "model": {"num_scales": 1, "num_blocks": 0, "num_filters": 8, "norm": "none",
+        "model": {"num_scales": 1, "num_blocks": 0, "filters": 8, "norm": "none",
                   "flow_batch_norm": False, "eval_draws": 2},
         "train": {"epochs": 2, "batch_size": 64, "optimizer": {"name": "adam", "learning_rate": 1e-3}},
     },
@@ -18,14 +18,14 @@ PRESETS = {
     # flow's math stays float32). Adam 1e-3 as the paper (appendix), decayed per step; its L2
     # 5e-5 omitted. Training stops at the epoch end before 80 minutes would pass.
     "cpu": {
-        "model": {"num_scales": 3, "num_blocks": 2, "num_filters": 32, "norm": "none",
+        "model": {"num_scales": 3, "num_blocks": 2, "filters": 32, "norm": "none",
                   "flow_batch_norm": True, "mixed_precision": "bfloat16", "eval_draws": 2},
         "train": {"epochs": 30, "max_minutes": 80, "batch_size": 64,
                   "optimizer": {"name": "adam", "learning_rate": 1e-3, "decay": 0.99993}},
         "per_dataset": {
             # 8x8 digits: two scales (8 -> 4), float32, 64 filters; 1000 training images
             # (15 steps an epoch), so many short epochs and early stopping on validation.
-            "digits": {"model": {"num_scales": 2, "num_blocks": 2, "num_filters": 64,
+            "digits": {"model": {"num_scales": 2, "num_blocks": 2, "filters": 64,
                                  "mixed_precision": None, "eval_draws": 4},
                        "train": {"epochs": 60, "patience": 15, "batch_size": 64,
                                  "optimizer": {"name": "adam", "learning_rate": 1e-3}}},
@@ -40,16 +40,16 @@ PRESETS = {
     # Not built: weight normalization in s and t; not applied: the L2 5e-5 on the scales.
     "paper": {
         "dataset": "cifar10",
-        "model": {"num_scales": 2, "num_blocks": 8, "num_filters": 64, "norm": "batch",
+        "model": {"num_scales": 2, "num_blocks": 8, "filters": 64, "norm": "batch",
                   "flow_batch_norm": True, "alpha": 0.05},
         "train": {"epochs": 200, "batch_size": 64, "patience": 20,
                   "optimizer": {"name": "adam", "learning_rate": 1e-3}},
         "per_dataset": {
             "downsampled_imagenet/32x32": {"model": {"num_scales": 4, "num_blocks": 4,
-                                                     "num_filters": 32}},
+                                                     "filters": 32}},
             "downsampled_imagenet/64x64": {"model": {"num_scales": 5, "num_blocks": 2,
-                                                     "num_filters": 32}},
-            "celeb_a": {"model": {"num_scales": 5, "num_blocks": 2, "num_filters": 32}},
+                                                     "filters": 32}},
+            "celeb_a": {"model": {"num_scales": 5, "num_blocks": 2, "filters": 32}},
         },
     },
 }

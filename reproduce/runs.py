@@ -98,8 +98,8 @@ def resolve_preset(paper, name, dataset):
 class Run:
     """One run: `paper` (a `Paper` or its name), `preset`, `dataset` (default: the
     preset's, else the paper's), `flags` (the paper's variant flags given, flag -> value;
-    None values are not given) and `network_precision` ("auto", "preset" or "float32":
-    whether a preset's 16-bit network is kept, `zoo.training.network_precision`).
+    None values are not given) and `mixed_precision` (`zoo.training.choose_mixed_precision`'s
+    choice: "auto", "preset", "none", "bfloat16" or "float16").
 
     An unknown preset or a flag the paper does not have is a `ValueError`."""
 
@@ -107,7 +107,7 @@ class Run:
     preset: str
     dataset: str | None = None
     flags: dict = dataclasses.field(default_factory=dict)
-    network_precision: str = "auto"
+    mixed_precision: str = "auto"
 
     def __post_init__(self):
         if isinstance(self.paper, str):
@@ -146,8 +146,8 @@ class Run:
 
     @functools.cached_property
     def _precision(self):
-        from zoo.training import network_precision
-        return network_precision(self.requested_config.get("mixed_precision"), self.network_precision)
+        from zoo.training import choose_mixed_precision
+        return choose_mixed_precision(self.requested_config.get("mixed_precision"), self.mixed_precision)
 
     @property
     def model_config(self):

@@ -69,7 +69,7 @@ def test_log_prob_is_the_dequantization_bound_with_a_standard_normal_on_eps(mode
     np.testing.assert_allclose(lp, by_hand, rtol=1e-5)
     # At init (zero nets, identity actnorms and priors, rotations): the scaling's -D log L
     # and log sigmoid(2) for each of the 16 + 8 dimensions the two couplings scale.
-    fresh = Glow(SHAPE, 17, num_scales=2, depth=1, hidden_channels=4, seed=0)
+    fresh = Glow(SHAPE, 17, num_scales=2, depth=1, filters=4, seed=0)
     ldj0 = fresh.bijector().forward_log_det_jacobian(v[:2], event_ndims=3).numpy()
     np.testing.assert_allclose(ldj0, -32 * np.log(17.0) - 24 * np.log1p(np.exp(-2.0)), rtol=1e-5)
 
@@ -82,7 +82,7 @@ def initialize_then_fit(devices=None):
     strategy = isolated_mirrored(devices) if devices else tf.distribute.get_strategy()
     keras.utils.set_random_seed(0)
     with strategy.scope():
-        m = Glow(SHAPE, 17, num_scales=1, depth=1, hidden_channels=4, net_actnorm=True,
+        m = Glow(SHAPE, 17, num_scales=1, depth=1, filters=4, net_actnorm=True,
                  seed=0).build_for_images()
         m.compile(optimizer=keras.optimizers.SGD(0.0))
     batches = tf.data.Dataset.from_tensor_slices(x).batch(16)
@@ -113,7 +113,7 @@ def test_initialization_standardizes_every_actnorm_output(monkeypatch):
     """After `initialize(x)`, on the same pass through the model's own bijector (its
     fixed dequantization draw), every actnorm's output has zero mean and unit std per
     channel: each was set from its own input, level by level."""
-    m = Glow(SHAPE, 17, num_scales=2, depth=2, hidden_channels=4, learn_top=False, seed=0).build_for_images()
+    m = Glow(SHAPE, 17, num_scales=2, depth=2, filters=4, learn_top=False, seed=0).build_for_images()
     x = images(32)
     m.initialize(x)
     outputs, forward = [], zb.ActNorm._forward
@@ -127,7 +127,7 @@ def test_initialization_standardizes_every_actnorm_output(monkeypatch):
 
 
 def test_n_bits_models_the_reduced_image():
-    m = randomized(Glow(SHAPE, 256, num_scales=1, depth=1, hidden_channels=4, n_bits=5, seed=0))
+    m = randomized(Glow(SHAPE, 256, num_scales=1, depth=1, filters=4, n_bits=5, seed=0))
     x = images(4, levels=256)
     low = (x // 8) * 8
     np.testing.assert_allclose(m.log_prob(x), m.log_prob(low + 7), rtol=1e-6)
@@ -138,7 +138,7 @@ def test_n_bits_models_the_reduced_image():
 
 @pytest.mark.parametrize("levels,preprocess", [(17, "scale"), (256, "scale"), (256, "logit")])
 def test_decode_of_encode_is_the_identity_on_integer_images(levels, preprocess):
-    m = randomized(Glow(SHAPE, levels, num_scales=2, depth=2, hidden_channels=4,
+    m = randomized(Glow(SHAPE, levels, num_scales=2, depth=2, filters=4,
                         preprocess=preprocess))
     x = images(7, levels)
     x[0], x[1] = 0, levels - 1

@@ -62,7 +62,7 @@ def test_sampling_honours_labels_and_temperature_zero_decodes_each_class_mean(mo
 
 def test_num_classes_needs_a_learned_top_prior():
     with pytest.raises(ValueError, match="learn_top=True"):
-        Glow(SHAPE, 17, num_scales=1, depth=1, hidden_channels=8, num_classes=3, learn_top=False)
+        Glow(SHAPE, 17, num_scales=1, depth=1, filters=8, num_classes=3, learn_top=False)
 
 
 def test_keras_file_round_trip_keeps_the_class_embedding(model, tmp_path):

@@ -119,7 +119,7 @@ def test_ctrl_c_prints_one_line_with_the_resume_command_and_exits_130(tmp_path):
 
 def test_the_parameter_count_is_the_trainable_entries_only():
     """Glow's actnorms keep a non-trainable initialized flag each: state, not parameters."""
-    model = Glow(image_shape=(4, 4, 1), num_levels=3, num_scales=2, depth=1, hidden_channels=8).build_for_images()
+    model = Glow(image_shape=(4, 4, 1), num_levels=3, num_scales=2, depth=1, filters=8).build_for_images()
     trainable = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
     state = [v for v in model.non_trainable_weights if "initialized" in v.path]
     assert state and training.count_parameters(model) == trainable
@@ -154,19 +154,19 @@ def test_every_trainable_variable_gets_a_gradient(case):
 
 @pytest.mark.skipif(gpu_expected(), reason="this machine may have a GPU: TensorFlow reports what it finds")
 def test_import_zoo_prints_nothing_on_a_machine_without_a_gpu(tmp_path):
-    """Nothing from TensorFlow's start-up or its CUDA probe; nor grappler's warnings while
-    PixelCNN++ samples (its Assert inside a loop), unless the user asks for TF's lines."""
+    """Nothing from TensorFlow's start-up or its CUDA probe, and nothing at all while
+    PixelCNN++ (its four orderings) samples, not even an error-level line (oneDNN's about
+    integer transposes), unless the user asks for TF's lines."""
     code = ("import sys, zoo; zoo.load('arm-digits').sample(2, seed=1); print('--', file=sys.stderr); "
             "zoo.load('pixelcnnpp-digits').sample(2, seed=1)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
                           env=quiet_env(), timeout=600)
     assert done.returncode == 0, done.stderr
     start, pixelcnnpp = done.stderr.split("--\n")
-    assert start == "" and "Skipping loop optimization" not in pixelcnnpp
+    assert start == "" and pixelcnnpp == "", done.stderr
     asked = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
                            env={**quiet_env(), "TF_CPP_MIN_LOG_LEVEL": "0"}, timeout=600)
-    assert asked.returncode == 0 and "Skipping loop optimization" in asked.stderr  # as the user asked
-    assert "failed call to cuInit" in asked.stderr
+    assert asked.returncode == 0 and "failed call to cuInit" in asked.stderr  # as the user asked
 
 
 # ---- a folder named zoo ------------------------------------------------------------

@@ -43,7 +43,7 @@ def runs():
 
 def build(name, preset, dataset):
     """The model builder and `train` kwargs the driver would use (the preset's precision)."""
-    run = Run(name, preset, dataset, network_precision="preset")
+    run = Run(name, preset, dataset, mixed_precision="preset")
     return run.build_model, run.train_config
 
 
@@ -65,7 +65,7 @@ def test_glow_paper_preset_follows_openai_glow():
     for preset in ("paper", "paper_additive"):
         run = Run("glow", preset, "cifar10")
         assert run.model_config["permutation"] == "conv" and run.model_config["net_actnorm"]
-        assert run.model_config["hidden_channels"] == 512 and run.train_config["batch_size"] == 512
+        assert run.model_config["filters"] == 512 and run.train_config["batch_size"] == 512
         optimizer = training.make_optimizer(**run.train_config["optimizer"])
         assert isinstance(optimizer, keras.optimizers.Adamax)
         assert optimizer.beta_2 == pytest.approx(1 - 1 / 98)

@@ -286,7 +286,7 @@ def test_every_preset_builds_for_its_datasets():
             assert type(model) is PixelCNNPlusPlus and run.train_config["optimizer"]["name"] == "adam"
             assert model.num_dims == int(np.prod(data.spec(dataset).image_shape))
     paper = pixelcnnpp.PRESETS["paper"]
-    assert paper["model"] == {"nr_resnet": 5, "nr_filters": 160, "nr_logistic_mix": 10, "num_scales": 3,
+    assert paper["model"] == {"nr_resnet": 5, "filters": 160, "nr_logistic_mix": 10, "num_scales": 3,
                               "dropout": 0.5}
     assert paper["train"]["optimizer"]["decay"] == 0.999995 and paper["train"]["optimizer"]["ema"] == 0.9995
     assert pixelcnnpp.PUBLISHED["cifar10"]["bits_per_dim"] == 2.92

@@ -1,5 +1,5 @@
 """A 16-bit network is kept only where the machine computes it natively
-(`zoo.training.precision`), and `python -m reproduce --network-precision` applies it."""
+(`zoo.training.precision`), and `python -m reproduce --mixed-precision` applies it."""
 
 import json
 import os
@@ -11,7 +11,7 @@ import tensorflow as tf
 from reproduce import arm, records
 from reproduce.__main__ import build_parser, main
 from zoo.training import precision
-from zoo.training.precision import CHOICES, native, network_precision
+from zoo.training.precision import CHOICES, choose_mixed_precision, native
 
 AMD_AVX2 = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx avx2 fma\n"
 SAPPHIRE_RAPIDS = "processor\t: 0\nflags\t\t: avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n"
@@ -61,20 +61,23 @@ def test_native_on_gpus_by_compute_capability(cpuinfo):
     assert native("bfloat16", gpus=[(9, 0), (7, 0)], cpuinfo=avx2) is False  # every GPU must
 
 
-def test_network_precision_choices(cpuinfo):
+def test_mixed_precision_choices(cpuinfo):
     avx2, amx = {"gpus": [], "cpuinfo": cpuinfo(AMD_AVX2)}, {"gpus": [], "cpuinfo": cpuinfo(SAPPHIRE_RAPIDS)}
-    chosen, why = network_precision("bfloat16", "auto", **avx2)
-    assert chosen is None and "no native bfloat16" in why and "--network-precision preset" in why
-    assert network_precision("bfloat16", "auto", **amx) == ("bfloat16", None)
-    assert network_precision("bfloat16", "preset", **avx2) == ("bfloat16", None)
-    chosen, why = network_precision("bfloat16", "float32", **amx)
+    chosen, why = choose_mixed_precision("bfloat16", "auto", **avx2)
+    assert chosen is None and "no native bfloat16" in why and "--mixed-precision preset" in why
+    assert choose_mixed_precision("bfloat16", "auto", **amx) == ("bfloat16", None)
+    assert choose_mixed_precision("bfloat16", "preset", **avx2) == ("bfloat16", None)
+    chosen, why = choose_mixed_precision("bfloat16", "none", **amx)
     assert chosen is None and "float32" in why
-    assert network_precision(None, "auto", **avx2) == (None, None)
+    assert choose_mixed_precision(None, "auto", **avx2) == (None, None)
+    chosen, why = choose_mixed_precision(None, "float16", **avx2)  # asked for: kept where emulated too
+    assert chosen == "float16" and "--mixed-precision float16" in why
+    assert choose_mixed_precision("float16", "float16", **avx2) == ("float16", None)
 
 
-def test_network_precision_refuses_unknown_names():
+def test_mixed_precision_refuses_unknown_names():
     with pytest.raises(ValueError, match="choice must be one of"):
-        network_precision("bfloat16", "fast")
+        choose_mixed_precision("bfloat16", "fast")
     with pytest.raises(ValueError, match="precision must be one of"):
         native("float8", gpus=[])
 
@@ -82,16 +85,20 @@ def test_network_precision_refuses_unknown_names():
 def test_the_driver_records_the_network_it_trained(tmp_path, monkeypatch, capsys):
     smoke = {**arm.PRESETS["smoke"], "model": {**arm.PRESETS["smoke"]["model"], "mixed_precision": "bfloat16"}}
     monkeypatch.setitem(arm.PRESETS, "smoke", smoke)
-    main(["arm", "--preset", "smoke", "--epochs", "1", "--out", str(tmp_path), "--network-precision", "float32"])
+    main(["arm", "--preset", "smoke", "--epochs", "1", "--out", str(tmp_path), "--mixed-precision", "none"])
     record = json.loads((tmp_path / "runs" / "arm" / "smoke-digits.json").read_text())
     assert record["config"]["mixed_precision"] is None
-    assert "a float32 network (--network-precision float32; the preset's is bfloat16)" in capsys.readouterr().out
+    assert record["train"]["mixed_precision"] == "none"
+    assert "a float32 network (--mixed-precision none; the preset's is bfloat16)" in capsys.readouterr().out
 
 
 def test_the_command_line_offers_the_choices():
     glow = build_parser().parse_args(["glow"])
-    assert glow.network_precision == "auto"
+    assert glow.mixed_precision == "auto"
     for choice in CHOICES:
-        assert build_parser().parse_args(["glow", "--network-precision", choice]).network_precision == choice
+        assert build_parser().parse_args(["glow", "--mixed-precision", choice]).mixed_precision == choice
     with pytest.raises(SystemExit):
-        build_parser().parse_args(["glow", "--network-precision", "fast"])
+        build_parser().parse_args(["glow", "--mixed-precision", "fast"])
+    for gone in ("--precision", "--network-precision"):  # one spelling: the model's mixed_precision
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["glow", gone, "float32"])

@@ -28,9 +28,9 @@ TINY = {
     "ARM": dict(filters=8, kernel_size=3, dilations=[1, 2, 1], residual=True, position_embedding=True),
     "PixelCNN": dict(filters=6, num_blocks=2, kernel_size=3, first_kernel_size=3, head_filters=48),
     "GatedPixelCNN": dict(filters=6, num_layers=3, kernel_size=3, first_kernel_size=3, head_filters=48),
-    "PixelCNNPlusPlus": dict(nr_resnet=1, nr_filters=8, nr_logistic_mix=2, num_scales=2, dropout=0.0),
-    "RealNVP": dict(num_scales=2, num_blocks=0, num_filters=8, norm="none", flow_batch_norm=True, seed=3),
-    "Glow": dict(num_scales=2, depth=1, hidden_channels=8, seed=3),
+    "PixelCNNPlusPlus": dict(nr_resnet=1, filters=8, nr_logistic_mix=2, num_scales=2, dropout=0.0),
+    "RealNVP": dict(num_scales=2, num_blocks=0, filters=8, norm="none", flow_batch_norm=True, seed=3),
+    "Glow": dict(num_scales=2, depth=1, filters=8, seed=3),
     "MAF": dict(num_layers=2, hidden_units=(16, 16), alpha=0.05, eval_draws=2, seed=3),
     "VAE": dict(latent_dim=3, hidden_units=(16, 16), importance_samples=32, seed=3),
 }

@@ -4,7 +4,7 @@ TensorFlow writes a few lines while it loads, before its logging is set up, so
 TF_CPP_MIN_LOG_LEVEL does not reach them: absl's preamble, the oneDNN notice and, on a
 machine without an NVIDIA driver, its CUDA probe's lines about a GPU that is not there
 (`Could not find cuda drivers`, `failed call to cuInit`). The C++ INFO and WARNING lines
-after them (CPU features, grappler's `Skipping loop optimization`) obey the level. A user
+after them (the CPU features) obey the level. A user
 who asked for TensorFlow's INFO or WARNING lines (TF_CPP_MIN_LOG_LEVEL 0 or 1) gets all
 of them.
 """

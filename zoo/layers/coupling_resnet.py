@@ -20,20 +20,20 @@ class CouplingResNet(keras.layers.Layer):
     Args:
       out_channels: channels of s and of t (those of the coupled tensor).
       num_blocks: residual blocks.
-      num_filters: channels of the hidden convolutions.
+      filters: channels of the hidden convolutions.
       norm: "batch" (Keras BatchNormalization before each ReLU, as the paper) or "none".
     """
 
-    def __init__(self, out_channels, num_blocks=4, num_filters=64, norm="batch", **kwargs):
+    def __init__(self, out_channels, num_blocks=4, filters=64, norm="batch", **kwargs):
         super().__init__(**kwargs)
         if norm not in ("batch", "none"):
             raise ValueError(f"norm must be 'batch' or 'none', got {norm!r}.")
-        if int(num_blocks) < 0 or int(num_filters) < 1 or int(out_channels) < 1:
-            raise ValueError("out_channels and num_filters must be >= 1, num_blocks >= 0; got "
-                             f"{out_channels}, {num_filters}, {num_blocks}.")
+        if int(num_blocks) < 0 or int(filters) < 1 or int(out_channels) < 1:
+            raise ValueError("out_channels and filters must be >= 1, num_blocks >= 0; got "
+                             f"{out_channels}, {filters}, {num_blocks}.")
         self.out_channels = int(out_channels)
         self.num_blocks = int(num_blocks)
-        self.num_filters = int(num_filters)
+        self.filters = int(filters)
         self.norm = norm
 
         def conv(filters, name, zeros=False):  # s and t (zeros=True) come out in float32
@@ -46,16 +46,16 @@ class CouplingResNet(keras.layers.Layer):
                 return None
             return keras.layers.BatchNormalization(name=name, dtype=self.dtype_policy)
 
-        self.conv_in = conv(self.num_filters, "conv_in")
-        self.blocks = [(bn(f"block{i}_bn0"), conv(self.num_filters, f"block{i}_conv0"),
-                        bn(f"block{i}_bn1"), conv(self.num_filters, f"block{i}_conv1"))
+        self.conv_in = conv(self.filters, "conv_in")
+        self.blocks = [(bn(f"block{i}_bn0"), conv(self.filters, f"block{i}_conv0"),
+                        bn(f"block{i}_bn1"), conv(self.filters, f"block{i}_conv1"))
                        for i in range(self.num_blocks)]
         self.bn_out = bn("bn_out")
         self.conv_out = conv(2 * self.out_channels, "conv_out", zeros=True)
 
     def build(self, input_shape):
         shape = tuple(input_shape)
-        hidden = (*shape[:-1], self.num_filters)
+        hidden = (*shape[:-1], self.filters)
         self.conv_in.build(shape)
         for bn0, conv0, bn1, conv1 in self.blocks:
             for layer in (bn0, conv0, bn1, conv1):
@@ -80,4 +80,4 @@ class CouplingResNet(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "out_channels": self.out_channels,
-                "num_blocks": self.num_blocks, "num_filters": self.num_filters, "norm": self.norm}
+                "num_blocks": self.num_blocks, "filters": self.filters, "norm": self.norm}

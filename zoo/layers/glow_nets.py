@@ -75,29 +75,29 @@ class GlowCouplingNet(keras.layers.Layer):
 
     Args:
       out_channels: C of the transformed half (additive) or twice it (affine).
-      hidden_channels: width of the two hidden convolutions (512 in the paper).
+      filters: width of the two hidden convolutions (512 in the paper).
       actnorm: an actnorm after each hidden convolution (openai/glow) instead of a bias.
     """
 
-    def __init__(self, out_channels, hidden_channels=512, actnorm=False, **kwargs):
+    def __init__(self, out_channels, filters=512, actnorm=False, **kwargs):
         super().__init__(autocast=False, **kwargs)  # float32 weights into `scaled_conv`
-        if int(out_channels) < 1 or int(hidden_channels) < 1:
-            raise ValueError(f"out_channels and hidden_channels must be >= 1, got {out_channels}, "
-                             f"{hidden_channels}.")
-        self.out_channels, self.hidden_channels = int(out_channels), int(hidden_channels)
+        if int(out_channels) < 1 or int(filters) < 1:
+            raise ValueError(f"out_channels and filters must be >= 1, got {out_channels}, "
+                             f"{filters}.")
+        self.out_channels, self.filters = int(out_channels), int(filters)
         self.actnorm = bool(actnorm)
-        self.conv_in = keras.layers.Conv2D(self.hidden_channels, 3, padding="same", name="conv_in",
+        self.conv_in = keras.layers.Conv2D(self.filters, 3, padding="same", name="conv_in",
                                            use_bias=not self.actnorm, dtype=self.dtype_policy)
-        self.conv_mid = keras.layers.Conv2D(self.hidden_channels, 1, name="conv_mid",
+        self.conv_mid = keras.layers.Conv2D(self.filters, 1, name="conv_mid",
                                             use_bias=not self.actnorm, dtype=self.dtype_policy)
         # The coupling's shift and scale come out of a float32 layer whatever the network's
         # precision: they are likelihood parameters.
         self.conv_out = ZeroConv2D(self.out_channels, name="conv_out", dtype="float32")
-        self.norms = [ActNormParams(self.hidden_channels, name=f"actnorm_{n}")
+        self.norms = [ActNormParams(self.filters, name=f"actnorm_{n}")
                       for n in ("in", "mid")] if self.actnorm else []
 
     def build(self, input_shape):
-        hidden = (*tuple(input_shape)[:-1], self.hidden_channels)
+        hidden = (*tuple(input_shape)[:-1], self.filters)
         self.conv_in.build(input_shape)
         self.conv_mid.build(hidden)
         self.conv_out.build(hidden)
@@ -131,7 +131,7 @@ class GlowCouplingNet(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "out_channels": self.out_channels,
-                "hidden_channels": self.hidden_channels, "actnorm": self.actnorm}
+                "filters": self.filters, "actnorm": self.actnorm}
 
 
 @keras.saving.register_keras_serializable(package="zoo")

@@ -21,12 +21,14 @@ Larochelle 2014, "A Deep and Tractable Density Estimator", ICML):
 
 import tensorflow as tf
 
-# Each maps `[b, H, W, C]` to `[b, H, W, C]` (H == W for those that swap the axes).
+# Each maps `[b, H, W, C]` to `[b, H, W, C]` (H == W for those that swap the axes);
+# rotations counter-clockwise, as `tf.image.rot90`'s, spelled as reverses and transposes
+# (rot90 builds a graph of every k's branch, int32 transposes that oneDNN logs against).
 TRANSFORMS = {
     "identity": lambda x: x,
-    "rot90": lambda x: tf.image.rot90(x, 1),
-    "rot180": lambda x: tf.image.rot90(x, 2),
-    "rot270": lambda x: tf.image.rot90(x, 3),
+    "rot90": lambda x: tf.reverse(tf.transpose(x, [0, 2, 1, 3]), [1]),
+    "rot180": lambda x: tf.reverse(x, [1, 2]),
+    "rot270": lambda x: tf.transpose(tf.reverse(x, [1]), [0, 2, 1, 3]),
     "flip_lr": lambda x: tf.reverse(x, [2]),
     "flip_ud": lambda x: tf.reverse(x, [1]),
     "transpose": lambda x: tf.transpose(x, [0, 2, 1, 3]),

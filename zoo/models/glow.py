@@ -38,7 +38,7 @@ class Glow(FlowModel):
       num_scales: scales of the multi-scale architecture (the paper's L, which it calls
         levels); H and W must be divisible by 2^num_scales.
       depth: K, steps of flow per scale.
-      hidden_channels: width of the coupling networks (512 in the paper).
+      filters: width of the coupling networks (512 in the paper).
       net_actnorm: actnorm after the coupling networks' hidden convolutions, as
         openai/glow (False: biased convolutions, the layout of models saved before).
       coupling: "affine" (scale sigmoid(h + 2)) or "additive".
@@ -57,7 +57,7 @@ class Glow(FlowModel):
       eval_draws, seed: see `FlowModel`.
     """
 
-    def __init__(self, image_shape, num_levels, num_scales=3, depth=32, hidden_channels=512,
+    def __init__(self, image_shape, num_levels, num_scales=3, depth=32, filters=512,
                  coupling="affine", permutation="lu", learn_top=True, n_bits=None,
                  num_classes=None, net_actnorm=False, preprocess="scale",
                  alpha=0.05, eval_draws=4, seed=None, **kwargs):
@@ -82,7 +82,7 @@ class Glow(FlowModel):
             raise ValueError(f"preprocess must be 'scale' or 'logit', got {preprocess!r}.")
         self.preprocess, self.alpha = preprocess, zb.check_alpha(alpha)
         self.num_classes = int(num_classes) if num_classes is not None else None
-        self.hidden_channels, self.net_actnorm = int(hidden_channels), bool(net_actnorm)
+        self.filters, self.net_actnorm = int(filters), bool(net_actnorm)
         self.coupling, self.permutation = coupling, permutation
         self.learn_top = bool(learn_top)
         net_dtype = self.net_dtype
@@ -99,7 +99,7 @@ class Glow(FlowModel):
                                                        name=f"level{i}_conv{k}")
                                for k in range(self.depth)])
             out = 2 * half if coupling == "affine" else half
-            self.nets.append([GlowCouplingNet(out, self.hidden_channels, self.net_actnorm,
+            self.nets.append([GlowCouplingNet(out, self.filters, self.net_actnorm,
                                               name=f"level{i}_coupling{k}", dtype=net_dtype)
                               for k in range(self.depth)])
             if i < self.num_scales - 1:
@@ -176,7 +176,7 @@ class Glow(FlowModel):
 
     def get_config(self):
         return {**super().get_config(), "num_scales": self.num_scales, "depth": self.depth,
-                "hidden_channels": self.hidden_channels, "coupling": self.coupling,
+                "filters": self.filters, "coupling": self.coupling,
                 "permutation": self.permutation, "learn_top": self.learn_top,
                 "num_classes": self.num_classes, "net_actnorm": self.net_actnorm,
                 "preprocess": self.preprocess, "alpha": self.alpha}

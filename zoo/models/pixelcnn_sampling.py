@@ -34,6 +34,15 @@ import tensorflow as tf
 from zoo.layers.gated_pixelcnn import gate
 
 
+def transpose_levels(levels, perm, num_levels):
+    """`tf.transpose` of int32 pixel values in `[0, num_levels)`, through float32 (exact
+    below 2^24 levels): oneDNN's CPU transpose takes no integer dtype, and TF logs an
+    error for each graph that asks it to. Returns int32."""
+    if num_levels > 2 ** 24:
+        return tf.transpose(levels, perm)
+    return tf.cast(tf.transpose(tf.cast(levels, tf.float32), perm), tf.int32)
+
+
 def window_at(above, left, current, c):
     """A masked conv's `[n, kh, kw, in]` input window centred on pixel (r, c).
 
@@ -100,12 +109,12 @@ def raster_pass(model, columns, n, choose):
         _, pixels, pixel_cache = tf.while_loop(
             lambda c, *_: c < width, pixel_step,
             (tf.constant(0), tf.TensorArray(tf.int32, width), columns.pixel_cache()))
-        row = tf.transpose(pixels.stack(), [1, 0, 2])
+        row = transpose_levels(pixels.stack(), [1, 0, 2], levels)
         return r + 1, rows.write(r, row), columns.push_row(row_cache, pixel_cache, model.scale(row)[:, None])
 
     _, rows, _ = tf.while_loop(lambda r, *_: r < height, row_step,
                                (tf.constant(0), tf.TensorArray(tf.int32, height), columns.row_cache()))
-    return tf.transpose(rows.stack(), [1, 0, 2, 3])
+    return transpose_levels(rows.stack(), [1, 0, 2, 3], levels)
 
 
 class PixelCNNColumns:

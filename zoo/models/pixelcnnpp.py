@@ -40,7 +40,7 @@ class PixelCNNPlusPlus(DensityModel):
       image_shape, num_levels: see `DensityModel`; H and W divisible by 2^(num_scales - 1).
       nr_resnet: gated ResNet blocks per resolution in the up pass (nr_resnet + 1 in the
         down pass after each upsampling, as openai/pixel-cnn).
-      nr_filters: feature maps of both streams.
+      filters: feature maps of both streams.
       nr_logistic_mix: K, the mixture's components.
       num_scales: resolutions (3 in the paper: 32, 16, 8 on CIFAR-10).
       dropout: rate inside every block while training.
@@ -63,16 +63,16 @@ class PixelCNNPlusPlus(DensityModel):
 
     capabilities = frozenset({"autoregressive"})  # `cached_pass`
 
-    def __init__(self, image_shape, num_levels, nr_resnet=5, nr_filters=160, nr_logistic_mix=10,
+    def __init__(self, image_shape, num_levels, nr_resnet=5, filters=160, nr_logistic_mix=10,
                  num_scales=3, dropout=0.5, weight_norm=True, num_classes=None, min_log_scale=-7.0,
                  augmentations=None, augmentation_mixture=False, **kwargs):
         super().__init__(image_shape, num_levels, **kwargs)
         h, w, c = self.image_shape
         if c not in (1, 3):
             raise ValueError(f"PixelCNNPlusPlus models 1 (grey) or 3 (RGB) colours, got image_shape {self.image_shape}.")
-        if int(nr_resnet) < 0 or int(nr_filters) < 1 or int(nr_logistic_mix) < 1 or int(num_scales) < 1:
-            raise ValueError(f"Expected nr_resnet >= 0, nr_filters >= 1, nr_logistic_mix >= 1, num_scales >= 1; "
-                             f"got {nr_resnet}, {nr_filters}, {nr_logistic_mix}, {num_scales}.")
+        if int(nr_resnet) < 0 or int(filters) < 1 or int(nr_logistic_mix) < 1 or int(num_scales) < 1:
+            raise ValueError(f"Expected nr_resnet >= 0, filters >= 1, nr_logistic_mix >= 1, num_scales >= 1; "
+                             f"got {nr_resnet}, {filters}, {nr_logistic_mix}, {num_scales}.")
         if int(nr_resnet) == 0 and int(num_scales) == 1:  # u_in would be a variable without a gradient
             raise ValueError("nr_resnet=0 with num_scales=1 leaves the down stream (u) out of the output; "
                              "expected nr_resnet >= 1 or num_scales >= 2.")
@@ -89,12 +89,12 @@ class PixelCNNPlusPlus(DensityModel):
             raise ValueError("augmentation_mixture=True needs augmentations to mix over, got augmentations=None.")
         self.augmentation_mixture = bool(augmentation_mixture)
         dtype = self.net_dtype
-        self.nr_resnet, self.nr_filters = int(nr_resnet), int(nr_filters)
+        self.nr_resnet, self.filters = int(nr_resnet), int(filters)
         self.nr_logistic_mix, self.num_scales = int(nr_logistic_mix), int(num_scales)
         self.dropout, self.weight_norm = float(dropout), bool(weight_norm)
         self.num_classes = int(num_classes) if num_classes is not None else None
         self.min_log_scale = float(min_log_scale)
-        f, wn = self.nr_filters, self.weight_norm
+        f, wn = self.filters, self.weight_norm
 
         def block(direction, name):
             return GatedResNet(direction, self.dropout, wn, name=name, dtype=dtype)
@@ -133,7 +133,7 @@ class PixelCNNPlusPlus(DensityModel):
         return centered_pixels(images, self.num_levels, self.net_dtype_name)
 
     def features(self, x, cond, training):
-        """The two streams (Figure 2): `[b, H, W, C]` -> `[b, H, W, nr_filters]` (the ul stream)."""
+        """The two streams (Figure 2): `[b, H, W, C]` -> `[b, H, W, filters]` (the ul stream)."""
         x = tf.concat([x, tf.ones_like(x[..., :1])], axis=-1)  # a channel of ones marks the image from padding
         u = shift_down(self.u_in(x, training=training))
         ul = (shift_down(self.ul_in_above(x, training=training))
@@ -282,7 +282,7 @@ class PixelCNNPlusPlus(DensityModel):
         return images if ids is None else apply_transforms(images, ids, inverses(self.augmentations))
 
     def get_config(self):
-        return {**super().get_config(), "nr_resnet": self.nr_resnet, "nr_filters": self.nr_filters,
+        return {**super().get_config(), "nr_resnet": self.nr_resnet, "filters": self.filters,
                 "nr_logistic_mix": self.nr_logistic_mix, "num_scales": self.num_scales,
                 "dropout": self.dropout, "weight_norm": self.weight_norm,
                 "num_classes": self.num_classes, "min_log_scale": self.min_log_scale,

@@ -22,6 +22,7 @@ a position costs work on its window only, not on whole cached rows.
 import tensorflow as tf
 
 from zoo.layers.gated_resnet import concat_elu
+from zoo.models.pixelcnn_sampling import transpose_levels
 
 
 def _push_row(cache, layer, row):
@@ -60,7 +61,7 @@ class CachedSampler:
 
     def __init__(self, model, n, cond):
         self.model, self.n = model, n
-        f, dtype = model.nr_filters, model.net_dtype_name
+        f, dtype = model.filters, model.net_dtype_name
         self.widths = [model.image_shape[1] >> s for s in range(model.num_scales)]
         blocks = [(s, pair) for s in range(model.num_scales) for pair in model.up[s] + model.down[s]]
         # The cached convolutions of each stream: key -> (layer, scale of its input, channels).
@@ -93,7 +94,7 @@ class CachedSampler:
         the image), and what later steps read: per row, the u stream's terms in the ul
         stream's blocks and its input from the row above; the upsampled outputs of the
         coarser scales. `self.scale_of`: the scale whose step writes each entry."""
-        m, f = self.model, self.model.nr_filters
+        m, f = self.model, self.model.filters
 
         def zeros(*shape):
             return tf.zeros([self.n, *shape], m.net_dtype_name)
@@ -284,7 +285,7 @@ class CachedSampler:
                 (tf.constant(0), tf.zeros_like(x_rows[:, :1, :1]), tf.TensorArray(tf.int32, width),
                  self.new_rows(r, ul)))
             where = tf.reshape(tf.one_hot(r, height, dtype=tf.int32), [1, height, 1, 1])
-            return r + 1, images + where * tf.transpose(pixels.stack(), [1, 0, 2])[:, None], u, ul
+            return r + 1, images + where * transpose_levels(pixels.stack(), [1, 0, 2], m.num_levels)[:, None], u, ul
 
         images = tf.zeros([self.n, height, width, channels], tf.int32)
         _, images, _, _ = tf.while_loop(lambda r, *_: r < height, row,

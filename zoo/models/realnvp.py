@@ -30,7 +30,7 @@ class RealNVP(FlowModel):
       image_shape, num_levels: see `DensityModel`.
       num_scales: scales; H and W must be divisible by 2^(num_scales - 1), and the
         last scale at least 2x2.
-      num_blocks, num_filters, norm: each coupling's `CouplingResNet`.
+      num_blocks, filters, norm: each coupling's `CouplingResNet`.
       flow_batch_norm: a batch-norm bijector after every coupling.
       momentum: of the flow batch norms' running averages.
       alpha: logit preprocessing constant.
@@ -39,7 +39,7 @@ class RealNVP(FlowModel):
       eval_draws, seed: see `FlowModel`.
     """
 
-    def __init__(self, image_shape, num_levels, num_scales=2, num_blocks=4, num_filters=64,
+    def __init__(self, image_shape, num_levels, num_scales=2, num_blocks=4, filters=64,
                  norm="batch", flow_batch_norm=True, momentum=0.95, alpha=0.05,
                  eval_draws=4, seed=None, **kwargs):
         super().__init__(image_shape, num_levels, eval_draws=eval_draws, seed=seed, **kwargs)
@@ -50,7 +50,7 @@ class RealNVP(FlowModel):
             raise ValueError(f"num_scales={num_scales} needs num_scales >= 1 and H and W divisible "
                              f"by 2^(num_scales - 1), the last scale at least 2x2; got image_shape "
                              f"{self.image_shape}.")
-        self.num_blocks, self.num_filters, self.norm = int(num_blocks), int(num_filters), norm
+        self.num_blocks, self.filters, self.norm = int(num_blocks), int(filters), norm
         self.flow_batch_norm, self.momentum = bool(flow_batch_norm), float(momentum)
         self.alpha = zb.check_alpha(alpha)
         if self.flow_batch_norm or norm == "batch":
@@ -65,7 +65,7 @@ class RealNVP(FlowModel):
             channels = c * 2 ** i
 
             def net(ch, name):
-                return CouplingResNet(ch, self.num_blocks, self.num_filters, norm, name=name,
+                return CouplingResNet(ch, self.num_blocks, self.filters, norm, name=name,
                                       dtype=net_dtype)
             self.checker_nets.append([net(channels, f"scale{i}_checkerboard{k}")
                                       for k in range(4 if last else 3)])
@@ -118,6 +118,6 @@ class RealNVP(FlowModel):
 
     def get_config(self):
         return {**super().get_config(), "num_scales": self.num_scales,
-                "num_blocks": self.num_blocks, "num_filters": self.num_filters, "norm": self.norm,
+                "num_blocks": self.num_blocks, "filters": self.filters, "norm": self.norm,
                 "flow_batch_norm": self.flow_batch_norm, "momentum": self.momentum,
                 "alpha": self.alpha}

@@ -19,13 +19,13 @@ from zoo.training.callbacks import (EpochLines, NonFiniteLossError, ResumableEar
                                     StopOnNonFiniteLoss, TrainingInterrupted, read_history)
 from zoo.training.loop import count_parameters, evaluate, initialize, train
 from zoo.training.optimizer import WarmupExponentialDecay, make_optimizer
-from zoo.training.precision import native, network_precision
+from zoo.training.precision import choose_mixed_precision, native
 from zoo.training.pipeline import IN_MEMORY_BYTES, distributed_batches, epoch_batches, model_inputs
 from zoo.training.strategy import get_strategy, set_threads, worker
 
 __all__ = [
     "EpochLines", "IN_MEMORY_BYTES", "NonFiniteLossError", "ResumableEarlyStopping",
     "StopAfterMinutes", "StopOnNonFiniteLoss", "TrainingInterrupted", "WarmupExponentialDecay",
-    "count_parameters", "distributed_batches", "epoch_batches", "evaluate", "get_strategy", "initialize",
-    "make_optimizer", "model_inputs", "native", "network_precision", "read_history", "set_threads", "train", "worker",
+    "choose_mixed_precision", "count_parameters", "distributed_batches", "epoch_batches", "evaluate", "get_strategy", "initialize",
+    "make_optimizer", "model_inputs", "native", "read_history", "set_threads", "train", "worker",
 ]

@@ -11,10 +11,13 @@ one, so `auto` falls back to float32 there.
 
 import tensorflow as tf
 
-PRECISIONS = ("bfloat16", "float16")
+from zoo.models.base import HALF_DTYPES
+
 CPU_FLAGS = {"bfloat16": {"avx512_bf16", "amx_bf16"}, "float16": {"avx512_fp16", "amx_fp16"}}
 GPU_CAPABILITY = {"bfloat16": (8, 0), "float16": (7, 0)}
-CHOICES = ("auto", "preset", "float32")  # `python -m reproduce --network-precision`
+# `python -m reproduce --mixed-precision`: the model's own values ("none" for None) and
+# two that defer to the preset.
+CHOICES = ("auto", "preset", "none", *HALF_DTYPES)
 
 
 def cpuinfo_value(keys, cpuinfo="/proc/cpuinfo"):
@@ -42,8 +45,8 @@ def native(precision, gpus=None, cpuinfo="/proc/cpuinfo"):
     """Whether `precision` ("bfloat16" or "float16") runs natively here: on every visible
     GPU when there is one (`gpus`: their compute capabilities, default: TF's), else on the
     CPU (its flags read from `cpuinfo`). None when it cannot tell (no CPU flags)."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}.")
+    if precision not in HALF_DTYPES:
+        raise ValueError(f"precision must be one of {HALF_DTYPES}, got {precision!r}.")
     if gpus is None:
         gpus = [tf.config.experimental.get_device_details(g).get("compute_capability", (0, 0))
                 for g in tf.config.list_physical_devices("GPU")]
@@ -55,21 +58,22 @@ def native(precision, gpus=None, cpuinfo="/proc/cpuinfo"):
     return bool(CPU_FLAGS[precision] & flags)
 
 
-def network_precision(requested, choice="auto", **machine):
+def choose_mixed_precision(requested, choice="auto", **machine):
     """The `mixed_precision` to train a preset's model with, and a sentence saying why it
     differs from `requested` (None when it does not).
 
-    `choice`: "preset" keeps `requested`; "float32" trains a float32 network (None);
-    "auto" keeps a 16-bit `requested` only where it runs natively (`native`; kept when that
+    `choice` (`CHOICES`): "preset" keeps `requested`; "none" trains a float32 network
+    (None); "bfloat16" or "float16" that 16-bit network whatever the preset's; "auto"
+    keeps a 16-bit `requested` only where it runs natively (`native`; kept when that
     cannot be told). `machine`: `gpus` and `cpuinfo` for `native` (tests)."""
     if choice not in CHOICES:
-        raise ValueError(f"choice must be one of {CHOICES}, got {choice!r}.")
-    if requested is None or choice == "preset":
-        return requested, None
-    if choice == "float32":
-        return None, f"a float32 network (--network-precision float32; the preset's is {requested})"
-    if native(requested, **machine) is False:
+        raise ValueError(f"mixed precision choice must be one of {CHOICES}, got {choice!r}.")
+    chosen = {"preset": requested, "none": None, "auto": requested}.get(choice, choice)
+    if choice == "auto" and requested is not None and native(requested, **machine) is False:
         return None, (f"a float32 network: this machine has no native {requested} matmuls and "
                       f"convolutions (TF would emulate them, several times slower); "
-                      f"--network-precision preset keeps the preset's {requested}")
-    return requested, None
+                      f"--mixed-precision preset keeps the preset's {requested}")
+    if chosen == requested:
+        return requested, None
+    return chosen, (f"a {chosen or 'float32'} network (--mixed-precision {choice}; the preset's is "
+                    f"{requested or 'float32'})")
