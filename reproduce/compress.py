@@ -6,15 +6,23 @@ bits-back coding), one stream holding the whole split (`zoo.codec.compress`), de
 and compared image by image, its size, overhead and speed, and the mean size of a stream
 holding one image (a file per image). Per dataset: PNG, WebP, JPEG 2000 and JPEG XL
 files per image, gzip, bz2 and lzma over the raw uint8 array (`zoo.codec.classical`).
-Writes OUT/runs/compress.json and OUT/compression.md.
+
+Each measurement is its own record, with the commit and machine that made it:
+OUT/runs/compress/DATASET/NAME.json per model and OUT/runs/compress/DATASET/classical.json
+per dataset, so compressing one model again replaces its record only.
+OUT/compression.md is rendered from every record there.
 """
 
+import json
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 
-RECORD = os.path.join("runs", "compress.json")  # under OUT; not runs/*/*.json, the paper records' table
+# Under OUT, one level below runs/*/*.json (the paper records the results table reads).
+RECORDS = os.path.join("runs", "compress")
+CLASSICAL = "classical"  # each dataset's classical codecs' record name
 SINGLE_FILES = 10  # images coded one stream each, for the per-image file size
 
 # Reported elsewhere, bits/dim, for context: each paper's own protocol (whole 10k test
@@ -42,11 +50,12 @@ def add_command(commands):
                          "beside PNG, WebP, JPEG 2000, JPEG XL, gzip, bz2 and lzma (reproduce/compress.py)",
         description="Compresses each compressing pretrained model's whole test split into one stream, "
                     "decodes it and checks every image, and runs classical lossless codecs on the same "
-                    "images. Writes OUT/runs/compress.json and OUT/compression.md.")
+                    "images. Writes OUT/runs/compress/DATASET/NAME.json (one per model, one classical.json per "
+                    "dataset) and OUT/compression.md from every record there.")
     p.add_argument("names", nargs="*", metavar="NAME",
                    help="pretrained models (default: every one that compresses; see python -m zoo.codec --help)")
     p.add_argument("--data-dir", help="TFDS data directory (default: $TFDS_DATA_DIR, then TFDS's; digits needs none)")
-    p.add_argument("--out", default="out", help="folder for the record and table (default: out/; maintainers: results)")
+    p.add_argument("--out", default="out", help="folder for the records and table (default: out/; maintainers: results)")
     p.add_argument("--limit", type=positive_int, metavar="N", help="code only the first N test images (default: all)")
     p.add_argument("--batch-size", type=positive_int, default=None,
                    help="images per cached pass of range coding (default: zoo.codec's)")
@@ -55,12 +64,11 @@ def add_command(commands):
 
 
 def main(args):
-    """Runs `python -m reproduce compress`; prints the table and returns the record."""
-    from reproduce import records
+    """Runs `python -m reproduce compress`: writes each measurement's record and the table."""
     from reproduce.cli_errors import fail
     from reproduce.threads import apply_thread_args
     from zoo import codec, hub
-    from zoo.files import write_json, write_text
+    from zoo.files import write_text
 
     apply_thread_args(args)
     compressing = codec.compressing_models()
@@ -69,24 +77,42 @@ def main(args):
         fail(f"{unknown[0]!r} is not a pretrained model that compresses; expected some of {compressing}.")
     if args.data_dir and not os.path.isdir(args.data_dir):
         fail(f"--data-dir {args.data_dir!r} does not exist.")
-    start = time.time()
     names = args.names or compressing
-    splits, rows, classical = {}, [], {}
+    splits = {}
     for name in names:
         dataset = hub.entry(name)["dataset"]
         if dataset not in splits:
             splits[dataset] = test_split(dataset, args.data_dir, args.limit)
-            classical[dataset] = classical_codecs(*splits[dataset][:1], hub.entry(name)["config"]["num_levels"])
-        rows.append(model_row(name, dataset, *splits[dataset], args.batch_size))
-    record = {"kind": "compress", "limit": args.limit, "models": rows, "classical": classical,
-              "reported": REPORTED, "wall_seconds": round(time.time() - start, 1),
-              "hardware": records.hardware(), "git_commit": records.git_commit(), "date": records.now()}
-    path = write_json(os.path.join(args.out, RECORD), record)
-    text = markdown(record)
-    write_text(os.path.join(args.out, "compression.md"), text)
+            _write(args.out, dataset, CLASSICAL, classical_codecs(
+                splits[dataset][0], hub.entry(name)["config"]["num_levels"]), args.limit)
+        _write(args.out, dataset, name, model_row(name, dataset, *splits[dataset], args.batch_size), args.limit)
+    text = markdown(read_records(args.out))
+    path = write_text(os.path.join(args.out, "compression.md"), text)
     print(text, flush=True)
-    print(f"wrote {path} and {os.path.join(args.out, 'compression.md')}", flush=True)
-    return record
+    print(f"wrote {os.path.join(args.out, RECORDS)} and {path}", flush=True)
+
+
+def _write(out, dataset, name, measured, limit):
+    """One record: the measurement with where and when it was made."""
+    from reproduce import records
+    from zoo.files import write_json
+
+    record = {"kind": "compress", "dataset": dataset, "name": name, "limit": limit, **measured,
+              "hardware": records.hardware(), "git_commit": records.git_commit(), "date": records.now()}
+    return write_json(os.path.join(out, RECORDS, dataset, f"{name}.json"), record)
+
+
+def read_records(out):
+    """`{dataset: {"classical": record or None, "models": [records, by name]}}` from OUT."""
+    found = {}
+    for path in sorted(Path(out, RECORDS).glob("*/*.json")):
+        record = json.loads(path.read_text())
+        entry = found.setdefault(record["dataset"], {"classical": None, "models": []})
+        if record["name"] == CLASSICAL:
+            entry["classical"] = record
+        else:
+            entry["models"].append(record)
+    return found
 
 
 def test_split(dataset, data_dir, limit):
@@ -129,7 +155,7 @@ def model_row(name, dataset, images, labels, batch_size):
     n = len(images)
     singles = [len(codec.compress(name, images[i:i + 1], None if labels is None else labels[i:i + 1]))
                for i in range(min(SINGLE_FILES, n))]
-    row = {"model": name, "dataset": dataset, "codec": coder.NAME, "images": n,
+    row = {"model": name, "codec": coder.NAME, "images": n,
            "model_bits_per_dim": float(ideal.mean() / dims),
            "stream_bytes": len(data), "initial_bits": initial,
            "stream_bits_per_dim": (8 * len(data) - initial) / (n * dims),
@@ -144,7 +170,8 @@ def model_row(name, dataset, images, labels, batch_size):
 
 
 def classical_codecs(images, num_levels):
-    """Bits/dim of each classical codec on `images`, with its seconds."""
+    """Bits/dim of each classical codec on `images`, with its seconds: `{"images": n,
+    "codecs": {codec: {...}}}`."""
     from zoo.codec import classical
 
     dims = images.size
@@ -156,42 +183,45 @@ def classical_codecs(images, num_levels):
         bits, seconds = _timed(classical.array_bits, images, num_levels, codec)
         out[codec] = {"bits_per_dim": bits / dims, "per": "whole split", "seconds": round(seconds, 1)}
     print(", ".join(f"{k} {v['bits_per_dim']:.4f}" for k, v in out.items()), flush=True)
-    return out
+    return {"images": len(images), "codecs": out}
 
 
 def _cells(row):
     return "| " + " | ".join(row) + " |"
 
 
-def markdown(record):
-    """OUT/compression.md from the record."""
+def _provenance(record):
+    return f"{record['git_commit']}, {record['date']}"
+
+
+def markdown(found):
+    """OUT/compression.md from `read_records`' records."""
     lines = ["# Lossless compression", "",
-             "Generated by `python -m reproduce compress` from `runs/compress.json`; do not edit by hand.",
+             "Generated by `python -m reproduce compress` from `runs/compress/*/*.json`; do not edit by hand.",
              "Bits/dim on disk: 8 x the bytes of one stream holding the whole test split, over its",
              "pixels (bits-back streams: less their one-off initial bits, listed apart). Overhead: the",
              "stream over the model's own code length (-log2 p(x); bits-back: the -ELBO). Per-image",
              "file: the mean size of a stream holding one image (header included). Every image decoded",
-             "and compared.",
-             f"Images per split: {'all' if not record['limit'] else record['limit']}. {record['hardware']}, "
-             f"commit {record['git_commit']}, {record['date']}, {record['wall_seconds'] / 60:.1f} min.", ""]
-    for dataset, codecs in record["classical"].items():
+             "and compared. Each row is one record, measured at the commit it names.", ""]
+    for dataset, entry in found.items():
         lines += [f"## {dataset}", "",
-                  _cells(["coder", "bits/dim", "model bits/dim", "overhead", "per-image file bits/dim",
-                          "initial bits", "encode images/s", "decode images/s"]),
-                  _cells(["---"] * 8)]
-        for r in (r for r in record["models"] if r["dataset"] == dataset):
-            lines.append(_cells([f"{r['model']} ({r['codec'].replace('_', '-')})",
+                  _cells(["coder", "images", "bits/dim", "model bits/dim", "overhead", "per-image file bits/dim",
+                          "initial bits", "encode images/s", "decode images/s", "measured"]),
+                  _cells(["---"] * 10)]
+        for r in entry["models"]:
+            lines.append(_cells([f"{r['model']} ({r['codec'].replace('_', '-')})", str(r["images"]),
                                  f"**{r['stream_bits_per_dim']:.4f}**", f"{r['model_bits_per_dim']:.4f}",
                                  f"{r['overhead_percent']:+.2f}%", f"{r['single_file_bits_per_dim']:.4f}",
                                  str(r["initial_bits"]), f"{r['encode_images_per_second']:.1f}",
-                                 f"{r['decode_images_per_second']:.1f}"]))
-        for codec, c in codecs.items():
-            lines.append(_cells([f"{codec} ({c['per']})", f"{c['bits_per_dim']:.4f}", "", "", "", "",
-                                 "", ""]))
-        reported = record["reported"].get(dataset)
+                                 f"{r['decode_images_per_second']:.1f}", _provenance(r)]))
+        c = entry["classical"]
+        for codec, v in ({} if c is None else c["codecs"]).items():
+            lines.append(_cells([f"{codec} ({v['per']})", str(c["images"]), f"{v['bits_per_dim']:.4f}",
+                                 "", "", "", "", "", "", _provenance(c)]))
+        reported = REPORTED.get(dataset)
         if reported:
             lines += ["", "Reported elsewhere (each paper's protocol):", ""]
             lines += [f"- {what}: {bpd:.2f} bits/dim ({source})" for what, bpd, source in reported]
-        lines.append("")
+        hardware = sorted({r["hardware"] for r in [*entry["models"], *([c] if c else [])]})
+        lines += ["", f"Machine: {'; '.join(hardware)}.", ""]
     return "\n".join(lines)
-

@@ -259,3 +259,27 @@ def test_the_command_round_trips_pngs_and_refuses_bad_input_in_one_line(tmp_path
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert says in err and len(err.strip().splitlines()) == 1, err
+
+
+# ---- python -m reproduce compress ------------------------------------------------------
+
+def test_reproduce_compress_writes_one_record_per_measurement(tmp_path):
+    """Two runs on digits: the second, of another model, adds its record and keeps the
+    first's; the table is rendered from every record, each row naming its commit."""
+    import json
+
+    from reproduce import __main__ as driver
+    from reproduce import compress as command
+
+    driver.main(["compress", "arm-digits", "--out", str(tmp_path), "--limit", "24"])
+    first = json.loads((tmp_path / "runs" / "compress" / "digits" / "arm-digits.json").read_text())
+    assert first["images"] == 24 and first["round_trip"] == "exact" and first["git_commit"]
+    assert first["stream_bits_per_dim"] > first["model_bits_per_dim"] > 0
+    driver.main(["compress", "vae-gaussian-digits", "--out", str(tmp_path), "--limit", "12"])
+    found = command.read_records(tmp_path)
+    assert [r["name"] for r in found["digits"]["models"]] == ["arm-digits", "vae-gaussian-digits"]
+    assert found["digits"]["models"][0] == first and found["digits"]["classical"]["images"] == 12
+    text = (tmp_path / "compression.md").read_text()
+    assert text == command.markdown(found)
+    assert "| arm-digits (range) | 24 |" in text and "| vae-gaussian-digits (bits-back) | 12 |" in text
+    assert "| png (image file) | 12 |" in text

@@ -2,19 +2,30 @@
 "Practical Lossless Compression with Latent Variables using Bits Back Coding", ICLR 2019).
 
 One ANS stack (`constriction.stream.stack.AnsCoder`) carries every image of a stream.
-Encoding image x, with z a latent bucket (`zoo.codec.latent_buckets`):
+The latent is coded in the prior's noise u (z = `VAE.latent_from_noise(u)`, u ~ N(0, I);
+u = z for the normal prior), cut into buckets of equal prior mass per dimension
+(`zoo.codec.latent_buckets`). Encoding image x:
 
-    1. pop  z ~ Q(z | x)          the posterior's bucket masses      gains -log2 Q(z | x)
-    2. push x under p(x | c(z))   one categorical per pixel value,   costs -log2 p(x | c(z))
-                                  the decoder at the bucket centres c(z)
-    3. push z under P(z)          uniform over equal-prior-mass      costs latent_dim *
+    1. pop  u ~ Q(u | x)          the posterior's bucket masses,     gains -log2 Q(u | x)
+                                  dimension by dimension
+    2. push x under p(x | z(c(u)))  one categorical per pixel value, costs -log2 p(x | z)
+                                  the decoder at the buckets' centres c(u)
+    3. push u under P(u)          uniform over equal-prior-mass      costs latent_dim *
                                   buckets                            LATENT_BITS
 
-so an image adds -log2 p(x | c(z)) - log2 P(z) + log2 Q(z | x) bits: in expectation over
-the popped z the discretized -ELBO(x), in bits. Step 1 draws z from the bits the images
-before pushed (the "bits back"); decoding runs the inverse ops in reverse order, images
-last to first (pop z under the prior, pop x, push z under Q(z | x) recomputed from the
-decoded x, which returns the encoder's popped bits), then reverses the images back.
+so an image adds -log2 p(x | z) - log2 P(u) + log2 Q(u | x) bits: in expectation over
+the popped u the discretized -ELBO(x) of Q, in bits. Step 1 draws u from the bits the
+images before pushed (the "bits back"); decoding runs the inverse ops in reverse order,
+images last to first (pop u under the prior, pop x, push u under Q(u | x) recomputed from
+the decoded x, which returns the encoder's popped bits), then reverses the images back.
+
+Q(u | x) (`VAE.noise_posterior`): for a Gaussian posterior and the normal prior, q(z | x)
+itself; with a posterior flow or a flow prior, q carried into u and linearized at the
+posterior mean, a Gaussian with a full covariance (local bits-back coding: Ho, Lohn and
+Abbeel, "Compression with Flows via Local Bits-Back Coding", NeurIPS 2019), coded one
+dimension at a time given the buckets before it (`latent_buckets.GaussianChain`). The
+rate is then the linearized posterior's -ELBO; the model's own -ELBO (`ideal_bits`) is
+what the coder's overhead is measured against.
 
 Initial bits: the first image's pop needs bits on the stack, so every stream's stack
 starts as the same INITIAL_WORDS pseudo-random 32-bit words (a seeded PCG64): a one-off
@@ -28,24 +39,18 @@ categoricals and uniform quantize to 2^-24 (`perfect=False` on both sides), givi
 bucket and level at least that mass.
 
 Bit-identical probabilities: each image goes through the same traced graphs with the
-same batch layout on both sides (the posterior on `[1, H, W, C]`, the decoder on
-`[1, latent_dim]`, float32 network; the decoder's pass covers all pixels at once),
-and the bucket masses are float64 numpy. The same machine gives the same numbers;
+same batch layout on both sides (the posterior on `[1, H, W, C]`, the prior flow and
+decoder on `[1, latent_dim]`, float32 network; the decoder's pass covers all pixels at
+once), and the bucket masses are float64 numpy. The same machine gives the same numbers;
 elsewhere a mismatch decodes wrong images, which the stream's checksum (the container)
 and the final stack check refuse.
-
-Coded: VAEs with posterior "gaussian" and prior "normal" (both factorized over the
-latent's dimensions). A flow posterior or flow prior is not a product of per-dimension
-distributions, so per-dimension buckets cannot code it: that needs local bits-back
-coding (Ho, Lohn and Abbeel, "Compression with Flows via Local Bits-Back Coding",
-NeurIPS 2019).
 """
 
 import constriction
 import numpy as np
 import tensorflow as tf
 
-from zoo.codec.latent_buckets import CENTRES, NUM_BUCKETS, posterior_masses
+from zoo.codec.latent_buckets import CENTRES, NUM_BUCKETS, GaussianChain
 from zoo.models.vae import VAE
 
 NAME = "bits_back"
@@ -60,11 +65,6 @@ def supports(model):
     """None if bits-back coding can code `model`, else a one-line reason."""
     if not isinstance(model, VAE):
         return f"bits-back coding codes VAEs (zoo.models.VAE), not a {type(model).__name__}."
-    local = "which needs local bits-back coding (Ho, Lohn and Abbeel 2019), not per-dimension latent buckets."
-    if model.posterior != "gaussian":
-        return f"the {model.posterior!r} posterior flow makes q(z|x) a non-factorized density, {local}"
-    if model.prior != "normal":
-        return f"the {model.prior!r} flow prior makes p(z) a non-factorized density, {local}"
     if model.likelihood == "logistic_mixture" and model.image_shape[-1] > 1:
         return (f"the logistic-mixture decoder over {model.image_shape[-1]} colours makes a pixel's colours "
                 "depend on each other; bits-back coding here codes values independent given z.")
@@ -81,23 +81,24 @@ def initial_words():
 
 class _Passes:
     """The model's two network passes on one image, traced once (the same graphs for the
-    encoder and the decoder): `posterior(image)` -> (mean, std) float64 `[latent_dim]`;
-    `pixel_probs(buckets)` -> float64 `[H * W * C, levels]` at the buckets' centres."""
+    encoder and the decoder): `posterior(image)` -> Q(u | x)'s mean float64 `[latent_dim]`
+    and lower-triangular scale `[latent_dim, latent_dim]`; `pixel_probs(buckets)` ->
+    float64 `[H * W * C, levels]` at the latent of the buckets' centres."""
 
     def __init__(self, model):
         self.num_levels = model.num_levels
-        self._posterior = tf.function(model.posterior_parameters).get_concrete_function(
+        self._posterior = tf.function(model.noise_posterior).get_concrete_function(
             tf.TensorSpec([1, *model.image_shape], tf.int32))
-        self._pixels = tf.function(model.pixel_log_probs).get_concrete_function(
+        self._pixels = tf.function(lambda u: model.pixel_log_probs(model.latent_from_noise(u))).get_concrete_function(
             tf.TensorSpec([1, model.latent_dim], tf.float32))
 
     def posterior(self, image):
-        mean, log_var = self._posterior(tf.constant(image[None], tf.int32))
-        return mean.numpy()[0].astype(np.float64), np.exp(0.5 * log_var.numpy()[0].astype(np.float64))
+        mean, scale = self._posterior(tf.constant(image[None], tf.int32))
+        return GaussianChain(mean.numpy()[0], scale.numpy()[0])
 
     def pixel_probs(self, buckets):
-        z = tf.constant(CENTRES[buckets][None], tf.float32)
-        return np.exp(self._pixels(z).numpy().reshape(-1, self.num_levels).astype(np.float64))
+        u = tf.constant(CENTRES[buckets][None], tf.float32)
+        return np.exp(self._pixels(u).numpy().reshape(-1, self.num_levels).astype(np.float64))
 
 
 def _check_model(model):
@@ -124,9 +125,12 @@ def encode(model, images, labels=None, batch_size=1):
     model.check_labels(labels, len(images))
     passes = _Passes(model)
     coder = constriction.stream.stack.AnsCoder(initial_words())
+    buckets = np.empty(model.latent_dim, np.int32)
     for image in images:
-        mean, std = passes.posterior(image)
-        buckets = coder.decode(CATEGORICAL, posterior_masses(mean, std))  # bits back
+        chain = passes.posterior(image)
+        for k in range(model.latent_dim):  # bits back, a dimension at a time
+            buckets[k] = coder.decode(CATEGORICAL, chain.masses()[None])[0]
+            chain.take(buckets[k])
         coder.encode_reverse(image.reshape(-1).astype(np.int32), CATEGORICAL, passes.pixel_probs(buckets))
         coder.encode_reverse(buckets, PRIOR)
     return coder.get_compressed().astype("<u4").tobytes()
@@ -154,8 +158,11 @@ def decode(model, payload, count, labels=None, batch_size=1):
     for i in reversed(range(int(count))):
         buckets = coder.decode(PRIOR, model.latent_dim)
         images[i] = coder.decode(CATEGORICAL, passes.pixel_probs(buckets)).reshape(model.image_shape)
-        mean, std = passes.posterior(images[i])
-        coder.encode_reverse(buckets, CATEGORICAL, posterior_masses(mean, std))  # the bits back, returned
+        chain, masses = passes.posterior(images[i]), np.empty((model.latent_dim, NUM_BUCKETS))
+        for k, bucket in enumerate(buckets):
+            masses[k] = chain.masses()
+            chain.take(bucket)
+        coder.encode_reverse(buckets, CATEGORICAL, masses)  # the bits back, returned
     if not np.array_equal(coder.get_compressed(), initial_words()):
         raise ValueError("The bits-back stream does not end in its initial words: it is corrupted, or was "
                          "coded with other weights or on a machine that computes other probabilities.")

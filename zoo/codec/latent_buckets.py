@@ -17,6 +17,10 @@ than the posterior (about 6e-4 wide near 0 for N = 4096, against posterior scale
 0.05 and more in trained VAEs), -log Q(k) + log(1 / N) is log q(z) - log p(z) at the
 bucket to first order, and bits-back coding costs the ELBO.
 
+A Gaussian with a full covariance (a flow posterior linearized, `VAE.noise_posterior`)
+is coded one dimension at a time (`GaussianChain`): dimension i given the buckets taken
+for the dimensions before it is a one-dimensional Gaussian, cut into the same buckets.
+
 Everything is float64 numpy: the encoder and the decoder compute the same masses.
 """
 
@@ -50,3 +54,36 @@ def posterior_masses(mean, std):
     tail_lower, tail_upper = tail[..., :-1], tail[..., 1:]
     return np.where(lower > 0, tail_lower - tail_upper,
                     np.where(upper <= 0, tail_upper - tail_lower, 1.0 - tail_lower - tail_upper))
+
+
+class GaussianChain:
+    """N(mean, L L^T) over the latent's D dimensions, taken one at a time: given the
+    centres c of the buckets taken for dimensions < i, dimension i is
+
+        N(mean_i + L[i, :i] e[:i], L[i, i]^2),   e = L^-1 (c - mean) (forward substitution),
+
+    the exact conditional of the Gaussian at those centres. `masses()` gives the next
+    dimension's bucket masses `[NUM_BUCKETS]`, `take(bucket)` fixes it. A diagonal L gives
+    each dimension its own Gaussian, as `posterior_masses(mean, diag(L))`. The encoder
+    and the decoder run the same steps, so they compute the same floats."""
+
+    def __init__(self, mean, scale_tril):
+        self.mean = np.asarray(mean, np.float64)
+        self.scale = np.asarray(scale_tril, np.float64)
+        if self.scale.shape != (len(self.mean), len(self.mean)):
+            raise ValueError(f"Expected a scale [{len(self.mean)}, {len(self.mean)}], got {self.scale.shape}.")
+        self.noise = np.zeros(len(self.mean))
+        self.taken = 0
+        self._centre = None
+
+    def masses(self):
+        """Q(bucket | the buckets taken): float64 `[NUM_BUCKETS]` for the next dimension."""
+        i = self.taken
+        self._centre = self.mean[i] + self.scale[i, :i] @ self.noise[:i]
+        return posterior_masses(self._centre, self.scale[i, i])
+
+    def take(self, bucket):
+        """Fixes the next dimension to `bucket` (after `masses()`)."""
+        i = self.taken
+        self.noise[i] = (CENTRES[bucket] - self._centre) / self.scale[i, i]
+        self.taken += 1
