@@ -1,12 +1,11 @@
 """FLOPs of a model's forward pass, counted from its convolutions' and matmuls' shapes.
 
-Convention (the usual one for a training step's arithmetic): a convolution's forward
-pass costs 2 * N * H_out * W_out * kh * kw * C_in * C_out (one multiply and one add per
-kernel tap; a transposed convolution counts its *input* positions, N * H_in * W_in, the
-work of the strided convolution it inverts); a matmul or einsum 2 * (output size) *
-(contracted size). Elementwise ops (activations, gates, log-probabilities) are not
-counted. A training step is `TRAIN_FACTOR` = 3 forward passes: the backward pass
-computes the gradients for the inputs and for the weights, each as costly as the forward.
+Convention (the usual one for a training step's arithmetic): a convolution's forward pass costs
+2 * N * H_out * W_out * kh * kw * C_in * C_out (one multiply and one add per kernel tap; a transposed convolution counts
+its *input* positions, N * H_in * W_in, the work of the strided convolution it inverts); a matmul or einsum
+2 * (output size) * (contracted size). Elementwise ops (activations, gates, log-probabilities) are not counted. A
+training step is `TRAIN_FACTOR` = 3 forward passes: the backward pass computes the gradients for the inputs and for
+the weights, each as costly as the forward.
 """
 
 import math
@@ -25,10 +24,8 @@ _CALLS = ("PartitionedCall", "StatefulPartitionedCall")
 def forward_flops(fn, *input_specs):
     """FLOPs of one call of `fn` on inputs of the fully defined `tf.TensorSpec`s.
 
-    Where a nested function leaves a shape unknown (TFP's Keras layers run in functions
-    of their own, traced for any batch size), the graph is frozen with its functions
-    inlined, which makes every shape static.
-    """
+    Where a nested function leaves a shape unknown (TFP's Keras layers run in functions of their own, traced for any
+    batch size), the graph is frozen with its functions inlined, which makes every shape static."""
     for spec in input_specs:
         if not spec.shape.is_fully_defined():
             raise ValueError(f"input specs must have fully defined shapes to count FLOPs, got {spec}.")

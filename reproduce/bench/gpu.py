@@ -1,13 +1,11 @@
-"""`python -m reproduce bench --suite gpu [--out DIR] [--data-dir DIR]`: a check for a
-machine with a GPU, in a few minutes: two replicas on one GPU against one device (the
-`arm` `smoke` run), and each paper's `paper` preset's training step (images/s, peak
-memory, projected hours). Writes `DIR/gpu.md` and `DIR/gpu.json`; where TensorFlow sees
+"""`python -m reproduce bench --suite gpu [--out DIR] [--data-dir DIR]`: a check for a machine with a GPU, in a few
+minutes: two replicas on one GPU against one device (the `arm` `smoke` run), and each paper's `paper` preset's
+training step (images/s, peak memory, projected hours). Writes `DIR/gpu.md` and `DIR/gpu.json`; where TensorFlow sees
 no GPU, prints one line and writes nothing. What each check does: `templates/gpu.md`.
 
-Each check runs in a process of its own (`python -m reproduce.bench.gpu KIND JSON
-[DATA_DIR] [PAPER]`): logical devices are set before TensorFlow touches the GPU, and each
-preset starts with the GPU's memory free; a check that fails or runs out of time is
-reported as such.
+Each check runs in a process of its own (`python -m reproduce.bench.gpu KIND JSON [DATA_DIR] [PAPER]`): logical
+devices are set before TensorFlow touches the GPU, and each preset starts with the GPU's memory free; a check that
+fails or runs out of time is reported as such.
 """
 
 import json
@@ -38,9 +36,9 @@ def gpus():
 
 
 def mirrored_check(devices, one_device, data_dir=None):
-    """The `arm` `smoke` run under a `MirroredStrategy` over `devices` (reduced through one
-    device: NCCL needs distinct GPUs) and on `one_device`, same seed and batches: their
-    per-epoch losses agree to a relative `MIRRORED_RTOL`."""
+    """The `arm` `smoke` run under a `MirroredStrategy` over `devices` (reduced through one device: NCCL needs
+    distinct GPUs) and on `one_device`, same seed and batches: their per-epoch losses agree to a relative
+    `MIRRORED_RTOL`."""
     import tensorflow as tf
 
     from zoo import data, training
@@ -68,32 +66,27 @@ def mirrored_check(devices, one_device, data_dir=None):
             "ok": bool(len(diffs) == 2 * epochs and max(diffs) <= MIRRORED_RTOL)}
 
 
-def _memory(device):
-    import tensorflow as tf
-    try:
-        return tf.config.experimental.get_memory_info(device)
-    except ValueError:  # an allocator that keeps no statistics
-        return None
-
-
 def _timed(model, images, device):
-    """`train_on_batch` timed: WARMUP calls (the first traces and compiles), then up to
-    REPETITIONS or TIMED_SECONDS; peak memory during the timed calls."""
+    """`train_on_batch` timed: WARMUP calls (the first traces and compiles), then up to REPETITIONS or TIMED_SECONDS:
+    seconds, median, loss, memory held before and peak GB."""
     import numpy as np
     import tensorflow as tf
+
+    from reproduce.bench.measure import memory_info
+
     start = time.perf_counter()
     model.train_on_batch(images)
     first = time.perf_counter() - start
     for _ in range(WARMUP - 1):
         model.train_on_batch(images)
-    if _memory(device) is not None:
+    if memory_info(device) is not None:
         tf.config.experimental.reset_memory_stats(device)
-    before, seconds = _memory(device), []
+    before, seconds = memory_info(device), []
     while len(seconds) < REPETITIONS and sum(seconds) < TIMED_SECONDS:
         start = time.perf_counter()
         loss = model.train_on_batch(images)
         seconds.append(time.perf_counter() - start)
-    after = _memory(device)
+    after = memory_info(device)
     return {"first_call_seconds": first, "seconds": seconds, "median_seconds": statistics.median(seconds),
             "loss": float(np.asarray(loss).reshape(-1)[0]),
             "memory_before_gb": None if before is None else before["current"] / 2**30,
@@ -101,12 +94,13 @@ def _timed(model, images, device):
 
 
 def paper_step(name, device="GPU:0", data_dir=None):
-    """A paper's `paper` preset's step on random images at its global batch (halved until it
-    fits), after data-dependent initialization (as `zoo.training.train`), XLA as the preset
-    says: a dict, or `{"skipped": why}` for a paper without that preset."""
+    """A paper's `paper` preset's step on random images at its global batch (halved until it fits), after
+    data-dependent initialization (as `zoo.training.train`), XLA as the preset says: a dict, or `{"skipped": why}` for
+    a paper without that preset."""
     import numpy as np
     import tensorflow as tf
 
+    from reproduce.bench.measure import parameters
     from zoo import data
     from zoo.training import make_optimizer
 
@@ -124,8 +118,7 @@ def paper_step(name, device="GPU:0", data_dir=None):
         model = run.build_model().build_for_images()
         model.compile(optimizer=make_optimizer(**train_cfg.get("optimizer", {})),
                       jit_compile=train_cfg.get("jit_compile", "auto"))
-        record.update(jit_compile=bool(model.jit_compile),
-                      parameters=int(sum(np.prod(v.shape) for v in model.trainable_weights)))
+        record.update(jit_compile=bool(model.jit_compile), parameters=parameters(model.trainable_weights))
         while "images_per_second" not in record:
             if batch < 1:
                 return {**record, "error": "out of memory down to a batch of 1"}
@@ -185,8 +178,7 @@ def run_worker(kind, limit, data_dir=None, paper=None):
 
 
 def main(args):
-    """The checks, `OUT/gpu.json` and `OUT/gpu.md`; one line and nothing written where
-    TensorFlow sees no GPU."""
+    """The checks, `OUT/gpu.json` and `OUT/gpu.md`; one line and nothing written where TensorFlow sees no GPU."""
     found = gpus()
     if not found:
         print(SKIP_MESSAGE, flush=True)

@@ -1,8 +1,7 @@
-"""`python -m reproduce bench --suite maf`: MAF and IAF training steps and MAF sampling
-against TFP's `tfb.MaskedAutoregressiveFlow(shift_and_log_scale_fn=AutoregressiveNetwork)`,
-at the `maf` `cpu` preset's MADEs over a standard normal base without batch norm on both
-sides (the preset's MoG base has no TFP counterpart). What each side computes: the report
-(`templates/maf.md`).
+"""`python -m reproduce bench --suite maf`: MAF and IAF training steps and MAF sampling against TFP's
+`tfb.MaskedAutoregressiveFlow(shift_and_log_scale_fn=AutoregressiveNetwork)`, at the `maf` `cpu` preset's MADEs over a
+standard normal base without batch norm on both sides (the preset's MoG base has no TFP counterpart). What each side
+computes: the report (`templates/maf.md`).
 """
 
 import math
@@ -36,14 +35,13 @@ def config(quick):
     return {"warmup": 3, "repetitions": 15,
             "maf": {"model": {**model, "activation": run.requested_config.get("activation", "relu")},
                     "num_levels": 256, "image_shape": [28, 28, 1], "batch": run.train_config["batch_size"],
-                    # TFP's loop runs every MADE whole, D times a layer: timed calls stop
-                    # once they took `sample_budget_s` (one at least)
+                    # TFP's loop runs every MADE whole, D times a layer: timed calls stop after the budget
                     "sample_images": 16, "sample_repetitions": 3, "sample_budget_s": 60}}
 
 
 def _tfp_layers(model, num_dims, wrap=lambda b: b, name="tfp_maf"):
-    """TFP's K MAF layers (each `wrap`ped), the order reversed between them: (layers in
-    data-to-noise order, networks)."""
+    """TFP's K MAF layers (each `wrap`ped), the order reversed between them: (layers in data-to-noise order,
+    networks)."""
     nets = [tfb.AutoregressiveNetwork(params=2, hidden_units=list(model["hidden_units"]), event_shape=[num_dims],
                                       activation=model["activation"]) for _ in range(model["num_layers"])]
     layers = []
@@ -55,8 +53,7 @@ def _tfp_layers(model, num_dims, wrap=lambda b: b, name="tfp_maf"):
 
 
 def tfp_maf(model, num_levels, num_dims):
-    """TFP's MAF over pixels `[batch, D]` in [0, num_levels), through our logit
-    preprocessing: (dist, networks)."""
+    """TFP's MAF over pixels `[batch, D]` in [0, num_levels), through our logit preprocessing: (dist, networks)."""
     layers, nets = _tfp_layers(model, num_dims)
     # Chain applies its last bijector first: forward z -> layer K-1 ... layer 0 -> sigmoid.
     bijector = tfb.Chain([tfb.Invert(zb.logit_preprocess(num_levels, model["alpha"])), *layers])
@@ -64,8 +61,8 @@ def tfp_maf(model, num_levels, num_dims):
 
 
 def iaf_loss(flow, num_dims):
-    """`eps [batch, D] -> mean(log N(eps) - log|det dz/deps| - log N(z))`, z = flow(eps):
-    a one-sample KL to the standard normal."""
+    """`eps [batch, D] -> mean(log N(eps) - log|det dz/deps| - log N(z))`, z = flow(eps): a one-sample KL to the
+    standard normal."""
     normal = tfd.Sample(tfd.Normal(0.0, 1.0), [num_dims])
 
     def loss(eps):
@@ -76,10 +73,12 @@ def iaf_loss(flow, num_dims):
 
 
 def variables_of(layers):
+    """The trainable variables of `layers`, in order."""
     return [v for layer in layers for v in layer.trainable_variables]
 
 
-def maf_train(cfg, warmup, repetitions):
+def maf_train(cfg, timing):
+    """Our MAF's step against TFP's on the same images: measurements, ratio, parameters."""
     shape, levels, batch, model = cfg["image_shape"], cfg["num_levels"], cfg["batch"], cfg["model"]
     num_dims = math.prod(shape)
     ours = MAF(shape, levels, base="normal", batch_norm=False, seed=0, **model).build_for_images()
@@ -93,18 +92,17 @@ def maf_train(cfg, warmup, repetitions):
     tfp_log_prob(images[:1])  # builds TFP's networks
     tfp_vars = variables_of(nets)
     m = measure(step_tasks({"ours": (ours_step(ours), images),
-                            "tfp": (tfp_step(tfp_log_prob, tfp_vars, num_dims), images)}, batch), warmup, repetitions)
+                            "tfp": (tfp_step(tfp_log_prob, tfp_vars, num_dims), images)}, batch), *timing)
     return {"image_shape": shape, "batch": batch, **m, **ratios(m, ours_vs_tfp=("ours", "tfp")),
             "parameters": {"ours": parameters(ours.trainable_variables),
                            "ours_networks": parameters(variables_of(ours.mades)),
                            "ours_log_scale_bounds": parameters(ours.log_scale_bounds), "tfp": parameters(tfp_vars)}}
 
 
-def iaf_train(cfg, warmup, repetitions):
-    """K IAF layers in the sampling direction, one MADE pass a layer: ours
-    (`zb.inverse_autoregressive_flow` of `MADE`s, orders alternating) against TFP's."""
-    batch, model = cfg["batch"], cfg["model"]
-    num_dims = math.prod(cfg["image_shape"])
+def iaf_train(cfg, timing):
+    """K IAF layers in the sampling direction, one MADE pass a layer: ours (`zb.inverse_autoregressive_flow` of
+    `MADE`s, orders alternating) against TFP's: measurements, ratio, parameters."""
+    batch, model, num_dims = cfg["batch"], cfg["model"], math.prod(cfg["image_shape"])
     mades = [MADE(2, model["hidden_units"], input_order=MAF.order(k), activation=model["activation"], seed=k,
                   name=f"iaf_made{k}") for k in range(model["num_layers"])]
     for made in mades:
@@ -118,29 +116,30 @@ def iaf_train(cfg, warmup, repetitions):
     m = measure(step_tasks({
         "ours": (train_step(iaf_loss(ours, num_dims), ours_vars, keras.optimizers.Adam(1e-3)), eps),
         "tfp": (train_step(iaf_loss(theirs, num_dims), tfp_vars, tf_keras.optimizers.Adam(1e-3)), eps)}, batch),
-        warmup, repetitions)
+        *timing)
     return {"num_dims": num_dims, "batch": batch, **m, **ratios(m, ours_vs_tfp=("ours", "tfp")),
             "parameters": {"ours": parameters(ours_vars), "tfp": parameters(tfp_vars)}}
 
 
 def maf_sample(cfg):
-    """Ours cached, ours naive (TFP's loop through our bijector) and TFP's `sample()`."""
+    """`compare_samplers`: ours cached, ours naive (TFP's loop through our bijector) and TFP's `sample()`."""
     shape, levels, model = cfg["image_shape"], cfg["num_levels"], cfg["model"]
     return compare_samplers(MAF(shape, levels, base="normal", batch_norm=False, seed=0, **model).build_for_images(),
                             tfp_maf(model, levels, math.prod(shape))[0], cfg, shape)
 
 
 def sections(cfg, data_dir=None):
-    warmup, reps = cfg["warmup"], cfg["repetitions"]
-    return [("maf_train", lambda: maf_train(cfg["maf"], warmup, reps)),
-            ("iaf_train", lambda: iaf_train(cfg["maf"], warmup, reps)),
+    """The suite's sections in order: (name, thunk)."""
+    timing = cfg["warmup"], cfg["repetitions"]
+    return [("maf_train", lambda: maf_train(cfg["maf"], timing)), ("iaf_train", lambda: iaf_train(cfg["maf"], timing)),
             ("maf_sample", lambda: maf_sample(cfg["maf"]))]
 
 
 def targets(r):
+    """The MAF and IAF steps' targets: at least as fast as TFP's."""
+    nets, both = made_sizes(r["config"]["maf"]["model"]), "XLA off both, float32 both"
     t, i = r["maf_train"], r["iaf_train"]
-    nets = made_sizes(r["config"]["maf"]["model"])
-    return [target(f"MAF training step >= TFP's ({shape_name(t['image_shape'])}, batch {t['batch']}, {nets}, "
-                   f"XLA off both, float32 both)", t["ours_vs_tfp"], 1.0),
-            target(f"IAF training step >= TFP's (D = {i['num_dims']}, batch {i['batch']}, {nets}, XLA off both, "
-                   f"float32 both)", i["ours_vs_tfp"], 1.0)]
+    return [target(f"MAF training step >= TFP's ({shape_name(t['image_shape'])}, batch {t['batch']}, {nets}, {both})",
+                   t["ours_vs_tfp"], 1.0),
+            target(f"IAF training step >= TFP's (D = {i['num_dims']}, batch {i['batch']}, {nets}, {both})",
+                   i["ours_vs_tfp"], 1.0)]

@@ -1,10 +1,8 @@
-"""How every suite measures: callables timed side by side, training steps, the matmul
-peak, the machine.
+"""How every suite measures: callables timed side by side, training steps, the matmul peak, the machine.
 
-A task runs `warmup` times (the first call traces and compiles), then the tasks take
-turns for `repetitions` rounds, so load from other processes falls on all alike; the
-median counts. Peak memory: TF's CPU allocator's peak during a call above what it held
-before (None where the build keeps no statistics).
+A task runs `warmup` times (the first call traces and compiles), then the tasks take turns for `repetitions` rounds,
+so load from other processes falls on all alike; the median counts. Peak memory: TF's CPU allocator's peak during a
+call above what it held before (None where the build keeps no statistics).
 """
 
 import math
@@ -23,25 +21,23 @@ from reproduce import records
 from reproduce.bench.flops import TRAIN_FACTOR, forward_flops
 
 
-def allocator_stats_available():
-    """Whether TF's CPU allocator keeps statistics in this build and process."""
+def memory_info(device="CPU:0"):
+    """TF's allocator statistics on `device` ({"current", "peak"} bytes), or None where it keeps none."""
     try:
-        tf.config.experimental.get_memory_info("CPU:0")
-        return True
+        return tf.config.experimental.get_memory_info(device)
     except ValueError:
-        return False
+        return None
 
 
 def _call(fn):
     """(seconds, peak MB above what was held before, or None) of one call of `fn`."""
-    stats = allocator_stats_available()
-    if stats:
+    before = memory_info()
+    if before is not None:
         tf.config.experimental.reset_memory_stats("CPU:0")
-        held = tf.config.experimental.get_memory_info("CPU:0")["current"]
     start = time.perf_counter()
     tf.nest.map_structure(lambda t: t.numpy() if hasattr(t, "numpy") else t, fn())
     seconds = time.perf_counter() - start
-    return seconds, ((tf.config.experimental.get_memory_info("CPU:0")["peak"] - held) / 2**20 if stats else None)
+    return seconds, None if before is None else (memory_info()["peak"] - before["current"]) / 2**20
 
 
 def _max(a, b):
@@ -49,10 +45,9 @@ def _max(a, b):
 
 
 def measure(tasks, warmup, repetitions):
-    """Times `tasks` (name -> {"run": callable, "images": int, optionally "warm": callable
-    and "budget_s": seconds after which its timed calls stop}) side by side. Returns name ->
-    {"images", "first_call_seconds", "seconds", "warm_peak_memory_mb", "peak_memory_mb",
-    "median_seconds", "images_per_second"}."""
+    """Times `tasks` (name -> {"run": callable, "images": int, optionally "warm": callable and "budget_s": seconds
+    after which its timed calls stop}) side by side. Returns name -> {"images", "first_call_seconds", "seconds",
+    "warm_peak_memory_mb", "peak_memory_mb", "median_seconds", "images_per_second"}."""
     results = {}
     for name, task in tasks.items():
         warm = task.get("warm") or task["run"]
@@ -84,7 +79,13 @@ def ratios(m, **pairs):
     return {key: ratio(m[a], m[b]) for key, (a, b) in pairs.items()}
 
 
+def gflops(flops, measured):
+    """GFLOP/s of `flops` a call at a measurement's median."""
+    return flops / measured["median_seconds"] / 1e9
+
+
 def machine():
+    """The machine, the library versions, the load and TF's threads, JSON-ready."""
     return {"cpu": records.cpu_model(), "cores": os.cpu_count(), "cores_usable": len(os.sched_getaffinity(0)),
             "python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
             "tensorflow_probability": tfp.__version__, "tf_keras": tf_keras.__version__,
@@ -95,41 +96,38 @@ def machine():
 
 
 def matmul_task(size, dtype=tf.float32, copies=None):
-    """A task: `copies` independent n x n x n matmuls in one call (default: one per usable
-    core), side by side so that they fill the cores however TF's threads are set; its
-    `flops` 2 n^3 a copy."""
+    """A task: `copies` independent n x n x n matmuls in one call (default: one per usable core), side by side so that
+    they fill the cores however TF's threads are set; its `flops` 2 n^3 a copy."""
     copies = copies or len(os.sched_getaffinity(0))
     pairs = [tuple(tf.cast(tf.random.normal([size, size], seed=2 * i + s), dtype) for s in (1, 2))
              for i in range(copies)]
     mm = tf.function(lambda: [tf.linalg.matmul(a, b) for a, b in pairs])
-    return {"run": mm, "images": 1, "flops": 2 * size**3 * copies, "copies": copies, "pairs": pairs}
+    return {"run": mm, "images": 1, "size": size, "flops": 2 * size**3 * copies, "copies": copies, "pairs": pairs}
 
 
 def with_gflops(measured, task):
     """A matmul's measurement with its median `gflops` added."""
-    return {**measured, "gflops": task["flops"] / measured["median_seconds"] / 1e9}
+    return {**measured, "gflops": gflops(task["flops"], measured)}
 
 
 def measure_steps(tasks, matmul, warmup, repetitions):
-    """`measure` of training steps with the `matmul` task in the same rounds: (their
-    measurements, the matmul's `with_gflops`). Tasks marked `xla` run after the others, in
-    rounds of their own: right after an XLA call, XLA's CPU runtime slows the next TF call."""
+    """`measure` of training steps with the `matmul` task in the same rounds: (their measurements, the matmul's
+    `with_gflops`). Tasks marked `xla` run after the others, in rounds of their own: right after an XLA call, XLA's
+    CPU runtime slows the next TF call."""
     m = measure({**{k: t for k, t in tasks.items() if not t.get("xla")}, "matmul": matmul}, warmup, repetitions)
     m.update(measure({k: t for k, t in tasks.items() if t.get("xla")}, warmup, repetitions))
     return m, with_gflops(m.pop("matmul"), matmul)
 
 
 def step_tasks(steps, images):
-    """Tasks of training steps `name -> (step, inputs)`, `images` a call; a name ending in
-    "xla" marks an XLA step."""
+    """Tasks of training steps `name -> (step, inputs)`, `images` a call; a name ending in "xla" marks an XLA step."""
     return {name: {"run": lambda s=s, x=x: s(x), "images": images, "xla": name.endswith("xla")}
             for name, (s, x) in steps.items()}
 
 
 def compare_samplers(ours, dist, cfg, shape):
-    """Our `sample(n, method=...)`, cached and naive (the same images), against a TFP
-    distribution's `sample(n)` in a `tf.function`, `cfg["sample_images"]` each: the
-    measurements and their ratios."""
+    """Our `sample(n, method=...)`, cached and naive (the same images), against a TFP distribution's `sample(n)` in a
+    `tf.function`, `cfg["sample_images"]` each: the measurements and their ratios."""
     n, budget = cfg["sample_images"], cfg["sample_budget_s"]
     tfp_sample = tf.function(lambda k: dist.sample(k, seed=0), input_signature=[tf.TensorSpec([], tf.int32)])
     samplers = {"ours_cached": lambda k: ours.sample(k, seed=0, method="cached"),
@@ -140,14 +138,6 @@ def compare_samplers(ours, dist, cfg, shape):
     return {"image_shape": shape, "images": n, **m,
             **ratios(m, cached_vs_naive=("ours_cached", "ours_naive"), cached_vs_tfp=("ours_cached", "tfp"),
                      naive_vs_tfp=("ours_naive", "tfp"))}
-
-
-def flops_records(flops, measured, peak_gflops):
-    """Per step `name` of `flops[name]` FLOPs: its GFLOP/s at the median and their
-    fraction of the matmul's `peak_gflops`."""
-    return {name: {"flops_per_step": flops[name], "gflops": flops[name] / m["median_seconds"] / 1e9,
-                   "fraction_of_matmul_peak": flops[name] / m["median_seconds"] / 1e9 / peak_gflops}
-            for name, m in measured.items()}
 
 
 def train_step(loss_fn, variables, optimizer, jit_compile=False):
@@ -180,8 +170,10 @@ def step_flops(log_prob, images):
 
 
 def parameters(variables):
+    """The number of weights in `variables`."""
     return int(sum(np.prod(v.shape) for v in variables))
 
 
 def random_images(shape, num_levels, batch, seed=0):
+    """Uniform random pixels in [0, num_levels), int32 `[batch, *shape]`."""
     return tf.constant(np.random.default_rng(seed).integers(0, num_levels, (batch, *shape)), tf.int32)

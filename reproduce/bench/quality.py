@@ -1,10 +1,11 @@
-"""`python -m reproduce bench --suite quality`: validation bits/dim reached per second of
-training, our PixelCNN++ and Glow `cpu` presets against `tfd.PixelCNN` and `tfb.Glow` at
-the same sizes, trained in alternating slices in one process on the same seeded batches
-with the preset's optimizer, each evaluated on its own clock. How: `templates/quality.md`.
+"""`python -m reproduce bench --suite quality`: validation bits/dim reached per second of training, our PixelCNN++ and
+Glow `cpu` presets against `tfd.PixelCNN` and `tfb.Glow` at the same sizes, trained in alternating slices in one
+process on the same seeded batches with the preset's optimizer, each evaluated on its own clock. How:
+`templates/quality.md`.
 """
 
 import contextlib
+import functools
 import hashlib
 import math
 import time
@@ -24,13 +25,12 @@ from zoo import data
 from zoo.models import Glow, PixelCNNPlusPlus
 from zoo.training import epoch_batches, make_optimizer
 
-LN2 = math.log(2.0)
 QUALITY_FRACTION = 0.5  # ours reaches TFP's final bits/dim in at most this fraction of TFP's time
 
 
 def _pair(name, tiny=None):
-    """Our `cpu` preset for 8-bit MNIST as `python -m reproduce` trains it on this machine
-    (its 16-bit network where computed natively), or a `tiny` model with its precision."""
+    """Our `cpu` preset for 8-bit MNIST as `python -m reproduce` trains it on this machine (its 16-bit network where
+    computed natively), or a `tiny` model with its precision."""
     run = Run(name, "cpu", "mnist")
     model = dict(run.model_config if tiny is None else {**tiny, "mixed_precision": run.model_config["mixed_precision"]})
     if name == "pixelcnnpp":
@@ -39,16 +39,15 @@ def _pair(name, tiny=None):
 
 
 def config(quick):
-    """20 minutes a side (scoring the 2000 images takes about a minute a side on one
-    core: 10 checkpoints keep the suite near 2 hours); quick: digits, tiny models with the
-    presets' optimizers, a second a side."""
+    """20 minutes a side (scoring the 2000 images takes about a minute a side on one core: 10 checkpoints keep the
+    suite near 2 hours); quick: digits, tiny models with the presets' optimizers, a second a side."""
     if quick:
         return {"dataset": "digits", "seed": 0, "budget_seconds": 1.0, "checkpoint_seconds": 0.5,
                 "slice_steps": 4, "eval_images": 64, "eval_batch": 32,
-                "pixelcnnpp": {**_pair("pixelcnnpp", {"nr_resnet": 1, "nr_filters": 8, "nr_logistic_mix": 2,
+                "pixelcnnpp": {**_pair("pixelcnnpp", {"nr_resnet": 1, "filters": 8, "nr_logistic_mix": 2,
                                                       "num_scales": 1, "dropout": 0.0, "weight_norm": False}),
                                "batch": 16},
-                "glow": {**_pair("glow", {"num_scales": 1, "depth": 1, "hidden_channels": 8, "coupling": "affine",
+                "glow": {**_pair("glow", {"num_scales": 1, "depth": 1, "filters": 8, "coupling": "affine",
                                           "permutation": "lu", "net_actnorm": True, "preprocess": "logit",
                                           "eval_draws": 2}), "batch": 16}}
     return {"dataset": "mnist", "seed": 0, "budget_seconds": 1200.0, "checkpoint_seconds": 120.0, "slice_steps": 50,
@@ -61,8 +60,8 @@ def digest(array):
 
 @contextlib.contextmanager
 def averaged_weights(optimizer):
-    """Inside the block the variables hold their Polyak averages, swapped by Keras'
-    `SwapEMAWeights` as `fit` swaps them for validation; no-op without averaging."""
+    """Inside the block the variables hold their Polyak averages, swapped by Keras' `SwapEMAWeights` as `fit` swaps
+    them for validation; no-op without averaging."""
     swap = keras.callbacks.SwapEMAWeights()
     swap.set_model(types.SimpleNamespace(optimizer=optimizer))
     if optimizer.use_ema:
@@ -90,21 +89,25 @@ class Side:
         self.batches.update(batch.tobytes())
         start = time.perf_counter()
         loss = float(self.step(self.feed(batch)))
-        seconds = time.perf_counter() - start
-        self.steps += 1
+        seconds, self.steps = time.perf_counter() - start, self.steps + 1
         self.losses.append(loss)
         if not math.isfinite(loss):
             self.diverged_at_step = self.steps
         return seconds
 
-    def evaluate(self, images, batch):
-        """Mean float32 bits/dim over `images` with the averaged weights, and their digest."""
+    def checkpoint(self, mark, images, batch):
+        """Adds to the curve the mean float32 bits/dim over `images` with the averaged weights."""
         with averaged_weights(self.optimizer):
             bpd = np.concatenate([self.bits_per_dim(self.feed(images[i:i + batch])).numpy()
                                   for i in range(0, len(images), batch)]).astype(np.float64)
-        return float(bpd.mean()), digest(images[:len(bpd)])
+        point = {"checkpoint_seconds": mark, "seconds": self.seconds, "steps": self.steps,
+                 "bits_per_dim": float(bpd.mean()), "images": len(images), "images_digest": digest(images[:len(bpd)])}
+        self.curve.append(point)
+        print(f"  {self.name}: {self.seconds:.0f} s, {self.steps} steps, {point['bits_per_dim']:.4f} bits/dim",
+              flush=True)
 
     def record(self):
+        """The side's JSON-ready record: steps, seconds, curve, slices, final bits/dim."""
         last = self.slices[-1]["steps"] if self.slices else 0
         return {"parameters": self.parameters, "steps": self.steps, "training_seconds": self.seconds,
                 "first_step_seconds": self.first_step_seconds, "curve": self.curve, "slices": self.slices,
@@ -114,9 +117,9 @@ class Side:
 
 
 def sides(name, cfg, shape, levels, seed):
-    """Ours (initialized on its first batch, as `zoo.training.train`) and TFP's (inside its
-    first step). Both flows score with the same number of fixed dequantization draws."""
-    model, scale = cfg["model"], math.prod(shape) * LN2  # nats per image -> bits/dim
+    """[ours, TFP's]: ours initialized on its first batch (as `zoo.training.train`), TFP's inside its first step. Both
+    flows score with the same number of fixed dequantization draws."""
+    model, scale = cfg["model"], math.prod(shape) * math.log(2.0)  # nats per image -> bits/dim
 
     def ints(images):
         return tf.constant(images, tf.int32)
@@ -149,8 +152,8 @@ def checkpoints(budget, every):
 
 
 def race(pair_sides, train_images, batch, eval_images, cfg):
-    """Trains the sides in alternating slices up to the budget, each on its own copy of one
-    seeded stream of batches, evaluating at the checkpoints; fills each side's records."""
+    """Trains the sides in alternating slices up to the budget, each on its own copy of one seeded stream of batches,
+    evaluating at the checkpoints; fills each side's records."""
     budget, marks = cfg["budget_seconds"], checkpoints(cfg["budget_seconds"], cfg["checkpoint_seconds"])
     data = {side.name: epoch_batches(train_images, batch, cfg["seed"]).as_numpy_iterator() for side in pair_sides}
     for side in pair_sides:  # initialization and the first (tracing) step: off the clock
@@ -173,20 +176,15 @@ def race(pair_sides, train_images, batch, eval_images, cfg):
             passed = sum(mark <= side.seconds for mark in marks)  # a step past two marks evaluates once
             if passed > side.checkpoints_passed:
                 side.checkpoints_passed = passed
-                bpd, images_digest = side.evaluate(eval_images, cfg["eval_batch"])
-                side.curve.append({"checkpoint_seconds": marks[passed - 1], "seconds": side.seconds,
-                                   "steps": side.steps, "bits_per_dim": bpd, "images": len(eval_images),
-                                   "images_digest": images_digest})
-                print(f"  {side.name}: {side.seconds:.0f} s, {side.steps} steps, {bpd:.4f} bits/dim", flush=True)
+                side.checkpoint(marks[passed - 1], eval_images, cfg["eval_batch"])
         side.slices.append({"round": sum(len(s.slices) for s in pair_sides), "start_step": start_step,
                             "steps": side.steps - start_step, "start_seconds": start_seconds,
                             "seconds": side.seconds - start_seconds, "batches_digest": side.batches.hexdigest()})
 
 
 def seconds_to_reach(curve, target_bpd):
-    """The first training second at which a curve reaches `target_bpd`, linearly
-    interpolated between its checkpoints (its first checkpoint's seconds when that one is
-    already there); None if it never does."""
+    """The first training second at which a curve reaches `target_bpd`, linearly interpolated between its checkpoints
+    (its first checkpoint's seconds when that one is already there); None if it never does."""
     before = None
     for point in curve:
         t, b = point["seconds"], point["bits_per_dim"]
@@ -196,44 +194,44 @@ def seconds_to_reach(curve, target_bpd):
     return None
 
 
-def pair(name, cfg, train_images, eval_images, shape, levels):
+def pair(name, cfg, train_images, eval_images, spec):
+    """Pair `name` raced: both sides' records, the gap, our seconds to TFP's final bits/dim and their fraction of
+    TFP's seconds."""
     c = cfg[name]
     tf.random.set_seed(cfg["seed"])
-    ours_side, tfp_side = pair_sides = sides(name, c, shape, levels, cfg["seed"])
+    pair_sides = sides(name, c, spec.image_shape, spec.num_levels, cfg["seed"])
     race(pair_sides, train_images, c["batch"], eval_images, cfg)
-    ours, theirs = ours_side.record(), tfp_side.record()
+    ours, theirs = (side.record() for side in pair_sides)
     final_ours, final_tfp = ours["final_bits_per_dim"], theirs["final_bits_per_dim"]
     reach = seconds_to_reach(ours["curve"], final_tfp) if final_tfp is not None else None
     tfp_seconds = theirs["curve"][-1]["seconds"] if theirs["curve"] else None
-    return {"image_shape": list(shape), "num_levels": levels, "batch": c["batch"], "eval_images": len(eval_images),
-            "eval_images_digest": digest(eval_images), "ours": ours, "tfp": theirs,
+    return {"image_shape": list(spec.image_shape), "num_levels": spec.num_levels, "batch": c["batch"],
+            "eval_images": len(eval_images), "eval_images_digest": digest(eval_images), "ours": ours, "tfp": theirs,
             "gap_bits_per_dim": final_ours - final_tfp if None not in (final_ours, final_tfp) else None,
             "ours_seconds_to_tfp_final": reach,
             # already there at our first checkpoint: those seconds are an upper bound
-            "ours_reached_by_first_checkpoint": bool(reach is not None and ours["curve"]
-                                                     and reach == ours["curve"][0]["seconds"]
-                                                     and ours["curve"][0]["bits_per_dim"] <= final_tfp),
+            "ours_reached_by_first_checkpoint": reach is not None and ours["curve"][0]["bits_per_dim"] <= final_tfp,
             "tfp_seconds_to_final": tfp_seconds,
             "fraction_of_tfp_time": reach / tfp_seconds if reach is not None and tfp_seconds else None}
 
 
 def sections(cfg, data_dir=None):
     """A section a pair; the data loads once, on the first."""
-    spec, loaded = data.spec(cfg["dataset"]), {}
 
-    def run(name):
-        if not loaded:
-            try:
-                loaded["train"] = data.load(cfg["dataset"], "train", data_dir)
-                evaluation = data.load(cfg["dataset"], "validation", data_dir).take(cfg["eval_images"])
-                loaded["eval"] = np.concatenate(list(evaluation.batch(4096).as_numpy_iterator()))
-            except data.DatasetNotPrepared as e:
-                fail(not_prepared(e))
-            except FileNotFoundError as e:  # e.g. a --data-dir that does not exist
-                fail(str(e))
-        return pair(name, cfg, loaded["train"], loaded["eval"], spec.image_shape, spec.num_levels)
+    @functools.cache
+    def images():
+        """(the train split, the first `eval_images` validation images as one uint8 array)."""
+        try:
+            train = data.load(cfg["dataset"], "train", data_dir)
+            evaluation = data.load(cfg["dataset"], "validation", data_dir).take(cfg["eval_images"])
+            return train, np.concatenate(list(evaluation.batch(4096).as_numpy_iterator()))
+        except data.DatasetNotPrepared as e:
+            fail(not_prepared(e))
+        except FileNotFoundError as e:  # e.g. a --data-dir that does not exist
+            fail(str(e))
 
-    return [(f"{name}_quality", (lambda name=name: run(name))) for name in MODELS]
+    spec = data.spec(cfg["dataset"])
+    return [(f"{name}_quality", lambda name=name: pair(name, cfg, *images(), spec)) for name in MODELS]
 
 
 def targets(r):
@@ -250,8 +248,7 @@ def targets(r):
 
 
 def write_figure(results, out):
-    """Bits/dim against training minutes (seconds for a short budget), ours and TFP's, a
-    panel a pair: OUT/FIGURE."""
+    """Bits/dim against training minutes (seconds for a short budget), ours and TFP's, a panel a pair: OUT/FIGURE."""
     from zoo.figures import plt  # pyplot on the Agg backend, as every figure of the zoo
     from zoo.files import atomic_write
 

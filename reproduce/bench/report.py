@@ -1,15 +1,13 @@
-"""The benchmark's files: `benchmarks.json` and `benchmarks.md` rendered from it (and a
-GPU check's `gpu.md`), through the templates in `templates/`.
+"""The benchmark's files: `benchmarks.json` and `benchmarks.md` rendered from it (and a GPU check's `gpu.md`), through
+the templates in `templates/`.
 
-`benchmarks.json` is `{"suites": {NAME: results}, "design_ab": [...]}`: each suite's
-results (sections, targets, provenance) as its last run wrote them, a run replacing its
-own suite; and the one-off A/Bs behind design choices, measured outside any suite. A
-file from before suites (one flat `steps` result) reads as its `steps` suite.
+`benchmarks.json` is `{"suites": {NAME: results}, "design_ab": [...]}`: each suite's results (sections, targets,
+provenance) as its last run wrote them, a run replacing its own suite; and the one-off A/Bs behind design choices,
+measured outside any suite. A file from before suites (one flat `steps` result) reads as its `steps` suite.
 
-A template is Markdown with `str.format` fields over the suite's results (`{glow[batch]}`,
-`{row[ours]:ips}`; a field ending in `?` is None where a key is missing; None shows as
-"-"), the named formats of `FORMATS`, and lines `{for X in FIELD}`, `{if [not] FIELD}`,
-`{else}` and `{end}` that repeat or choose the lines up to their `{end}`.
+A template is Markdown with `str.format` fields over the suite's results (`{glow[batch]}`, `{row[ours]:ips}`; a field
+ending in `?` is None where a key is missing; None shows as "-"), the named formats of `FORMATS`, and lines
+`{for X in FIELD}`, `{if [not] FIELD}`, `{else}` and `{end}` that repeat or choose the lines up to their `{end}`.
 """
 
 import json
@@ -42,8 +40,8 @@ def made_sizes(model):
 
 
 def target(name, value, needed, at_most=False):
-    """A target: `value` must reach `needed` (with `at_most`, stay at or below it); None
-    (never measured, e.g. never reached) does not meet it."""
+    """A target: `value` must reach `needed` (with `at_most`, stay at or below it); None (never measured, e.g. never
+    reached) does not meet it."""
     met = value is not None and (value <= needed if at_most else value >= needed)
     return {"name": name, "value": value, "needed": needed, "met": bool(met), **({"at_most": True} if at_most else {})}
 
@@ -55,7 +53,7 @@ def target_cells(t):
         return "never" if t["value"] is None else f"{bound}{t['value']:.2f} of TFP's time", f"<= {t['needed']:.2f}"
     if "matmul peak" in t["name"]:
         return FORMATS["pct"](t["value"]), FORMATS["pct"](t["needed"])
-    return f"{t['value']:.2f}x", f"{t['needed']:.1f}x"
+    return FORMATS["x"](t["value"]), f"{t['needed']:.1f}x"
 
 
 # ---- the renderer ------------------------------------------------------------------
@@ -150,7 +148,7 @@ def _steps(r):
     copies = r["matmul_peak"].get("copies", 1)
     return {"copies": "`tf.linalg.matmul`" if copies == 1 else
             f"{copies} independent `tf.linalg.matmul`s in one call, side by side,",
-            "concat_channels": 2 * r["config"]["pixelcnnpp"]["model"]["nr_filters"], "train_factor": TRAIN_FACTOR,
+            "concat_channels": 2 * r["config"]["pixelcnnpp"]["model"]["filters"], "train_factor": TRAIN_FACTOR,
             "presets": [{**p, "model_name": MODELS[name][0],
                          "chains": r["config"]["presets"][name]["model"].get("training_chains", 1)}
                         for name, p in r["preset_steps"].items()]}
@@ -187,14 +185,9 @@ def _quality(r):
 CONTEXTS = {"steps": _steps, "maf": _maf, "quality": _quality}
 
 
-def suite_of(r):
-    """A suite's name (results from before suites are the `steps` suite's)."""
-    return r.get("suite", "steps")
-
-
 def markdown(doc):
-    """`benchmarks.md` of a `benchmarks.json` document: the targets of every suite, then
-    each suite with its provenance and sections (the design A/Bs after `steps`)."""
+    """`benchmarks.md` of a `benchmarks.json` document: the targets of every suite, then each suite with its
+    provenance and sections (the design A/Bs after `steps`)."""
     suites = doc["suites"]
     rows = [{**t, "suite": name, **dict(zip(("measured", "needed_text"), target_cells(t)))}
             for name in suites for t in suites[name]["targets"]]
@@ -214,16 +207,15 @@ def load(path):
     if not path.exists():
         return {"suites": {}}
     doc = json.loads(path.read_text())
-    return doc if "suites" in doc else {"suites": {suite_of(doc): doc}}
+    return doc if "suites" in doc else {"suites": {doc.get("suite", "steps"): doc}}  # from before suites: `steps`
 
 
 def write(results, out):
-    """Puts one suite's `results` into `out/benchmarks.json`, keeping the other suites' and
-    the design A/Bs, and renders `out/benchmarks.md` from it; both written atomically.
-    Returns their paths."""
+    """Puts one suite's `results` into `out/benchmarks.json`, keeping the other suites' and the design A/Bs, and
+    renders `out/benchmarks.md` from it; both written atomically. Returns their paths."""
     out = Path(out)
     doc = load(out / "benchmarks.json")
-    suites = {**doc["suites"], suite_of(results): results}
+    suites = {**doc["suites"], results["suite"]: results}
     order = [*SUITE_TITLES, *sorted(set(suites) - set(SUITE_TITLES))]
     doc["suites"] = {name: suites[name] for name in order if name in suites}
     return [write_json(out / "benchmarks.json", doc), write_text(out / "benchmarks.md", markdown(doc))]

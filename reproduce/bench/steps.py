@@ -1,7 +1,6 @@
-"""`python -m reproduce bench --suite steps`: the fp32 matmul peak; PixelCNN++ and Glow
-training steps and samplers against `tfd.PixelCNN` and `tfb.Glow` at matched
-hyper-parameters; the causal-conv ARM's cached against naive sampling; the PixelCNN++ and
-Glow `cpu` presets' steps as they train, as fractions of the fp32 and bf16 matmul peaks.
+"""`python -m reproduce bench --suite steps`: the fp32 matmul peak; PixelCNN++ and Glow training steps and samplers
+against `tfd.PixelCNN` and `tfb.Glow` at matched hyper-parameters; the causal-conv ARM's cached against naive
+sampling; the PixelCNN++ and Glow `cpu` presets' steps as they train, as fractions of the fp32 and bf16 matmul peaks.
 Every training step is `measure.train_step` (Adam: Keras 3's for ours, tf_keras' for TFP's).
 """
 
@@ -10,7 +9,7 @@ import math
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from reproduce.bench.measure import (compare_samplers, flops_records, matmul_task, measure, measure_steps, ours_step,
+from reproduce.bench.measure import (compare_samplers, gflops, matmul_task, measure, measure_steps, ours_step,
                                      parameters, random_images, ratio, ratios, step_flops, step_tasks, tfp_step,
                                      with_gflops)
 from reproduce.bench.report import MODELS, shape_name, target
@@ -25,14 +24,13 @@ def _without(model, *keys):
 
 
 def config(quick):
-    """Full: the `cpu` presets' models (against TFP: Glow in float32 with plain biased hidden
-    convolutions and no preprocessing, as `GlowDefaultNetwork`; both unchained, as TFP's one
-    graph a batch), 15 timed rounds (fewer let the load's noise move the ratios). Quick: tiny
-    shapes, one repetition (the tests)."""
+    """Full: the `cpu` presets' models (against TFP: Glow in float32 with plain biased hidden convolutions and no
+    preprocessing, as `GlowDefaultNetwork`; both unchained, as TFP's one graph a batch), 15 timed rounds (fewer let
+    the load's noise move the ratios). Quick: tiny shapes, one repetition (the tests)."""
     if quick:
-        pixel = {"nr_resnet": 1, "nr_filters": 8, "nr_logistic_mix": 2, "num_scales": 2, "dropout": 0.0,
+        pixel = {"nr_resnet": 1, "filters": 8, "nr_logistic_mix": 2, "num_scales": 2, "dropout": 0.0,
                  "weight_norm": False}
-        glow = {"num_scales": 1, "depth": 1, "hidden_channels": 8}
+        glow = {"num_scales": 1, "depth": 1, "filters": 8}
         return {"warmup": 1, "repetitions": 1, "matmul": {"size": 128, "repetitions": 2},
                 "pixelcnnpp": {"model": pixel, "num_levels": 256, "batch": 2, "train_shapes": [[4, 4, 3]],
                                "xla_shapes": [], "sample_shape": [4, 4, 1], "sample_images": 2,
@@ -44,7 +42,7 @@ def config(quick):
                 "presets": {name: {"model": {**model, "mixed_precision": "bfloat16"}, "batch": 2,
                                    "image_shape": [4, 4, 1], "num_levels": 256}
                             for name, model in (("pixelcnnpp", pixel), ("glow", glow))}}
-    runs = {name: Run(name, "cpu", "mnist", network_precision="preset") for name in MODELS}
+    runs = {name: Run(name, "cpu", "mnist", mixed_precision="preset") for name in MODELS}
     pixel, glow = (runs[name].requested_config for name in ("pixelcnnpp", "glow"))
     return {"warmup": 3, "repetitions": 15, "matmul": {"size": 2048, "repetitions": 10},
             "pixelcnnpp": {"model": {**_without(pixel, "mixed_precision", "training_chains"), "weight_norm": True},
@@ -68,19 +66,19 @@ def tfp_pixelcnn(shape, num_levels, model):
     """`tfd.PixelCNN` with our PixelCNN++'s hyper-parameters."""
     return tfp.distributions.PixelCNN(
         image_shape=tuple(shape), num_resnet=model["nr_resnet"], num_hierarchies=model["num_scales"],
-        num_filters=model["nr_filters"], num_logistic_mix=model["nr_logistic_mix"],
+        num_filters=model["filters"], num_logistic_mix=model["nr_logistic_mix"],
         dropout_p=model["dropout"], use_weight_norm=model["weight_norm"], high=num_levels - 1, low=0)
 
 
 def tfp_glow(shape, num_levels, model):
-    """`tfb.Glow` (latent -> image) at our Glow's scales, steps and width over a standard
-    normal: (dist, bijector, log_prob of images dequantized and scaled to [-1/2, 1/2))."""
+    """`tfb.Glow` (latent -> image) at our Glow's scales, steps and width over a standard normal: (dist, bijector,
+    log_prob of images dequantized and scaled to [-1/2, 1/2))."""
     tfb, tfd = tfp.bijectors, tfp.distributions
     if model.get("coupling", "affine") != "affine":
         raise ValueError(f"tfb.Glow's default network is affine; got coupling {model['coupling']!r}.")
     bijector = tfb.Glow(
         output_shape=tuple(shape), num_glow_blocks=model["num_scales"], num_steps_per_block=model["depth"],
-        coupling_bijector_fn=lambda s: tfb.GlowDefaultNetwork(s, num_hidden=model["hidden_channels"]),
+        coupling_bijector_fn=lambda s: tfb.GlowDefaultNetwork(s, num_hidden=model["filters"]),
         exit_bijector_fn=tfb.GlowDefaultExitNetwork)
     dist = tfd.TransformedDistribution(
         tfd.Sample(tfd.Normal(0.0, 1.0), bijector.inverse_event_shape(tuple(shape))), bijector)
@@ -92,42 +90,47 @@ def tfp_glow(shape, num_levels, model):
     return dist, bijector, log_prob
 
 
-def _versus_tfp(ours, half, log_prob, tfp_variables, images, tfp_images, xla, matmul, warmup, repetitions):
-    """Our step (float32, a bfloat16 network, and XLA where `xla`) against TFP's step on
-    `log_prob` over `tfp_variables`, the matmul in the same rounds: measurements, ratios,
-    FLOPs, parameters."""
+def _versus_tfp(ours, half, tfp_side, images, xla, matmul, timing):
+    """Our step (float32, a bfloat16 network, and XLA where `xla`) against TFP's (`tfp_side`: its log_prob, variables
+    and images), the matmul in the same rounds: measurements, ratios, FLOPs (and GFLOP/s, fraction of the matmul's),
+    parameters."""
+    log_prob, tfp_variables, tfp_images = tfp_side
     f = step_flops(lambda x: ours.log_prob(x, training=True), images)  # a bf16 network: the same convolutions
     flops = {"ours": f, "ours_bf16": f, "ours_xla": f, "tfp": step_flops(log_prob, tfp_images)}
     steps = {"ours": (ours_step(ours), images), "ours_bf16": (ours_step(half), images),
              "tfp": (tfp_step(log_prob, tfp_variables, math.prod(images.shape[1:])), tfp_images),
              **({"ours_xla": (ours_step(ours, True), images)} if xla else {})}
-    m, mm = measure_steps(step_tasks(steps, len(images)), matmul, warmup, repetitions)
+    m, mm = measure_steps(step_tasks(steps, len(images)), matmul, *timing)
     return {**m, "matmul": mm, **ratios(m, ours_vs_tfp=("ours", "tfp"), ours_bf16_vs_tfp=("ours_bf16", "tfp")),
             **({"xla_speedup": ratio(m["ours_xla"], m["ours"])} if xla else {}),
-            "flops": flops_records(flops, m, mm["gflops"]),
+            "flops": {name: {"flops_per_step": flops[name], "gflops": gflops(flops[name], m[name]),
+                             "fraction_of_matmul_peak": gflops(flops[name], m[name]) / mm["gflops"]} for name in m},
             "parameters": {"ours": parameters(ours.trainable_variables), "tfp": parameters(tfp_variables)}}
 
 
-def pixelcnnpp_train(cfg, warmup, repetitions, matmul):
-    rows = []
+def pixelcnnpp_train(cfg, timing, matmul):
+    """A row a training shape: `_versus_tfp` against `tfd.PixelCNN`."""
+    rows, levels, batch = [], cfg["num_levels"], cfg["batch"]
     for shape in cfg["train_shapes"]:
-        levels, batch = cfg["num_levels"], cfg["batch"]
-        ours, half = (PixelCNNPlusPlus(shape, levels, **{**cfg["model"], **extra}).build_for_images() for extra in
-                      ({}, {"mixed_precision": "bfloat16"}))
+        ours, half = (PixelCNNPlusPlus(shape, levels, **{**cfg["model"], **extra}).build_for_images()
+                      for extra in ({}, {"mixed_precision": "bfloat16"}))
         dist, images = tfp_pixelcnn(shape, levels, cfg["model"]), random_images(shape, levels, batch)
-        rows.append({"image_shape": shape, "batch": batch, **_versus_tfp(
-            ours, half, lambda x: dist.log_prob(x, training=True), dist.network.trainable_variables, images,
-            tf.cast(images, tf.float32), shape in cfg["xla_shapes"], matmul, warmup, repetitions)})
+        tfp_side = (lambda x: dist.log_prob(x, training=True), dist.network.trainable_variables,
+                    tf.cast(images, tf.float32))
+        rows.append({"image_shape": shape, "batch": batch,
+                     **_versus_tfp(ours, half, tfp_side, images, shape in cfg["xla_shapes"], matmul, timing)})
     return rows
 
 
 def pixelcnnpp_sample(cfg):
+    """`compare_samplers` of our PixelCNN++ and `tfd.PixelCNN`."""
     shape, levels = cfg["sample_shape"], cfg["num_levels"]
     return compare_samplers(PixelCNNPlusPlus(shape, levels, **cfg["model"]).build_for_images(),
                             tfp_pixelcnn(shape, levels, cfg["model"]), cfg, shape)
 
 
-def glow_train_and_sample(cfg, warmup, repetitions, matmul):
+def glow_train_and_sample(cfg, timing, matmul):
+    """`_versus_tfp` against `tfb.Glow` ("train"), and both sides' `sample(n)` ("sample")."""
     shape, levels, batch, n = cfg["image_shape"], cfg["num_levels"], cfg["batch"], cfg["sample_images"]
     images = random_images(shape, levels, batch)
     ours, half = (Glow(shape, levels, seed=0, **{**cfg["model"], **extra}).build_for_images()
@@ -135,60 +138,60 @@ def glow_train_and_sample(cfg, warmup, repetitions, matmul):
     for model in (ours, half):
         model.initialize(images)  # actnorm's data-dependent initialization (TFP's runs in its first step)
     dist, bijector, log_prob = tfp_glow(shape, levels, cfg["model"])
-    train = _versus_tfp(ours, half, log_prob, bijector.trainable_variables, images, images, True, matmul,
-                        warmup, repetitions)
+    train = _versus_tfp(ours, half, (log_prob, bijector.trainable_variables, images), images, True, matmul, timing)
     sample = measure({"ours": {"run": lambda: ours.sample(n, seed=0), "images": n},  # tfb.Reshape takes no tensor n
-                      "tfp": {"run": tf.function(lambda: dist.sample(n, seed=0)), "images": n}}, warmup, repetitions)
+                      "tfp": {"run": tf.function(lambda: dist.sample(n, seed=0)), "images": n}}, *timing)
     return {"image_shape": shape, "batch": batch, "train": train,
             "sample": {**sample, "images": n, "ours_vs_tfp": ratio(sample["ours"], sample["tfp"])}}
 
 
-def preset_steps(cfg, warmup, repetitions, matmul, matmul16):
-    """Our PixelCNN++ and Glow steps as their `cpu` presets train, each with the fp32 and
-    bf16 matmuls timed in its rounds."""
+def preset_steps(cfg, timing, matmul, matmul16):
+    """Our PixelCNN++ and Glow steps as their `cpu` presets train, each with the fp32 and bf16 matmuls timed in its
+    rounds: name -> measurements, FLOPs, GFLOP/s and the fractions of both matmuls'."""
     out = {}
     for name, c in cfg.items():
         shape, levels, batch = c["image_shape"], c["num_levels"], c["batch"]
         model = {"pixelcnnpp": PixelCNNPlusPlus, "glow": Glow}[name](shape, levels, **c["model"]).build_for_images()
         images = random_images(shape, levels, batch)
         model.initialize(images)
-        flops = step_flops(lambda x: model.log_prob(x, training=True), images)
-        step = ours_step(model)
+        flops, step = step_flops(lambda x: model.log_prob(x, training=True), images), ours_step(model)
         m = measure({"ours": {"run": lambda: step(images), "images": batch}, "matmul": matmul,
-                     "matmul_bf16": matmul16}, warmup, repetitions)
+                     "matmul_bf16": matmul16}, *timing)
         mm, mm16 = with_gflops(m.pop("matmul"), matmul), with_gflops(m.pop("matmul_bf16"), matmul16)
-        gflops = flops / m["ours"]["median_seconds"] / 1e9
+        rate = gflops(flops, m["ours"])
         out[name] = {"image_shape": shape, "batch": batch, "precision": c["model"].get("mixed_precision") or
-                     "float32", **m, "matmul": mm, "matmul_bf16": mm16, "flops_per_step": flops,
-                     "gflops": gflops, "fraction_of_matmul_peak": gflops / mm["gflops"],
-                     "fraction_of_bf16_matmul_peak": gflops / mm16["gflops"]}
+                     "float32", **m, "matmul": mm, "matmul_bf16": mm16, "flops_per_step": flops, "gflops": rate,
+                     "fraction_of_matmul_peak": rate / mm["gflops"],
+                     "fraction_of_bf16_matmul_peak": rate / mm16["gflops"]}
     return out
 
 
-def arm_sample(cfg, warmup, repetitions):
+def arm_sample(cfg, timing):
+    """The causal-conv ARM's cached against naive `sample(n)`."""
     shape, n = cfg["image_shape"], cfg["sample_images"]
     model = ARM(shape, cfg["num_levels"], **cfg["model"]).build_for_images()
     m = measure({method: {"run": (lambda method=method: model.sample(n, seed=0, method=method)), "images": n}
-                 for method in ("cached", "naive")}, warmup, repetitions)
+                 for method in ("cached", "naive")}, *timing)
     return {"image_shape": shape, "images": n, **m, "cached_vs_naive": ratio(m["cached"], m["naive"])}
+
+
+def matmul_peak(matmul, repetitions):
+    """The matmul timed alone: its size, FLOPs, seconds and median and best GFLOP/s."""
+    m = with_gflops(measure({"matmul": matmul}, 2, repetitions)["matmul"], matmul)
+    return {**{k: matmul[k] for k in ("size", "copies", "flops")}, "seconds": m["seconds"], "gflops": m["gflops"],
+            "gflops_best": matmul["flops"] / min(m["seconds"]) / 1e9}
 
 
 def sections(cfg, data_dir=None):
     """The suite's sections in order: (name, thunk)."""
-    warmup, reps = cfg["warmup"], cfg["repetitions"]
+    timing = cfg["warmup"], cfg["repetitions"]
     matmul, matmul16 = (matmul_task(cfg["matmul"]["size"], dtype) for dtype in (tf.float32, tf.bfloat16))
-
-    def peak():
-        m = measure({"matmul": matmul}, 2, cfg["matmul"]["repetitions"])["matmul"]
-        return {"size": cfg["matmul"]["size"], "copies": matmul["copies"], "flops": matmul["flops"],
-                "seconds": m["seconds"], "gflops": matmul["flops"] / m["median_seconds"] / 1e9,
-                "gflops_best": matmul["flops"] / min(m["seconds"]) / 1e9}
-    return [("matmul_peak", peak),
-            ("pixelcnnpp_train", lambda: pixelcnnpp_train(cfg["pixelcnnpp"], warmup, reps, matmul)),
+    return [("matmul_peak", lambda: matmul_peak(matmul, cfg["matmul"]["repetitions"])),
+            ("pixelcnnpp_train", lambda: pixelcnnpp_train(cfg["pixelcnnpp"], timing, matmul)),
             ("pixelcnnpp_sample", lambda: pixelcnnpp_sample(cfg["pixelcnnpp"])),
-            ("glow", lambda: glow_train_and_sample(cfg["glow"], warmup, reps, matmul)),
-            ("arm_sample", lambda: arm_sample(cfg["arm"], warmup, reps)),
-            ("preset_steps", lambda: preset_steps(cfg["presets"], warmup, reps, matmul, matmul16))]
+            ("glow", lambda: glow_train_and_sample(cfg["glow"], timing, matmul)),
+            ("arm_sample", lambda: arm_sample(cfg["arm"], timing)),
+            ("preset_steps", lambda: preset_steps(cfg["presets"], timing, matmul, matmul16))]
 
 
 def targets(r):
