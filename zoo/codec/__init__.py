@@ -4,9 +4,11 @@
     data = zoo.codec.compress("pixelcnnpp-mnist", images)   # uint8 [n, 28, 28, 1] -> bytes
     images = zoo.codec.decompress(data)                     # loads the named model itself
 
-Two coders, picked by what the model can do (`codec_for`):
+Three coders, picked by what the model can do (`codec_for`):
   * `range_coding`: autoregressive models (ARM, PixelCNN, Gated PixelCNN, PixelCNN++),
     every value range-coded under its exact conditional, through the model's cached pass;
+  * `ordering_bits_back`: an autoregressive mixture over pixel orderings (PixelCNN++'s
+    `augmentation_mixture`), the ordering a latent coded bits-back, on an ANS stack;
   * `bits_back`: VAEs, bits-back coding with ANS (BB-ANS).
 The stream (`container`) names the model (its hub name and a digest of its weights),
 the codec, the image shape, count and batch size, and carries checksums: a truncated or
@@ -20,7 +22,7 @@ import importlib
 
 import numpy as np
 
-from zoo.codec import container, range_coding
+from zoo.codec import container, ordering_bits_back, range_coding
 from zoo.models.base import check_image_array
 
 DEFAULT_BATCH_SIZE = 250  # range coding: images per cached pass; larger batches run faster per image
@@ -28,7 +30,7 @@ DEFAULT_BATCH_SIZE = 250  # range coding: images per cached pass; larger batches
 
 def _coders():
     """The coding modules, range coding first; bits_back where it is installed."""
-    coders = [range_coding]
+    coders = [range_coding, ordering_bits_back]
     try:
         coders.append(importlib.import_module("zoo.codec.bits_back"))
     except ModuleNotFoundError as error:

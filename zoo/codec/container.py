@@ -6,7 +6,8 @@ length and its UTF-8 bytes; a digest is the first DIGEST_BYTES of a sha256):
 
     b"ZOOC"              magic
     u8                   format version (VERSION)
-    string, string       codec NAME ("range", "bits_back"), model (its hub name)
+    u8                   the codec: its index in CODECS (each coder's NAME)
+    string               model (its hub name)
     digest               weights_digest: of the model's weight values (`weights_digest`)
     7 varints            H, W, C, num_levels, count, batch_size, bytes per label (0: none)
     digest               images_digest: of the images and labels coded (`images_digest`)
@@ -15,7 +16,7 @@ length and its UTF-8 bytes; a digest is the first DIGEST_BYTES of a sha256):
     payload_length bytes the coder's payload (`zoo.codec.range_coding`, `zoo.codec.bits_back`)
     digest               of everything before it
 
-about 45 bytes besides the labels and the payload.
+about 30 bytes and the model's name besides the labels and the payload.
 
 What each check catches:
   * magic and version: not a stream, or one of a format this zoo does not read;
@@ -36,8 +37,9 @@ import hashlib
 import numpy as np
 
 MAGIC = b"ZOOC"
-VERSION = 2  # 1: 8-byte digests
+VERSION = 2  # 1: 8-byte digests, the codec's name
 DIGEST_BYTES = 4
+CODECS = ("range", "bits_back", "ordering_bits_back")  # append only: a stream stores the index
 HEADER_FIELDS = ("codec", "model", "weights_digest", "image_shape", "num_levels", "count", "batch_size",
                  "label_bytes", "images_digest", "payload_length")
 
@@ -101,12 +103,14 @@ def pack(header, labels, payload):
     header = {**header, "payload_length": len(payload)}
     if set(header) != set(HEADER_FIELDS):
         raise ValueError(f"Expected header fields {sorted(HEADER_FIELDS)}, got {sorted(header)}.")
+    if header["codec"] not in CODECS:
+        raise ValueError(f"Expected a codec of {CODECS}, got {header['codec']!r}.")
     k = header["label_bytes"]
     if (labels is None) != (k == 0):
         raise ValueError(f"Expected labels exactly when label_bytes > 0, got label_bytes={k} and labels {labels!r}.")
     numbers = [*header["image_shape"], header["num_levels"], header["count"], header["batch_size"], k]
     body = b"".join([
-        MAGIC, bytes([VERSION]), _string(header["codec"]), _string(header["model"]), header["weights_digest"],
+        MAGIC, bytes([VERSION, CODECS.index(header["codec"])]), _string(header["model"]), header["weights_digest"],
         *map(_varint, numbers), header["images_digest"], _varint(header["payload_length"]),
         b"" if labels is None else np.asarray(labels).astype(f"<u{k}").tobytes(), bytes(payload)])
     return body + _digest(body)
@@ -160,7 +164,10 @@ def unpack(data):
         raise ValueError(f"Unknown zoo.codec format version {data[len(MAGIC)]}: this zoo reads version {VERSION}.")
     reader = _Reader(data, len(MAGIC) + 1)
     try:
-        header = {"codec": reader.string(), "model": reader.string(), "weights_digest": reader.take(DIGEST_BYTES)}
+        codec = reader.take(1)[0]
+        if codec >= len(CODECS):
+            raise ValueError(f"Corrupted zoo.codec stream: codec {codec}, this zoo has {len(CODECS)}.")
+        header = {"codec": CODECS[codec], "model": reader.string(), "weights_digest": reader.take(DIGEST_BYTES)}
         numbers = [reader.varint() for _ in range(7)]
         header.update(image_shape=numbers[:3], num_levels=numbers[3], count=numbers[4], batch_size=numbers[5],
                       label_bytes=numbers[6], images_digest=reader.take(DIGEST_BYTES),

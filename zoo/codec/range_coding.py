@@ -31,11 +31,8 @@ oneDNN build, a GPU) may round differently. The container's sha256 of the images
 decodes to wrong images silently.
 
 A model whose p(x) is a uniform mixture over T pixel orderings (PixelCNN++'s
-`augmentation_mixture`: (1/T) sum_t p(t(x) | t)) has no single sequence of conditionals.
-Each image is coded under its likeliest ordering t* = argmax_t p(t(x) | t) (the
-encoder's choice, from the parallel pass), t* first, uniform over T: an image costs
--log2 p(t*(x) | t*) + log2 T bits, between -log2 p(x) and -log2 p(x) + log2 T.
-(Bits-back coding of t would attain -log2 p(x), but needs a stack, not a queue.)
+`augmentation_mixture`) has no single sequence of conditionals: `ordering_bits_back`
+codes it on a stack, with this module's pass (its "augmentation" input).
 
 Overhead: constriction quantizes each value's distribution to 24-bit precision (every
 value at least 2^-24, so even a value the float32 softmax gives 0 can be coded, at up to
@@ -50,7 +47,6 @@ import constriction
 import numpy as np
 import tensorflow as tf
 
-from zoo.models.distribution_augmentation import apply_transforms, inverses
 
 NAME = "range"
 FAMILY = constriction.stream.model.Categorical(perfect=False)  # probabilities given per value
@@ -67,6 +63,8 @@ def supports(model):
     if "autoregressive" not in model.capabilities:
         return (f"range coding needs an autoregressive model's exact per-pixel conditionals, and a "
                 f"{type(model).__name__} has none.")
+    if _orderings(model) > 1:
+        return "a mixture over pixel orderings is coded by bits-back coding of the ordering (ordering_bits_back)."
     return None
 
 
@@ -75,10 +73,10 @@ def _orderings(model):
     return len(model.augmentations) if getattr(model, "augmentation_mixture", False) else 1
 
 
-def _check(model, batch_size):
+def _check(model, batch_size, supports=supports, what="range-code"):
     reason = supports(model)
     if reason is not None:
-        raise ValueError(f"Cannot range-code this model: {reason}")
+        raise ValueError(f"Cannot {what} this model: {reason}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
     model.build_for_images()
@@ -90,10 +88,6 @@ class _Encoder:
     def __init__(self):
         self.coder = constriction.stream.queue.RangeEncoder()
         self.rows = 0
-
-    def uniform(self, values, size):
-        """Codes int `values` uniform over [0, size)."""
-        self.coder.encode(np.asarray(values, np.int32), constriction.stream.model.Uniform(size))
 
     def __call__(self, probabilities, given):
         k = self.rows
@@ -114,13 +108,6 @@ class _Decoder:
         self.coder = constriction.stream.queue.RangeDecoder(np.frombuffer(payload, "<u4").astype(np.uint32))
         self.rows = 0
         self.error = None
-
-    def uniform(self, count, size):
-        """Decodes `count` values uniform over [0, size)."""
-        try:
-            return self.coder.decode(constriction.stream.model.Uniform(size), count)
-        except Exception as error:
-            raise ValueError(f"Corrupted range-coded payload: {error}") from None
 
     def __call__(self, probabilities, given):
         values = np.zeros_like(given)
@@ -201,17 +188,6 @@ def _padded(array, batch_size):
     return np.concatenate([array, pad])
 
 
-def _likeliest_orderings(model, images, labels, chunk=250):
-    """int32 `[n]`: argmax_t log p(t(x) | t) per image, over the orderings of a mixture."""
-    scores = []
-    for t in range(_orderings(model)):
-        scores.append(np.concatenate([
-            model.augmented_log_prob(images[i:i + chunk], np.full(len(images[i:i + chunk]), t, np.int32),
-                                     None if labels is None else labels[i:i + chunk]).numpy()
-            for i in range(0, len(images), chunk)]))
-    return np.argmax(np.stack(scores, axis=1), axis=1).astype(np.int32)
-
-
 def encode(model, images, labels=None, batch_size=250):
     """uint8 images `[n, H, W, C]` (and int labels `[n]` for a class-conditional model)
     -> the range coder's bytes (little-endian 32-bit words)."""
@@ -219,18 +195,11 @@ def encode(model, images, labels=None, batch_size=250):
     images = np.asarray(model.check_images(images))
     labels = model.check_labels(labels, len(images))
     labels = None if labels is None else np.asarray(labels)
-    orderings, ids = _orderings(model), None
-    if orderings > 1:  # each image as its likeliest ordering t*, t* coded first
-        ids = _likeliest_orderings(model, images, labels)
-        images = np.asarray(apply_transforms(images, ids, model.augmentations))
     coding, encoder = _coding_pass(model, batch_size), _Encoder()
     for start, stop in _batches(len(images), batch_size):
         inputs = {"images": _padded(images[start:stop], batch_size)}
         if labels is not None:
             inputs["labels"] = _padded(labels[start:stop], batch_size)
-        if ids is not None:
-            encoder.uniform(ids[start:stop], orderings)
-            inputs["augmentation"] = _padded(ids[start:stop], batch_size)
         coding.run(encoder, inputs, stop - start)
     return encoder.payload()
 
@@ -245,27 +214,19 @@ def decode(model, payload, count, labels=None, batch_size=250):
         raise ValueError(f"count must be a positive integer, got {count!r}.")
     labels = model.check_labels(labels, count)
     labels = None if labels is None else np.asarray(labels)
-    orderings = _orderings(model)
     coding, decoder = _coding_pass(model, batch_size), _Decoder(bytes(payload))
     images = np.empty((count, *model.image_shape), np.uint8)
     for start, stop in _batches(count, batch_size):
         inputs = {"images": np.zeros((batch_size, *model.image_shape), np.int32)}
         if labels is not None:
             inputs["labels"] = _padded(labels[start:stop], batch_size)
-        if orderings > 1:
-            ids = decoder.uniform(stop - start, orderings)
-            inputs["augmentation"] = _padded(ids, batch_size)
-        decoded = coding.run(decoder, inputs, stop - start)[:stop - start]
-        if orderings > 1:  # back from t*(x) to x
-            decoded = np.asarray(apply_transforms(decoded, ids, inverses(model.augmentations)))
-        images[start:stop] = decoded
+        images[start:stop] = coding.run(decoder, inputs, stop - start)[:stop - start]
     return images
 
 
 def ideal_bits(model, images, labels=None, chunk=250):
     """-log2 p(x) per image, float64 `[n]`: the model's `log_prob` (its parallel pass), the
-    code length range coding attains up to the coder's overhead (and, for a mixture over
-    T orderings, up to log2 T bits an image more)."""
+    code length range coding attains up to the coder's overhead."""
     images = np.asarray(model.check_images(images))
     labels = model.check_labels(labels, len(images))
     nats = [model.log_prob(images[i:i + chunk], None if labels is None else labels[i:i + chunk]).numpy()
