@@ -248,6 +248,10 @@ def test_the_command_round_trips_pngs_and_refuses_bad_input_in_one_line(tmp_path
     assert main(["decompress", str(tmp_path / "x.zooc"), "-o", str(tmp_path / "x.npy")]) == 0
     np.testing.assert_array_equal(np.load(tmp_path / "x.npy"), np.concatenate([x, x[:2]]))
     capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    listed = capsys.readouterr().out.split("Pretrained models that compress:\n")[1].split()
+    assert listed == zoo.codec.compressing_models() and "vae-sylvester_o-digits" in listed
 
     Image.fromarray(np.full((8, 8), 200, np.uint8), "L").save(tmp_path / "bright.png")
     Image.fromarray(np.zeros((8, 8, 3), np.uint8), "RGB").save(tmp_path / "rgb.png")

@@ -106,12 +106,14 @@ class _Parser(argparse.ArgumentParser):
 
     def format_help(self):
         import zoo.codec
-        self.epilog = "Pretrained models that compress: " + ", ".join(zoo.codec.compressing_models()) + "."
+        names = zoo.codec.compressing_models()
+        self.epilog = "Pretrained models that compress:\n" + "\n".join(f"  {name}" for name in names)
         return super().format_help()
 
 
 def parser():
-    p = _Parser(prog="python -m zoo.codec", description="Lossless compression of images with a pretrained model.")
+    p = _Parser(prog="python -m zoo.codec", description="Lossless compression of images with a pretrained model.",
+                formatter_class=argparse.RawDescriptionHelpFormatter)  # the epilog's list, a name a line
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("compress", help="images -> one file")
     c.add_argument("--model", required=True, help="a pretrained model that compresses (see python -m zoo.codec -h)")
