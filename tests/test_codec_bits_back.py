@@ -162,8 +162,14 @@ def test_stream_rate_is_the_elbo(name):
     assert tolerance < 0.02 * expected.mean()
 
 
-FLOW_CASES = [*[(kind, "normal") for kind in vae_module.POSTERIORS if kind != "gaussian"],
-              ("gaussian", "realnvp"), ("gaussian", "maf"), ("sylvester_t", "maf")]
+# Every posterior flow and every flow prior, each at least once.
+FLOW_CASES = [("planar", "maf"), ("iaf", "realnvp"), ("householder", "normal"), ("sylvester_o", "normal"),
+              ("sylvester_h", "maf"), ("sylvester_t", "realnvp"), ("gaussian", "maf")]
+
+
+def test_the_flow_cases_cover_every_posterior_and_prior():
+    assert {p for p, _ in FLOW_CASES} == set(vae_module.POSTERIORS)
+    assert {q for _, q in FLOW_CASES} == set(vae_module.PRIORS)
 
 
 def flow_vae(posterior, prior):

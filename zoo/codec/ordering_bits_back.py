@@ -29,7 +29,7 @@ and full batches after that. No initial bits; decoding checks that the stack end
 import constriction
 import numpy as np
 
-from zoo.codec.range_coding import FAMILY, _batches, _coding_pass, _orderings, _padded
+from zoo.codec.range_coding import FAMILY, Popper, _batches, _coding_pass, _orderings, _padded
 from zoo.codec.range_coding import _check as _check_model
 from zoo.models.distribution_augmentation import apply_transforms, inverses
 
@@ -67,22 +67,6 @@ class _Collector:
     def __call__(self, probabilities, given):
         self.steps.append((given[:self.rows].copy(), probabilities[:self.rows].astype(np.float64)))
         return given
-
-
-class _Popper:
-    """In the decoding pass: pops each step's values of the first `rows` images."""
-
-    def __init__(self, coder):
-        self.coder, self.rows, self.error = coder, 0, None
-
-    def __call__(self, probabilities, given):
-        values = np.zeros_like(given)
-        try:
-            values[:self.rows] = self.coder.decode(FAMILY, probabilities[:self.rows].astype(np.float64))
-        except Exception as error:  # constriction's own, on data no encoder wrote
-            self.error = error
-            raise
-        return values
 
 
 def _layout(count, batch_size):
@@ -144,7 +128,7 @@ def decode(model, payload, count, labels=None, batch_size=250):
     for start, stop in _layout(count, batch_size):
         batch_labels = None if labels is None else labels[start:stop]
         ids = coder.decode(constriction.stream.model.Uniform(orderings), stop - start).astype(np.int32)
-        popper = _Popper(coder)
+        popper = Popper(coder)
         shape = (stop - start, *model.image_shape)
         decoded = coding.run(popper, _inputs(np.zeros(shape, np.int32), batch_labels, ids, batch_size),
                              stop - start)[:stop - start]

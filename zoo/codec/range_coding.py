@@ -98,16 +98,13 @@ class _Encoder:
         return self.coder.get_compressed().astype("<u4").tobytes()
 
 
-class _Decoder:
-    """Decodes the values of a batch's first `rows` images; the padding rows are zeros,
-    as the encoder's padding images."""
+class Popper:
+    """Decodes the values of a batch's first `rows` images from `coder` (constriction's
+    range decoder, or an ANS stack); the padding rows are zeros, as the encoder's padding
+    images. Keeps constriction's error for the pass to report."""
 
-    def __init__(self, payload):
-        if len(payload) % 4:
-            raise ValueError(f"Expected a range-coded payload of whole 32-bit words, got {len(payload)} bytes.")
-        self.coder = constriction.stream.queue.RangeDecoder(np.frombuffer(payload, "<u4").astype(np.uint32))
-        self.rows = 0
-        self.error = None
+    def __init__(self, coder):
+        self.coder, self.rows, self.error = coder, 0, None
 
     def __call__(self, probabilities, given):
         values = np.zeros_like(given)
@@ -121,7 +118,7 @@ class _Decoder:
 
 class _CodingPass:
     """`model.cached_pass` over a batch `[batch_size, H, W, C]`, each value through the
-    active coder (`_Encoder` or `_Decoder`): one traced graph for both directions. One
+    active coder (`_Encoder` or `Popper`): one traced graph for both directions. One
     pass codes one stream at a time (not thread-safe)."""
 
     def __init__(self, model, batch_size):
@@ -160,7 +157,7 @@ class _CodingPass:
                 return self.graph({k: tf.constant(v, tf.int32) for k, v in inputs.items()}).numpy()
         except tf.errors.OpError:
             if getattr(coder, "error", None) is not None:
-                raise ValueError(f"Corrupted range-coded payload: {coder.error}") from None
+                raise ValueError(f"Corrupted coded payload: {coder.error}") from None
             raise
         finally:
             self.coder = None
@@ -214,7 +211,10 @@ def decode(model, payload, count, labels=None, batch_size=250):
         raise ValueError(f"count must be a positive integer, got {count!r}.")
     labels = model.check_labels(labels, count)
     labels = None if labels is None else np.asarray(labels)
-    coding, decoder = _coding_pass(model, batch_size), _Decoder(bytes(payload))
+    if len(payload) % 4:
+        raise ValueError(f"Expected a range-coded payload of whole 32-bit words, got {len(payload)} bytes.")
+    words = np.frombuffer(bytes(payload), "<u4").astype(np.uint32)
+    coding, decoder = _coding_pass(model, batch_size), Popper(constriction.stream.queue.RangeDecoder(words))
     images = np.empty((count, *model.image_shape), np.uint8)
     for start, stop in _batches(count, batch_size):
         inputs = {"images": np.zeros((batch_size, *model.image_shape), np.int32)}
