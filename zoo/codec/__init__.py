@@ -23,7 +23,7 @@ import importlib
 import numpy as np
 
 from zoo.codec import container, ordering_bits_back, range_coding
-from zoo.models.base import check_image_array
+from zoo.models.base import check_image_array, check_positive_int
 
 DEFAULT_BATCH_SIZE = 250  # range coding: images per cached pass; larger batches run faster per image
 
@@ -39,9 +39,10 @@ def _coders():
     return coders
 
 
-def codec_for(model):
-    """The coding module that codes `model` (its class and config suffice); a one-line
-    ValueError with each coder's reason if none does."""
+def codec_for(model_or_name):
+    """The coding module that codes a model or pretrained name (its class and config
+    suffice); a one-line ValueError with each coder's reason if none does."""
+    model = _unbuilt(model_or_name) if isinstance(model_or_name, str) else model_or_name
     reasons = []
     for coder in _coders():
         reason = coder.supports(model)
@@ -60,9 +61,8 @@ def _unbuilt(name):
 
 def can_compress(model_or_name):
     """Whether a model (or pretrained name) can be compressed with."""
-    model = _unbuilt(model_or_name) if isinstance(model_or_name, str) else model_or_name
     try:
-        codec_for(model)
+        codec_for(model_or_name)
     except ValueError:
         return False
     return True
@@ -121,9 +121,7 @@ def compress(model_or_name, images, labels=None, *, batch_size=None, name=None):
     labels = None if labels is None else np.asarray(labels, np.int32)
     if batch_size is None:
         batch_size = min(DEFAULT_BATCH_SIZE, len(images))
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
-    payload = coder.encode(model, images, labels, int(batch_size))
+    payload = coder.encode(model, images, labels, check_positive_int(batch_size, "batch_size"))
     header = {"codec": coder.NAME, "model": name, "weights_digest": container.weights_digest(model),
               "image_shape": list(model.image_shape), "num_levels": model.num_levels, "count": len(images),
               "batch_size": int(batch_size), "label_bytes": container.label_bytes(model.num_classes),

@@ -51,6 +51,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo.codec.latent_buckets import CENTRES, NUM_BUCKETS, GaussianChain
+from zoo.models.base import check_positive_int
 from zoo.models.vae import VAE
 
 NAME = "bits_back"
@@ -108,18 +109,13 @@ def _check_model(model):
     model.build_for_images()
 
 
-def _check_batch_size(batch_size):
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
-
-
 def encode(model, images, labels=None, batch_size=1):
     """uint8 images `[n, H, W, C]` -> the stack's bytes (little-endian 32-bit words), the
     initial words included. Images are chained one by one: each pops its latent from the
     bits the ones before it pushed, and the decoder knows x only after popping it, so
     q(z | x) is computed per image on both sides whatever `batch_size` (accepted for the
     codecs' common interface)."""
-    _check_batch_size(batch_size)
+    check_positive_int(batch_size, "batch_size")
     _check_model(model)
     images = np.asarray(model.check_images(images))
     model.check_labels(labels, len(images))
@@ -139,9 +135,8 @@ def encode(model, images, labels=None, batch_size=1):
 def decode(model, payload, count, labels=None, batch_size=1):
     """`encode`'s bytes -> uint8 images `[count, H, W, C]`. A stream that does not end in
     the initial words (corrupted, or coded with other weights) is a ValueError."""
-    _check_batch_size(batch_size)
-    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
-        raise ValueError(f"count must be a positive integer, got {count!r}.")
+    check_positive_int(batch_size, "batch_size")
+    check_positive_int(count, "count")
     _check_model(model)
     model.check_labels(labels, int(count))
     if not isinstance(payload, (bytes, bytearray)) or len(payload) % 4 or len(payload) < 4 * INITIAL_WORDS:

@@ -29,8 +29,9 @@ and full batches after that. No initial bits; decoding checks that the stack end
 import constriction
 import numpy as np
 
-from zoo.codec.range_coding import FAMILY, Popper, _batches, _coding_pass, _orderings, _padded
-from zoo.codec.range_coding import _check as _check_model
+from zoo.codec.range_coding import FAMILY, Popper, _batches, _coding_pass, _orderings, _padded, check_codable
+from zoo.codec.range_coding import ideal_bits  # noqa: F401  (-log2 p(x): the mixture's own log_prob)
+from zoo.models.base import check_positive_int
 from zoo.models.distribution_augmentation import apply_transforms, inverses
 
 NAME = "ordering_bits_back"
@@ -52,10 +53,6 @@ def posterior(model, images, labels):
                        for t in range(_orderings(model))], axis=1).astype(np.float64)
     scores = np.exp(scores - scores.max(axis=1, keepdims=True))
     return scores / scores.sum(axis=1, keepdims=True)
-
-
-def _check(model, batch_size):
-    _check_model(model, batch_size, supports, "bits-back code the ordering of")
 
 
 class _Collector:
@@ -88,7 +85,7 @@ def _inputs(images, labels, ids, batch_size):
 def encode(model, images, labels=None, batch_size=250):
     """uint8 images `[n, H, W, C]` (int labels `[n]` for a class-conditional model) -> the
     stack's bytes (little-endian 32-bit words)."""
-    _check(model, batch_size)
+    check_codable(model, batch_size, supports(model), "bits-back code the ordering of")
     images = np.asarray(model.check_images(images), np.uint8)
     labels = model.check_labels(labels, len(images))
     labels = None if labels is None else np.asarray(labels)
@@ -112,9 +109,8 @@ def encode(model, images, labels=None, batch_size=250):
 def decode(model, payload, count, labels=None, batch_size=250):
     """`encode`'s bytes -> uint8 images `[count, H, W, C]`. A stack that does not end
     empty (corrupted, or coded with other probabilities) is a ValueError."""
-    _check(model, batch_size)
-    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
-        raise ValueError(f"count must be a positive integer, got {count!r}.")
+    check_codable(model, batch_size, supports(model), "bits-back code the ordering of")
+    check_positive_int(count, "count")
     labels = model.check_labels(labels, count)
     labels = None if labels is None else np.asarray(labels)
     if not isinstance(payload, (bytes, bytearray)) or len(payload) % 4:
@@ -139,9 +135,3 @@ def decode(model, payload, count, labels=None, batch_size=250):
         raise ValueError("The ordering bits-back stream does not end empty: it is corrupted, or was coded "
                          "with other weights or on a machine that computes other probabilities.")
     return images
-
-
-def ideal_bits(model, images, labels=None, chunk=250):
-    """-log2 p(x) per image, float64 `[n]` (the mixture's own likelihood)."""
-    from zoo.codec.range_coding import ideal_bits as minus_log2_p
-    return minus_log2_p(model, images, labels, chunk)

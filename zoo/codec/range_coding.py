@@ -47,6 +47,8 @@ import constriction
 import numpy as np
 import tensorflow as tf
 
+from zoo.models.base import check_positive_int
+
 
 NAME = "range"
 FAMILY = constriction.stream.model.Categorical(perfect=False)  # probabilities given per value
@@ -73,12 +75,12 @@ def _orderings(model):
     return len(model.augmentations) if getattr(model, "augmentation_mixture", False) else 1
 
 
-def _check(model, batch_size, supports=supports, what="range-code"):
-    reason = supports(model)
+def check_codable(model, batch_size, reason, what="range-code"):
+    """Refuses a model a coder does not code (`reason`, its `supports`) or a bad batch
+    size, in one line; builds the model."""
     if reason is not None:
         raise ValueError(f"Cannot {what} this model: {reason}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    check_positive_int(batch_size, "batch_size")
     model.build_for_images()
 
 
@@ -188,7 +190,7 @@ def _padded(array, batch_size):
 def encode(model, images, labels=None, batch_size=250):
     """uint8 images `[n, H, W, C]` (and int labels `[n]` for a class-conditional model)
     -> the range coder's bytes (little-endian 32-bit words)."""
-    _check(model, batch_size)
+    check_codable(model, batch_size, supports(model))
     images = np.asarray(model.check_images(images))
     labels = model.check_labels(labels, len(images))
     labels = None if labels is None else np.asarray(labels)
@@ -206,9 +208,8 @@ def decode(model, payload, count, labels=None, batch_size=250):
     and the batch size the encoder used. A payload that does not decode (corrupted, or
     coded under other probabilities) is a ValueError or wrong images: the container's
     checksum tells which."""
-    _check(model, batch_size)
-    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
-        raise ValueError(f"count must be a positive integer, got {count!r}.")
+    check_codable(model, batch_size, supports(model))
+    check_positive_int(count, "count")
     labels = model.check_labels(labels, count)
     labels = None if labels is None else np.asarray(labels)
     if len(payload) % 4:

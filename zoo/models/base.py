@@ -39,6 +39,14 @@ def centered_pixels(images, num_levels, dtype=tf.float32):
     return tf.cast(scaled, dtype)
 
 
+def check_positive_int(value, name):
+    """`value` as an int if it is a positive integer (not a bool), else a one-line
+    ValueError naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)
+
+
 def check_image_array(images, image_shape, num_levels, what="images"):
     """The numpy side of `DensityModel.check_images`, for code that holds arrays (the
     codecs, the OOD scores): integer images `[n, *image_shape]` (any `[n, H, W, C]` when
@@ -309,8 +317,7 @@ class DensityModel(keras.Model):
 
         Builds the model first. `seed=None` draws a fresh seed.
         """
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
-            raise ValueError(f"n must be a positive integer, got {n!r}.")
+        check_positive_int(n, "n")
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float, np.floating, np.integer)) \
                 or not temperature >= 0:
             raise ValueError(f"temperature must be a number >= 0, got {temperature!r}.")

@@ -50,7 +50,7 @@ from zoo.layers.posterior_flow import KINDS, posterior_flow
 from zoo.layers.vae_nets import (DECODER_FILTERS, ENCODER_FILTERS, ENCODER_STRIDES,
                                  CouplingMLP, GatedConvDecoder, GatedConvEncoder, MLPDecoder, MLPEncoder,
                                  conv_reduction)
-from zoo.models.base import DensityModel, centered_pixels, check_latents
+from zoo.models.base import DensityModel, centered_pixels, check_latents, check_positive_int
 
 tfb = tfp.bijectors
 
@@ -368,12 +368,6 @@ class VAE(DensityModel):
 
     # ---- the DensityModel contract --------------------------------------------
 
-    @staticmethod
-    def _check_count(value, name):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-        return int(value)
-
     def _log_prob(self, images, training, labels=None, importance_samples=None):
         if training:
             return self._training_elbo(images)
@@ -386,14 +380,14 @@ class VAE(DensityModel):
         draws for every call and image). `training=True`: the training objective instead
         (the KL-warmed ELBO, one fresh draw per image; advances the step counter)."""
         options = {} if importance_samples is None else {
-            "importance_samples": self._check_count(importance_samples, "importance_samples")}
+            "importance_samples": check_positive_int(importance_samples, "importance_samples")}
         return self._checked_log_prob(images, labels, training, **options)
 
     def elbo(self, images, labels=None, *, num_samples=1):
         """The evidence lower bound log p(x | zK) + log p(zK) - log q(zK | x), `[batch]` float32
         nats, averaged over `num_samples` draws of z (the first picked by a hash of the
         image, so deterministic and batch-independent); always beta = 1, float32."""
-        num_samples = self._check_count(num_samples, "num_samples")
+        num_samples = check_positive_int(num_samples, "num_samples")
         self.build_for_images()
         images = self.check_images(images)
         self.check_labels(labels, images.shape[0])
@@ -469,8 +463,8 @@ class VAE(DensityModel):
 
     def posterior_parameters(self, images):
         """q(z0 | x)'s mean and log-variance, each float32 `[batch, latent_dim]` (float32
-        network): the Gaussian before any posterior flow, which bits-back coding
-        (`zoo.codec.bits_back`) discretizes."""
+        network): the Gaussian before any posterior flow (`noise_posterior` carries it into
+        the prior's noise for bits-back coding)."""
         self.build_for_images()
         images = self.check_images(images)
         with self.float32_network():
