@@ -1,47 +1,55 @@
 """Bits-back coding with ANS for the zoo's VAEs (BB-ANS: Townsend, Bird and Barber,
-"Practical Lossless Compression with Latent Variables using Bits Back Coding", ICLR 2019).
+"Practical Lossless Compression with Latent Variables using Bits Back Coding", ICLR 2019),
+with local bits-back coding for the posterior flows and the flow priors (Ho, Lohn and
+Abbeel, "Compression with Flows via Local Bits-Back Coding", NeurIPS 2019).
 
-One ANS stack (`constriction.stream.stack.AnsCoder`) carries every image of a stream.
-The latent is coded in the prior's noise u (z = `VAE.latent_from_noise(u)`, u ~ N(0, I);
-u = z for the normal prior), cut into buckets of equal prior mass per dimension
-(`zoo.codec.latent_buckets`). Encoding image x:
+One ANS stack (`constriction.stream.stack.AnsCoder`) carries every image of a stream. The
+latent is coded as the prior's noise u (z = `VAE.prior_flow(u)`, u ~ N(0, I); u = z for
+the normal prior), on the grid of `zoo.codec.latent_grid` (spacing STEP = 2^-16). Image x
+costs
 
-    1. pop  u ~ Q(u | x)          the posterior's bucket masses,     gains -log2 Q(u | x)
-                                  dimension by dimension
-    2. push x under p(x | z(c(u)))  one categorical per pixel value, costs -log2 p(x | z)
-                                  the decoder at the buckets' centres c(u)
-    3. push u under P(u)          uniform over equal-prior-mass      costs latent_dim *
-                                  buckets                            LATENT_BITS
+    pop  u ~ q(u | x)        gains  -log2 q(u | x) - D log2 STEP   (bits back)
+    push x under p(x | z(u))  costs  -log2 p(x | z)   (one categorical per pixel value)
+    push u under N(0, I)      costs  -log2 N(u; 0, I) - D log2 STEP
 
-so an image adds -log2 p(x | z) - log2 P(u) + log2 Q(u | x) bits: in expectation over
-the popped u the discretized -ELBO(x) of Q, in bits. Step 1 draws u from the bits the
-images before pushed (the "bits back"); decoding runs the inverse ops in reverse order,
-images last to first (pop u under the prior, pop x, push u under Q(u | x) recomputed from
-the decoded x, which returns the encoder's popped bits), then reverses the images back.
+so -log2 p(x | z) - log2 p(z) + log2 q(z | x) (a change of variables changes both
+densities alike): in expectation over the popped u, the -ELBO(x) in bits. The images are
+chained with a lag of one: image i's u is pushed after image i+1's is popped, so that pop
+reads image i's pixel codes first (near-random bits) rather than the quantiles of the u
+just pushed (popping right after pushing maps one quantile onto the other, and through a
+flow that chain wanders into the tails). Decoding runs the inverse steps in reverse
+order, images last to first.
 
-Q(u | x) (`VAE.noise_posterior`): for a Gaussian posterior and the normal prior, q(z | x)
-itself; with a posterior flow or a flow prior, q carried into u and linearized at the
-posterior mean, a Gaussian with a full covariance (local bits-back coding: Ho, Lohn and
-Abbeel, "Compression with Flows via Local Bits-Back Coding", NeurIPS 2019), coded one
-dimension at a time given the buckets before it (`latent_buckets.GaussianChain`). The
-rate is then the linearized posterior's -ELBO; the model's own -ELBO (`ideal_bits`) is
-what the coder's overhead is measured against.
+q(u | x) is q(z0 | x) = N(m, diag(s^2)) carried through f = (the prior flow's inverse) o
+(the posterior flows). Without flows f is the identity and q is coded dimension by
+dimension (`latent_grid.Diagonal`); with flows it is coded by local bits-back, with a
+small Gaussian of std LOCAL_STD around the flow:
 
-Initial bits: the first image's pop needs bits on the stack, so every stream's stack
-starts as the same INITIAL_WORDS pseudo-random 32-bit words (a seeded PCG64): a one-off
-32 * INITIAL_WORDS = 1024 bits per stream, apart from the per-image rate. A first pop
-larger than that (a latent of more than about 80 dimensions) still decodes exactly
-(the stack pops past its end invertibly); the shortfall is then paid once, by the
-first image. Decoding checks that the stack ends as exactly those words.
+    pop u:   pop  w ~ N(m, diag(s^2))
+             pop  u ~ N(f(w), LOCAL_STD^2 I)
+             push w under N(f^-1(u), LOCAL_STD^2 A A^T), A = d f^-1 / du at u  (`latent_grid.Chain`)
+    push u:  the inverse: pop w, push u, push w,
 
-Precision: 2^LATENT_BITS = 4096 buckets per latent dimension; constriction's
-categoricals and uniform quantize to 2^-24 (`perfect=False` on both sides), giving every
-bucket and level at least that mass.
+gaining -log2 q(u | x) - D log2 STEP up to terms of order LOCAL_STD^2 (the flow's
+curvature across LOCAL_STD). f^-1, which has no closed form for planar and Sylvester
+flows, is the prior flow's forward (exact) followed by NEWTON_STEPS damped Newton steps
+on the posterior flows from the posterior mean: the encoder and the decoder compute the
+same steps, so an inexact inverse costs bits, never correctness (a far-off one makes the
+Gaussian miss w, a ValueError).
+
+Initial bits: the first two images' pops (the lag) need bits on the stack (about 16 +
+log2(4.13 s) bits a dimension of std s, and a flow's pop around it), so every stream's stack starts as
+the same pseudo-random 32-bit words (a seeded PCG64), INITIAL_WORDS_PER_DIMENSION words a
+latent dimension: a one-off cost per stream, apart from the per-image rate. A first pop
+larger than that still decodes exactly (the stack pops past its end invertibly), but
+draws a latent far in its posterior's tail, which costs that image many bits or leaves
+the prior's window (a ValueError). Decoding checks that the stack ends as exactly those
+words.
 
 Bit-identical probabilities: each image goes through the same traced graphs with the
-same batch layout on both sides (the posterior on `[1, H, W, C]`, the prior flow and
-decoder on `[1, latent_dim]`, float32 network; the decoder's pass covers all pixels at
-once), and the bucket masses are float64 numpy. The same machine gives the same numbers;
+same batch layout on both sides (`[1, H, W, C]` images, `[1, latent_dim]` latents, float32
+network), every mass is float64 numpy, and the flows' inverses and Jacobians are computed
+from values both sides hold (the grid points). The same machine gives the same numbers;
 elsewhere a mismatch decodes wrong images, which the stream's checksum (the container)
 and the final stack check refuse.
 """
@@ -50,16 +58,16 @@ import constriction
 import numpy as np
 import tensorflow as tf
 
-from zoo.codec.latent_buckets import CENTRES, NUM_BUCKETS, GaussianChain
+from zoo.codec.latent_grid import CATEGORICAL, STEP, WIDE_WINDOW, Chain, Diagonal
 from zoo.models.base import check_positive_int
 from zoo.models.vae import VAE
 
 NAME = "bits_back"
-INITIAL_WORDS = 32  # 32-bit words of seed data each stream's stack starts from
+INITIAL_WORDS_PER_DIMENSION = 2  # 32-bit words of seed data a stream's stack starts from, a latent dimension
 INITIAL_SEED = 0x5EED_B175  # seeds those words
-
-CATEGORICAL = constriction.stream.model.Categorical(perfect=False)  # probabilities per symbol
-PRIOR = constriction.stream.model.Uniform(NUM_BUCKETS)  # equal-mass buckets: exactly LATENT_BITS each
+LOCAL_STD = 2.0**-11  # local bits-back's noise around a flow: 32 grid steps
+NEWTON_STEPS = 8  # inverting the posterior flows from the posterior mean
+NEWTON_DAMPING = tf.constant([1.0, 0.5, 0.25, 0.125])  # each Newton step keeps the one that fits best
 
 
 def supports(model):
@@ -72,34 +80,118 @@ def supports(model):
     return None
 
 
-def initial_words():
-    """The INITIAL_WORDS uint32 words every stream's stack starts from (the top one nonzero,
-    as an ANS stack never ends in a zero word)."""
-    words = (np.random.PCG64(INITIAL_SEED).random_raw(INITIAL_WORDS) >> np.uint64(32)).astype(np.uint32)
+def initial_words(model):
+    """The uint32 words every stream of `model` starts from (the top one nonzero, as an ANS
+    stack never ends in a zero word)."""
+    count = max(1, round(INITIAL_WORDS_PER_DIMENSION * model.latent_dim))
+    words = (np.random.PCG64(INITIAL_SEED).random_raw(count) >> np.uint64(32)).astype(np.uint32)
     words[-1] |= np.uint32(1)
     return words
 
 
+def initial_bits(model):
+    """The one-off bits each stream of `model` starts with (its initial words)."""
+    return 32 * len(initial_words(model))
+
+
+class FlowDensity:
+    """z = f(w), w ~ `base` (a `latent_grid.Diagonal`), coded by local bits-back.
+    `forward(w)` -> f(w) and `inverse(z)` -> (f^-1(z), A = d f^-1 / dz), float64 `[D]` and
+    `[D, D]`; `pop` and `push` undo each other."""
+
+    def __init__(self, base, forward, inverse):
+        self.base, self.forward, self.inverse = base, forward, inverse
+
+    def _noise_given(self, points):
+        w, a = self.inverse(points * STEP)
+        return Chain(w, np.linalg.cholesky(LOCAL_STD**2 * (a @ a.T)))
+
+    def _around(self, noise_points):
+        return Diagonal(self.forward(noise_points * STEP), np.full(len(noise_points), LOCAL_STD))
+
+    def push(self, coder, points):
+        noise_points = self._noise_given(points).pop(coder)
+        self._around(noise_points).push(coder, points)
+        self.base.push(coder, noise_points)
+
+    def pop(self, coder):
+        """int64 grid points `[D]`."""
+        noise_points = self.base.pop(coder)
+        points = self._around(noise_points).pop(coder)
+        self._noise_given(points).push(coder, noise_points)
+        return points
+
+
+def _with_jacobian(f, x):
+    """f(x) `[1, D]` and its Jacobian `[D, D]` (row i: d f_i / dx) at `x [1, D]`,
+    forward-mode over the D tangents at once (f takes a batch of D rows)."""
+    d = x.shape[-1]
+    rows = tf.tile(x, [d, 1])
+    with tf.autodiff.ForwardAccumulator(rows, tf.eye(d)) as accumulator:
+        y = f(rows)
+    return y[:1], tf.transpose(accumulator.jvp(y))
+
+
 class _Passes:
-    """The model's two network passes on one image, traced once (the same graphs for the
-    encoder and the decoder): `posterior(image)` -> Q(u | x)'s mean float64 `[latent_dim]`
-    and lower-triangular scale `[latent_dim, latent_dim]`; `pixel_probs(buckets)` ->
-    float64 `[H * W * C, levels]` at the latent of the buckets' centres."""
+    """The model's network passes on one image or latent, each traced once (the same graphs
+    for the encoder and the decoder), and the latent densities they define over the prior's
+    noise u (z = `VAE.prior_flow(u)`)."""
 
     def __init__(self, model):
         self.num_levels = model.num_levels
-        self._posterior = tf.function(model.noise_posterior).get_concrete_function(
-            tf.TensorSpec([1, *model.image_shape], tf.int32))
-        self._pixels = tf.function(lambda u: model.pixel_log_probs(model.latent_from_noise(u))).get_concrete_function(
-            tf.TensorSpec([1, model.latent_dim], tf.float32))
+        self.has_flow = model.flow is not None or bool(model.prior_nets)
+        image = tf.TensorSpec([1, *model.image_shape], tf.int32)
+        latent = tf.TensorSpec([1, model.latent_dim], tf.float32)
+
+        def posterior(images):
+            mean, log_var = model.posterior_parameters(images)
+            return mean, tf.exp(0.5 * log_var)
+
+        def noise(images):  # one image's map from draws z0 [S, d] of q(z0 | x) to u [S, d]: the posterior
+            flows = model.posterior_flows(images)  # flows, then the prior flow's inverse
+            return lambda z0: model.prior_flow_inverse(flows(z0[:, None])[:, 0])
+
+        def noise_inverse(images, u, mean):  # the prior flow exactly, then damped Newton's method on
+            flows = model.posterior_flows(images)  # the posterior flows from the posterior mean
+            z, w = model.prior_flow(u), mean
+            for _ in range(NEWTON_STEPS if model.flow is not None else 0):
+                value, jacobian = _with_jacobian(lambda z0: flows(z0[:, None])[:, 0], w)
+                step = tf.transpose(tf.linalg.solve(jacobian, tf.transpose(value - z)))
+                tries = w - NEWTON_DAMPING[:, None] * step  # the full step and shorter ones
+                w = tries[None, tf.argmin(tf.reduce_sum(tf.square(flows(tries[:, None])[:, 0] - z), axis=-1))]
+            if model.flow is None:
+                w = z
+            return w, _with_jacobian(noise(images), w)[1]
+
+        self._posterior = tf.function(posterior).get_concrete_function(image)
+        self._noise = tf.function(lambda images, z0: noise(images)(z0)).get_concrete_function(image, latent)
+        self._noise_inverse = tf.function(noise_inverse).get_concrete_function(image, latent, latent)
+        self._pixels = tf.function(lambda u: model.pixel_log_probs(model.prior_flow(u))).get_concrete_function(latent)
+        self.prior = Diagonal(np.zeros(model.latent_dim), np.ones(model.latent_dim), WIDE_WINDOW)
+
+    @staticmethod
+    def _call(function, *args):
+        tensors = [tf.constant(a[None], tf.int32 if a.dtype.kind in "iu" else tf.float32) for a in args]
+        out = function(*tensors)
+        return [t.numpy().astype(np.float64) for t in (out if isinstance(out, (tuple, list)) else [out])]
 
     def posterior(self, image):
-        mean, scale = self._posterior(tf.constant(image[None], tf.int32))
-        return GaussianChain(mean.numpy()[0], scale.numpy()[0])
+        """q(u | x) for one uint8 image `[H, W, C]`: q(z0 | x) itself (a Diagonal) without
+        flows, else a FlowDensity over it."""
+        mean, std = (t[0] for t in self._call(self._posterior, image))
+        base = Diagonal(mean, std)
+        if not self.has_flow:
+            return base
 
-    def pixel_probs(self, buckets):
-        u = tf.constant(CENTRES[buckets][None], tf.float32)
-        return np.exp(self._pixels(u).numpy().reshape(-1, self.num_levels).astype(np.float64))
+        def inverse(u):
+            w, jacobian = self._call(self._noise_inverse, image, u, mean)
+            return w[0], np.linalg.inv(jacobian)
+        return FlowDensity(base, lambda z0: self._call(self._noise, image, z0)[0][0], inverse)
+
+    def pixel_probs(self, points):
+        """float64 `[H * W * C, levels]` at the latent of noise grid `points [D]`."""
+        log_p = self._call(self._pixels, points * STEP)[0]
+        return np.exp(log_p.reshape(-1, self.num_levels))
 
 
 def _check_model(model):
@@ -120,15 +212,15 @@ def encode(model, images, labels=None, batch_size=1):
     images = np.asarray(model.check_images(images))
     model.check_labels(labels, len(images))
     passes = _Passes(model)
-    coder = constriction.stream.stack.AnsCoder(initial_words())
-    buckets = np.empty(model.latent_dim, np.int32)
+    coder = constriction.stream.stack.AnsCoder(initial_words(model))
+    previous = None
     for image in images:
-        chain = passes.posterior(image)
-        for k in range(model.latent_dim):  # bits back, a dimension at a time
-            buckets[k] = coder.decode(CATEGORICAL, chain.masses()[None])[0]
-            chain.take(buckets[k])
-        coder.encode_reverse(image.reshape(-1).astype(np.int32), CATEGORICAL, passes.pixel_probs(buckets))
-        coder.encode_reverse(buckets, PRIOR)
+        points = passes.posterior(image).pop(coder)  # the bits back, the previous image's pixels first
+        if previous is not None:
+            passes.prior.push(coder, previous)
+        coder.encode_reverse(image.reshape(-1).astype(np.int32), CATEGORICAL, passes.pixel_probs(points))
+        previous = points
+    passes.prior.push(coder, previous)
     return coder.get_compressed().astype("<u4").tobytes()
 
 
@@ -139,8 +231,9 @@ def decode(model, payload, count, labels=None, batch_size=1):
     check_positive_int(count, "count")
     _check_model(model)
     model.check_labels(labels, int(count))
-    if not isinstance(payload, (bytes, bytearray)) or len(payload) % 4 or len(payload) < 4 * INITIAL_WORDS:
-        raise ValueError(f"Expected a bits-back payload of whole 32-bit words, at least {INITIAL_WORDS} of them; "
+    if not isinstance(payload, (bytes, bytearray)) or len(payload) % 4 or len(payload) < initial_bits(model) // 8:
+        raise ValueError(f"Expected a bits-back payload of whole 32-bit words, at least {initial_bits(model) // 32} "
+                         "of them; "
                          f"got {len(payload) if isinstance(payload, (bytes, bytearray)) else type(payload).__name__} "
                          "bytes.")
     words = np.frombuffer(bytes(payload), "<u4").astype(np.uint32)
@@ -150,15 +243,13 @@ def decode(model, payload, count, labels=None, batch_size=1):
         raise ValueError(f"Corrupted bits-back payload: {error}") from None
     passes = _Passes(model)
     images = np.empty((int(count), *model.image_shape), np.uint8)
+    points = passes.prior.pop(coder)
     for i in reversed(range(int(count))):
-        buckets = coder.decode(PRIOR, model.latent_dim)
-        images[i] = coder.decode(CATEGORICAL, passes.pixel_probs(buckets)).reshape(model.image_shape)
-        chain, masses = passes.posterior(images[i]), np.empty((model.latent_dim, NUM_BUCKETS))
-        for k, bucket in enumerate(buckets):
-            masses[k] = chain.masses()
-            chain.take(bucket)
-        coder.encode_reverse(buckets, CATEGORICAL, masses)  # the bits back, returned
-    if not np.array_equal(coder.get_compressed(), initial_words()):
+        images[i] = coder.decode(CATEGORICAL, passes.pixel_probs(points)).reshape(model.image_shape)
+        previous = passes.prior.pop(coder) if i else None
+        passes.posterior(images[i]).push(coder, points)  # the bits back, returned
+        points = previous
+    if not np.array_equal(coder.get_compressed(), initial_words(model)):
         raise ValueError("The bits-back stream does not end in its initial words: it is corrupted, or was "
                          "coded with other weights or on a machine that computes other probabilities.")
     return images

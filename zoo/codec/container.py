@@ -37,7 +37,7 @@ import hashlib
 import numpy as np
 
 MAGIC = b"ZOOC"
-VERSION = 2  # 1: 8-byte digests, the codec's name
+VERSION = 3  # 1: 8-byte digests, the codec's name; 2: bits-back on equal-prior-mass buckets
 DIGEST_BYTES = 4
 CODECS = ("range", "bits_back", "ordering_bits_back")  # append only: a stream stores the index
 HEADER_FIELDS = ("codec", "model", "weights_digest", "image_shape", "num_levels", "count", "batch_size",

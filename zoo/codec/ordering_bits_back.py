@@ -38,6 +38,11 @@ NAME = "ordering_bits_back"
 WARMUP = 16  # images coded second, on the bits of the one coded first
 
 
+def initial_bits(model):
+    """The one-off bits each stream starts with: none (the last image is coded alone, without bits back)."""
+    return 0
+
+
 def supports(model):
     """None if this coder codes `model` (an autoregressive mixture over orderings)."""
     if "autoregressive" not in model.capabilities or _orderings(model) < 2:

@@ -59,6 +59,11 @@ OVERHEAD_BITS = 64  # sealing the range coder: at most two 32-bit words
 OVERHEAD_BITS_PER_VALUE = 1e-3
 
 
+def initial_bits(model):
+    """The one-off bits each stream starts with: none (a range coder starts empty)."""
+    return 0
+
+
 def supports(model):
     """None if range coding can code `model` (class and config suffice: it need not be
     built), else a one-line reason."""

@@ -463,49 +463,49 @@ class VAE(DensityModel):
 
     def posterior_parameters(self, images):
         """q(z0 | x)'s mean and log-variance, each float32 `[batch, latent_dim]` (float32
-        network): the Gaussian before any posterior flow (`noise_posterior` carries it into
-        the prior's noise for bits-back coding)."""
+        network): the Gaussian before any posterior flow (`posterior_flow`)."""
         self.build_for_images()
         images = self.check_images(images)
         with self.float32_network():
             _, mean, log_var = self._posterior(images, training=False)
             return mean, log_var
 
-    def noise_posterior(self, images):
-        """q(z | x) carried to the prior's noise u (z = `latent_from_noise(u)`, u ~ N(0, I))
-        as a Gaussian: its mean `[batch, latent_dim]` and lower-triangular scale `[batch,
-        latent_dim, latent_dim]`, float32. With a posterior or prior flow the map t: z0 ->
-        u (posterior flows, then the prior flow's inverse) is linearized at q(z0 | x)'s
-        mean m, as local bits-back coding linearizes a flow (Ho, Lohn and Abbeel 2019):
-        u ~ N(t(m), J diag(s^2) J^T), J = dt/dz0 at m, s the posterior's std; without
-        flows, exactly q(z | x) with a diagonal scale."""
+    def posterior_flows(self, images):
+        """Each image's posterior flows as a function: draws `z0 [S, batch, latent_dim]` of
+        q(z0 | x), S per image of `images [batch, H, W, C]`, -> z, float32 (z0 itself for a
+        Gaussian posterior). The flows' parameters are computed once, here, however often
+        the function is called."""
         self.build_for_images()
         images = self.check_images(images)
-        with self.float32_network():
-            h, mean, log_var = self._posterior(images, training=False)
-            std = tf.exp(0.5 * log_var)
-            if self.flow is None and not self.prior_nets:
-                return mean, tf.linalg.diag(std)
-            d = self.latent_dim
-            # Forward-mode: draw s of the flows' S draws per image carries the tangent e_s.
-            z0 = tf.tile(mean[None], [d, 1, 1])  # [d, batch, d]
-            tangents = tf.tile(tf.eye(d)[:, None, :], [1, tf.shape(mean)[0], 1])
-            with tf.autodiff.ForwardAccumulator(z0, tangents) as accumulator:
-                u = z0 if self.flow is None else self.flow.transform(z0, h)[0]
-                if self.prior_nets:
-                    u = tf.reshape(self._prior_bijector().inverse(tf.reshape(u, [-1, d])), tf.shape(z0))
-            jacobian = tf.transpose(accumulator.jvp(u), [1, 2, 0])  # [batch, d (u), d (z0)]
-            u = u[0]
-            covariance = tf.cast(tf.matmul(jacobian * std[:, None, :] ** 2, jacobian, transpose_b=True), tf.float64)
-            return u, tf.cast(tf.linalg.cholesky(covariance), tf.float32)
+        steps = []
+        if self.flow is not None:
+            with self.float32_network():
+                steps = self.flow.flows(self._posterior(images, training=False)[0])
 
-    def latent_from_noise(self, u):
-        """The prior's noise `u [batch, latent_dim]` -> latents z: the prior flow's
-        forward (z = u for the normal prior), float32."""
+        def flows(z0):
+            z = tf.convert_to_tensor(z0, tf.float32)
+            if z.shape.rank != 3 or z.shape[-1] != self.latent_dim:
+                raise ValueError(f"Expected draws z0 [S, batch, {self.latent_dim}], got shape {z.shape}.")
+            with self.float32_network():
+                for step in steps:
+                    z = tf.cast(step.forward(z), tf.float32)
+            return z
+        return flows
+
+    def prior_flow(self, u):
+        """The prior's noise `u [batch, latent_dim]` -> latents z: the prior flow's forward
+        (z = u for the normal prior), float32."""
         self.build_for_images()
         u = self.check_latents(u)
         with self.float32_network():
             return self._prior_bijector().forward(u) if self.prior_nets else u
+
+    def prior_flow_inverse(self, z):
+        """Latents `z [batch, latent_dim]` -> the prior's noise u (`prior_flow`'s inverse), float32."""
+        self.build_for_images()
+        z = self.check_latents(z)
+        with self.float32_network():
+            return self._prior_bijector().inverse(z) if self.prior_nets else z
 
     def pixel_log_probs(self, z):
         """log p(x_i = v | z) for every pixel value i and level v: float32 `[batch, H, W, C,
