@@ -95,8 +95,8 @@ def initial_bits(model):
 
 
 class FlowDensity:
-    """z = f(w), w ~ `base` (a `latent_grid.Diagonal`), coded by local bits-back.
-    `forward(w)` -> f(w) and `inverse(z)` -> (f^-1(z), A = d f^-1 / dz), float64 `[D]` and
+    """v = f(w), w ~ `base` (a `latent_grid.Diagonal`), coded by local bits-back.
+    `forward(w)` -> f(w) and `inverse(v)` -> (f^-1(v), A = d f^-1 / dv), float64 `[D]` and
     `[D, D]`; `pop` and `push` undo each other."""
 
     def __init__(self, base, forward, inverse):
@@ -132,6 +132,19 @@ def _with_jacobian(f, x):
     return y[:1], tf.transpose(accumulator.jvp(y))
 
 
+def _newton_inverse(flows, z, start):
+    """w `[1, D]` with flows(w) = z, by NEWTON_STEPS damped Newton steps from `start`: each
+    takes the full step or a shorter one, whichever lands closest to z. `flows` maps draws
+    `[S, 1, D]` of one image."""
+    flow = lambda w: flows(w[:, None])[:, 0]  # noqa: E731  [S, D] -> [S, D]
+    w = start
+    for _ in range(NEWTON_STEPS):
+        value, jacobian = _with_jacobian(flow, w)
+        tries = w - NEWTON_DAMPING[:, None] * tf.transpose(tf.linalg.solve(jacobian, tf.transpose(value - z)))
+        w = tries[None, tf.argmin(tf.reduce_sum(tf.square(flow(tries) - z), axis=-1))]
+    return w
+
+
 class _Passes:
     """The model's network passes on one image or latent, each traced once (the same graphs
     for the encoder and the decoder), and the latent densities they define over the prior's
@@ -151,16 +164,9 @@ class _Passes:
             flows = model.posterior_flows(images)  # flows, then the prior flow's inverse
             return lambda z0: model.prior_flow_inverse(flows(z0[:, None])[:, 0])
 
-        def noise_inverse(images, u, mean):  # the prior flow exactly, then damped Newton's method on
-            flows = model.posterior_flows(images)  # the posterior flows from the posterior mean
-            z, w = model.prior_flow(u), mean
-            for _ in range(NEWTON_STEPS if model.flow is not None else 0):
-                value, jacobian = _with_jacobian(lambda z0: flows(z0[:, None])[:, 0], w)
-                step = tf.transpose(tf.linalg.solve(jacobian, tf.transpose(value - z)))
-                tries = w - NEWTON_DAMPING[:, None] * step  # the full step and shorter ones
-                w = tries[None, tf.argmin(tf.reduce_sum(tf.square(flows(tries[:, None])[:, 0] - z), axis=-1))]
-            if model.flow is None:
-                w = z
+        def noise_inverse(images, u, mean):  # the prior flow exactly, then the posterior flows' inverse
+            z = model.prior_flow(u)
+            w = z if model.flow is None else _newton_inverse(model.posterior_flows(images), z, mean)
             return w, _with_jacobian(noise(images), w)[1]
 
         self._posterior = tf.function(posterior).get_concrete_function(image)
