@@ -231,8 +231,8 @@ def encode(model, images, labels=None, batch_size=1):
 
 
 def decode(model, payload, count, labels=None, batch_size=1):
-    """`encode`'s bytes -> uint8 images `[count, H, W, C]`. A stream that does not end in
-    the initial words (corrupted, or coded with other weights) is a ValueError."""
+    """`encode`'s bytes -> uint8 images `[count, H, W, C]`. A stream that does not decode
+    back to the initial words (corrupted, or coded with other weights) is a ValueError."""
     check_positive_int(batch_size, "batch_size")
     check_positive_int(count, "count")
     _check_model(model)
@@ -247,17 +247,28 @@ def decode(model, payload, count, labels=None, batch_size=1):
         coder = constriction.stream.stack.AnsCoder(words)
     except ValueError as error:
         raise ValueError(f"Corrupted bits-back payload: {error}") from None
+    try:  # a stream that is not the encoder's pushes a latent out of its window, or ends in other words
+        images = _unwind(model, coder, int(count))
+        matches = np.array_equal(coder.get_compressed(), initial_words(model))
+    except ValueError:
+        matches = False
+    if not matches:
+        raise ValueError("The bits-back stream does not decode back to its initial words: it is corrupted, holds "
+                         "another count of images, or was coded with other weights or on a machine that computes "
+                         "other probabilities.")
+    return images
+
+
+def _unwind(model, coder, count):
+    """`encode`'s steps undone, images last to first: uint8 `[count, H, W, C]`."""
     passes = _Passes(model)
-    images = np.empty((int(count), *model.image_shape), np.uint8)
+    images = np.empty((count, *model.image_shape), np.uint8)
     points = passes.prior.pop(coder)
-    for i in reversed(range(int(count))):
+    for i in reversed(range(count)):
         images[i] = coder.decode(CATEGORICAL, passes.pixel_probs(points)).reshape(model.image_shape)
         previous = passes.prior.pop(coder) if i else None
         passes.posterior(images[i]).push(coder, points)  # the bits back, returned
         points = previous
-    if not np.array_equal(coder.get_compressed(), initial_words(model)):
-        raise ValueError("The bits-back stream does not end in its initial words: it is corrupted, or was "
-                         "coded with other weights or on a machine that computes other probabilities.")
     return images
 
 
