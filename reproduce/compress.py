@@ -150,7 +150,7 @@ def model_row(name, images, labels, batch_size):
     decoded = decoded[0] if labels is not None else decoded
     if not np.array_equal(decoded, images):
         raise RuntimeError(f"{name}: the decoded images differ from the originals.")
-    initial = coder.initial_bits(hub.build(hub.entry(name)["model"], hub.entry(name)["config"]))
+    initial = codec.initial_bits(name)
     n = len(images)
     singles = [len(codec.compress(name, images[i:i + 1], None if labels is None else labels[i:i + 1]))
                for i in range(min(SINGLE_FILES, n))]

@@ -14,7 +14,8 @@ The stream (`container`) names the model (its hub name and a digest of its weigh
 the codec, the image shape, count and batch size, and carries checksums: a truncated or
 corrupted stream, other weights, an unknown format version, or a decoder that computes
 other probabilities than the encoder are a one-line ValueError, never wrong images.
-`ideal_bits` gives the model's own code length per image, to compare the stream with.
+`ideal_bits` gives the model's own code length per image, to compare the stream with, and
+`initial_bits` the one-off bits a stream starts with (bits-back's initial words).
 """
 
 import functools
@@ -57,6 +58,13 @@ def _unbuilt(name):
     from zoo import hub
     e = hub.entry(name)
     return hub.build(e["model"], e["config"])
+
+
+def initial_bits(model_or_name):
+    """The one-off bits every stream of a model (or pretrained name) starts with, counted
+    apart from its images' code length (bits-back's initial words; none for the others)."""
+    model = _unbuilt(model_or_name) if isinstance(model_or_name, str) else model_or_name
+    return codec_for(model).initial_bits(model)
 
 
 def can_compress(model_or_name):

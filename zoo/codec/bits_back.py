@@ -160,17 +160,17 @@ class _Passes:
             mean, log_var = model.posterior_parameters(images)
             return mean, tf.exp(0.5 * log_var)
 
-        def noise(images):  # one image's map from draws z0 [S, d] of q(z0 | x) to u [S, d]: the posterior
-            flows = model.posterior_flows(images)  # flows, then the prior flow's inverse
-            return lambda z0: model.prior_flow_inverse(flows(z0[:, None])[:, 0])
+        def noise(flows):  # one image's map from draws z0 [S, d] of q(z0 | x) to u [S, d]: its posterior
+            return lambda z0: model.prior_flow_inverse(flows(z0[:, None])[:, 0])  # flows, the prior's inverse
 
         def noise_inverse(images, u, mean):  # the prior flow exactly, then the posterior flows' inverse
-            z = model.prior_flow(u)
-            w = z if model.flow is None else _newton_inverse(model.posterior_flows(images), z, mean)
-            return w, _with_jacobian(noise(images), w)[1]
+            z, flows = model.prior_flow(u), model.posterior_flows(images)
+            w = z if model.flow is None else _newton_inverse(flows, z, mean)
+            return w, _with_jacobian(noise(flows), w)[1]
 
         self._posterior = tf.function(posterior).get_concrete_function(image)
-        self._noise = tf.function(lambda images, z0: noise(images)(z0)).get_concrete_function(image, latent)
+        self._noise = tf.function(lambda images, z0: noise(model.posterior_flows(images))(z0)).get_concrete_function(
+            image, latent)
         self._noise_inverse = tf.function(noise_inverse).get_concrete_function(image, latent, latent)
         self._pixels = tf.function(lambda u: model.pixel_log_probs(model.prior_flow(u))).get_concrete_function(latent)
         self.prior = Diagonal(np.zeros(model.latent_dim), np.ones(model.latent_dim), WIDE_WINDOW)

@@ -463,7 +463,7 @@ class VAE(DensityModel):
 
     def posterior_parameters(self, images):
         """q(z0 | x)'s mean and log-variance, each float32 `[batch, latent_dim]` (float32
-        network): the Gaussian before any posterior flow (`posterior_flow`)."""
+        network): the Gaussian before any posterior flow (`posterior_flows`)."""
         self.build_for_images()
         images = self.check_images(images)
         with self.float32_network():
