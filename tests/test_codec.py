@@ -115,6 +115,7 @@ def test_the_payload_costs_minus_log2_p_up_to_the_coders_overhead(case):
         slack += np.log2(4) * min(COUNT, container.unpack(stream(case))[0]["batch_size"])
     assert ideal - 1.0 <= 8 * len(payload) <= ideal + slack, (8 * len(payload), ideal)
     assert ideal > 50  # the bound above is not trivially met by a near-empty payload
+    assert zoo.codec.initial_bits(stream(case)) == 0
     label_bytes = header["label_bytes"] * header["count"]
     assert len(stream(case)) - len(payload) - label_bytes <= 48 + len(header["model"])  # header and digests
 
@@ -154,7 +155,7 @@ def test_other_streams_versions_and_weights_are_refused():
     case = "PixelCNN-rgb"
     data = stream(case)
     assert "Not a zoo.codec stream" in one_line_error(lambda: zoo.codec.decompress(b"PK\x03\x04" + data[4:]))
-    for version in (1, 2, 4):  # 8-byte digests, bits-back on equal-prior-mass buckets, one from the future
+    for version in (1, 2, 3, 5):  # 8-byte digests, equal-prior-mass buckets, all initial words, the future
         message = one_line_error(lambda: zoo.codec.decompress(data[:4] + bytes([version]) + data[5:]))
         assert f"version {version}" in message, message
     other = tiny("PixelCNN", (3, 4, 3), 5, seed=1)

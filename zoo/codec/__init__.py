@@ -15,7 +15,7 @@ the codec, the image shape, count and batch size, and carries checksums: a trunc
 corrupted stream, other weights, an unknown format version, or a decoder that computes
 other probabilities than the encoder are a one-line ValueError, never wrong images.
 `ideal_bits` gives the model's own code length per image, to compare the stream with, and
-`initial_bits` the one-off bits a stream starts with (bits-back's initial words).
+`initial_bits` the one-off bits a stream holds (bits-back's initial words).
 """
 
 import functools
@@ -60,11 +60,11 @@ def _unbuilt(name):
     return hub.build(e["model"], e["config"])
 
 
-def initial_bits(model_or_name):
-    """The one-off bits every stream of a model (or pretrained name) starts with, counted
-    apart from its images' code length (bits-back's initial words; none for the others)."""
-    model = _unbuilt(model_or_name) if isinstance(model_or_name, str) else model_or_name
-    return codec_for(model).initial_bits(model)
+def initial_bits(data):
+    """The one-off bits a stream's bytes hold apart from its images' code length
+    (bits-back's initial words that its first pops read; none for the other coders)."""
+    header, _, payload = container.unpack(data)
+    return {coder.NAME: coder for coder in _coders()}[header["codec"]].initial_bits(payload)
 
 
 def can_compress(model_or_name):

@@ -38,12 +38,15 @@ same steps, so an inexact inverse costs bits, never correctness (a far-off one m
 Gaussian miss w, a ValueError).
 
 Initial bits: the first two images' pops (the lag) need bits on the stack (about 16 +
-log2(4.13 s) bits a dimension of std s, and a flow's pop around it), so every stream's stack starts as
-the same pseudo-random 32-bit words (a seeded PCG64), INITIAL_WORDS_PER_DIMENSION words a
-latent dimension: a one-off cost per stream, apart from the per-image rate. A first pop
-larger than that still decodes exactly (the stack pops past its end invertibly), but
-draws a latent far in its posterior's tail, which costs that image many bits or leaves
-the prior's window (a ValueError). Decoding checks that the stack ends as exactly those
+log2(4.13 s) bits a dimension of std s, and a flow's pop around it), so every stream's
+stack starts as the same pseudo-random 32-bit words (a seeded PCG64),
+INITIAL_WORDS_PER_DIMENSION words a latent dimension. The pops read only the top ones;
+the payload leaves out the bottom ones the stack ends on unchanged (the decoder has them)
+and stores how many it keeps, a varint before the words: those kept are the stream's
+one-off `initial_bits`, apart from the per-image rate. A first pop larger than all the
+initial words still decodes exactly (the stack pops past its end invertibly), but draws a
+latent far in its posterior's tail, which costs that image many bits or leaves the
+prior's window (a ValueError). Decoding checks that the stack ends as exactly the initial
 words.
 
 Bit-identical probabilities: each image goes through the same traced graphs with the
@@ -58,6 +61,7 @@ import constriction
 import numpy as np
 import tensorflow as tf
 
+from zoo.codec import container
 from zoo.codec.latent_grid import CATEGORICAL, STEP, WIDE_WINDOW, Chain, Diagonal
 from zoo.models.base import check_positive_int
 from zoo.models.vae import VAE
@@ -68,6 +72,7 @@ INITIAL_SEED = 0x5EED_B175  # seeds those words
 LOCAL_STD = 2.0**-11  # local bits-back's noise around a flow: 32 grid steps
 NEWTON_STEPS = 8  # inverting the posterior flows from the posterior mean
 NEWTON_DAMPING = tf.constant([1.0, 0.5, 0.25, 0.125])  # each Newton step keeps the one that fits best
+ELBO_DRAWS = 64  # posterior draws per image in `ideal_bits`' expected -ELBO
 
 
 def supports(model):
@@ -89,9 +94,10 @@ def initial_words(model):
     return words
 
 
-def initial_bits(model):
-    """The one-off bits each stream of `model` starts with (its initial words)."""
-    return 32 * len(initial_words(model))
+def initial_bits(payload):
+    """The one-off bits a stream's `payload` holds: its initial words that the first pops
+    read (those it keeps)."""
+    return 32 * container.read_varint(payload)[0]
 
 
 class FlowDensity:
@@ -208,8 +214,8 @@ def _check_model(model):
 
 
 def encode(model, images, labels=None, batch_size=1):
-    """uint8 images `[n, H, W, C]` -> the stack's bytes (little-endian 32-bit words), the
-    initial words included. Images are chained one by one: each pops its latent from the
+    """uint8 images `[n, H, W, C]` -> the payload: the stack's words (little-endian 32-bit)
+    less the initial ones no pop read, after their count. Images are chained one by one: each pops its latent from the
     bits the ones before it pushed, and the decoder knows x only after popping it, so
     q(z | x) is computed per image on both sides whatever `batch_size` (accepted for the
     codecs' common interface)."""
@@ -227,7 +233,27 @@ def encode(model, images, labels=None, batch_size=1):
         coder.encode_reverse(image.reshape(-1).astype(np.int32), CATEGORICAL, passes.pixel_probs(points))
         previous = points
     passes.prior.push(coder, previous)
-    return coder.get_compressed().astype("<u4").tobytes()
+    return _without_unread_words(model, coder.get_compressed())
+
+
+def _without_unread_words(model, words):
+    """The payload: the number of initial words kept, then the stack's words less the
+    bottom initial ones that no pop read (the stack still starts with them)."""
+    initial = initial_words(model)
+    size = min(len(words), len(initial))
+    unread = int(np.argmin(np.append(words[:size] == initial[:size], False)))
+    return container.varint(len(initial) - unread) + words[unread:].astype("<u4").tobytes()
+
+
+def _with_unread_words(model, payload):
+    """`_without_unread_words` undone: the stack's uint32 words."""
+    initial = initial_words(model)
+    kept, at = container.read_varint(payload)
+    if kept > len(initial) or (len(payload) - at) % 4:
+        raise ValueError(f"Corrupted bits-back payload: expected at most {len(initial)} kept initial words and "
+                         f"whole 32-bit words after them, got {kept} and {len(payload) - at} bytes.")
+    words = np.frombuffer(payload[at:], "<u4").astype(np.uint32)
+    return np.concatenate([initial[:len(initial) - kept], words])
 
 
 def decode(model, payload, count, labels=None, batch_size=1):
@@ -237,12 +263,9 @@ def decode(model, payload, count, labels=None, batch_size=1):
     check_positive_int(count, "count")
     _check_model(model)
     model.check_labels(labels, int(count))
-    if not isinstance(payload, (bytes, bytearray)) or len(payload) % 4 or len(payload) < initial_bits(model) // 8:
-        raise ValueError(f"Expected a bits-back payload of whole 32-bit words, at least {initial_bits(model) // 32} "
-                         "of them; "
-                         f"got {len(payload) if isinstance(payload, (bytes, bytearray)) else type(payload).__name__} "
-                         "bytes.")
-    words = np.frombuffer(bytes(payload), "<u4").astype(np.uint32)
+    if not isinstance(payload, (bytes, bytearray)):
+        raise ValueError(f"Expected a bits-back payload's bytes, got {type(payload).__name__}.")
+    words = _with_unread_words(model, bytes(payload))
     try:
         coder = constriction.stream.stack.AnsCoder(words)
     except ValueError as error:
@@ -273,12 +296,13 @@ def _unwind(model, coder, count):
 
 
 def ideal_bits(model, images, labels=None, chunk=256):
-    """-ELBO(x) in bits per image, float64 `[n]`: the model's own `elbo` (one posterior
-    draw per image, picked by a hash of the image, as the hub's -ELBO records), an
-    unbiased estimate of the expected code length per image that bits-back coding
-    attains before discretization and the one-off initial words."""
+    """The expected -ELBO(x) in bits per image, float64 `[n]`, the code length bits-back
+    coding attains before discretization and the one-off initial words: the model's own
+    `elbo` averaged over ELBO_DRAWS posterior draws (the stream codes one draw per image,
+    whose -ELBO scatters by several bits around it; one draw as the reference would add
+    that scatter to the overhead measured)."""
     _check_model(model)
     images = np.asarray(model.check_images(images))
     model.check_labels(labels, len(images))
-    nats = [model.elbo(images[i:i + chunk]).numpy() for i in range(0, len(images), chunk)]
+    nats = [model.elbo(images[i:i + chunk], num_samples=ELBO_DRAWS).numpy() for i in range(0, len(images), chunk)]
     return -np.concatenate(nats).astype(np.float64) / np.log(2.0)

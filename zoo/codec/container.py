@@ -37,7 +37,8 @@ import hashlib
 import numpy as np
 
 MAGIC = b"ZOOC"
-VERSION = 3  # 1: 8-byte digests, the codec's name; 2: bits-back on equal-prior-mass buckets
+VERSION = 4  # 1: 8-byte digests, the codec's name; 2: bits-back on equal-prior-mass buckets;
+# 3: bits-back payloads with all their initial words
 DIGEST_BYTES = 4
 CODECS = ("range", "bits_back", "ordering_bits_back")  # append only: a stream stores the index
 HEADER_FIELDS = ("codec", "model", "weights_digest", "image_shape", "num_levels", "count", "batch_size",
@@ -81,7 +82,8 @@ def images_digest(images, labels=None):
     return _digest(*chunks)
 
 
-def _varint(value):
+def varint(value):
+    """`value` (an int >= 0) as an unsigned LEB128 varint's bytes."""
     out = bytearray()
     while True:
         out.append((value & 0x7F) | (0x80 if value > 0x7F else 0))
@@ -111,7 +113,7 @@ def pack(header, labels, payload):
     numbers = [*header["image_shape"], header["num_levels"], header["count"], header["batch_size"], k]
     body = b"".join([
         MAGIC, bytes([VERSION, CODECS.index(header["codec"])]), _string(header["model"]), header["weights_digest"],
-        *map(_varint, numbers), header["images_digest"], _varint(header["payload_length"]),
+        *map(varint, numbers), header["images_digest"], varint(header["payload_length"]),
         b"" if labels is None else np.asarray(labels).astype(f"<u{k}").tobytes(), bytes(payload)])
     return body + _digest(body)
 
@@ -146,6 +148,16 @@ class _Reader:
             return self.take(self.take(1)[0]).decode()
         except UnicodeDecodeError:
             raise ValueError("Corrupted zoo.codec stream: a name in its header is not UTF-8.") from None
+
+
+def read_varint(data, at=0):
+    """`(value, the index after it)` of the varint at `data[at:]`; data that ends inside it
+    or a varint over 10 bytes is a one-line ValueError."""
+    reader = _Reader(data, at)
+    try:
+        return reader.varint(), reader.at
+    except _Truncated:
+        raise ValueError(f"Truncated data: {len(data)} bytes end inside a varint.") from None
 
 
 def unpack(data):

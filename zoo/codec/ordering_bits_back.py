@@ -38,8 +38,8 @@ NAME = "ordering_bits_back"
 WARMUP = 16  # images coded second, on the bits of the one coded first
 
 
-def initial_bits(model):
-    """The one-off bits each stream starts with: none (the last image is coded alone, without bits back)."""
+def initial_bits(payload):
+    """The one-off bits a stream's payload holds: none (the last image is coded alone, without bits back)."""
     return 0
 
 

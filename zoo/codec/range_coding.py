@@ -59,8 +59,8 @@ OVERHEAD_BITS = 64  # sealing the range coder: at most two 32-bit words
 OVERHEAD_BITS_PER_VALUE = 1e-3
 
 
-def initial_bits(model):
-    """The one-off bits each stream starts with: none (a range coder starts empty)."""
+def initial_bits(payload):
+    """The one-off bits a stream's payload holds: none (a range coder starts empty)."""
     return 0
 
 
