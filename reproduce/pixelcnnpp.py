@@ -84,6 +84,13 @@ PRESETS["long"] = {
     "train": {**PRESETS["cpu"]["train"], "epochs": 30, "max_minutes": None},
 }
 
+# The background model of that ratio, trained as long as its foreground (a ratio of a
+# 30-epoch model over a one-epoch one would also score how far each one trained).
+PRESETS["background_long"] = {
+    **PRESETS["background"], "name": "pixelcnnpp_background_long",
+    "train": {**PRESETS["background"]["train"], "epochs": 30, "max_minutes": None},
+}
+
 PUBLISHED = {
     "cifar10": {"bits_per_dim": 2.92, "split": "test",
                 "source": "Salimans et al. 2017 (PixelCNN++), Table 1"},
