@@ -215,10 +215,10 @@ def _check_model(model):
 
 def encode(model, images, labels=None, batch_size=1):
     """uint8 images `[n, H, W, C]` -> the payload: the stack's words (little-endian 32-bit)
-    less the initial ones no pop read, after their count. Images are chained one by one: each pops its latent from the
-    bits the ones before it pushed, and the decoder knows x only after popping it, so
-    q(z | x) is computed per image on both sides whatever `batch_size` (accepted for the
-    codecs' common interface)."""
+    less the initial ones no pop read, after their count. Images are chained one by one:
+    each pops its latent from the bits the ones before it pushed, and the decoder knows x
+    only after popping it, so q(z | x) is computed per image on both sides whatever
+    `batch_size` (accepted for the codecs' common interface)."""
     check_positive_int(batch_size, "batch_size")
     _check_model(model)
     images = np.asarray(model.check_images(images))
