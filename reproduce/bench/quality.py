@@ -249,8 +249,7 @@ def targets(r):
 
 def write_figure(results, out):
     """Bits/dim against training minutes (seconds for a short budget), ours and TFP's, a panel a pair: OUT/FIGURE."""
-    from zoo.figures import plt  # pyplot on the Agg backend, as every figure of the zoo
-    from zoo.files import atomic_write
+    from zoo.figures import plt, save_png  # pyplot on the Agg backend, as every figure of the zoo
 
     names = [n for n in MODELS if f"{n}_quality" in results]
     scale, unit = (60.0, "minutes") if results["config"]["budget_seconds"] >= 120 else (1.0, "seconds")
@@ -270,8 +269,4 @@ def write_figure(results, out):
                ylabel=f"validation bits/dim ({r['eval_images']} images)")
         ax.set_title(f"{ours}: ours vs {tfp}, batch {r['batch']}", fontsize=9)
         ax.legend(fontsize=8)
-    try:
-        return atomic_write(Path(out) / FIGURE,
-                            lambda tmp: fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight"))
-    finally:
-        plt.close(fig)
+    return save_png(fig, Path(out) / FIGURE)
