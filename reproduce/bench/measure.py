@@ -69,14 +69,9 @@ def measure(tasks, warmup, repetitions):
     return results
 
 
-def ratio(a, b):
-    """How many times faster measurement a is than b (images per second)."""
-    return a["images_per_second"] / b["images_per_second"]
-
-
 def ratios(m, **pairs):
-    """`{key: ratio(m[a], m[b])}` for each `key=(a, b)`."""
-    return {key: ratio(m[a], m[b]) for key, (a, b) in pairs.items()}
+    """`{key: how many times faster m[a] is than m[b]}` (images per second) for each `key=(a, b)`."""
+    return {key: m[a]["images_per_second"] / m[b]["images_per_second"] for key, (a, b) in pairs.items()}
 
 
 def gflops(flops, measured):
