@@ -46,8 +46,7 @@ def _max(a, b):
 
 def measure(tasks, warmup, repetitions):
     """Times `tasks` (name -> {"run": callable, "images": int, optionally "warm": callable and "budget_s": seconds
-    after which its timed calls stop}) side by side. Returns name -> {"images", "first_call_seconds", "seconds",
-    "warm_peak_memory_mb", "peak_memory_mb", "median_seconds", "images_per_second"}."""
+    after which its timed calls stop}) side by side: name -> its calls' seconds, memory, median and images/s."""
     results = {}
     for name, task in tasks.items():
         warm = task.get("warm") or task["run"]
@@ -91,8 +90,8 @@ def machine():
 
 
 def matmul_task(size, dtype=tf.float32, copies=None):
-    """A task: `copies` independent n x n x n matmuls in one call (default: one per usable core), side by side so that
-    they fill the cores however TF's threads are set; its `flops` 2 n^3 a copy."""
+    """A task of `copies` (default: one per usable core) independent n x n x n matmuls in one call, to fill the cores
+    however TF's threads are set; its `flops` 2 n^3 a copy."""
     copies = copies or len(os.sched_getaffinity(0))
     pairs = [tuple(tf.cast(tf.random.normal([size, size], seed=2 * i + s), dtype) for s in (1, 2))
              for i in range(copies)]
@@ -107,8 +106,7 @@ def with_gflops(measured, task):
 
 def measure_steps(tasks, matmul, warmup, repetitions):
     """`measure` of training steps with the `matmul` task in the same rounds: (their measurements, the matmul's
-    `with_gflops`). Tasks marked `xla` run after the others, in rounds of their own: right after an XLA call, XLA's
-    CPU runtime slows the next TF call."""
+    `with_gflops`). `xla` tasks run after, in rounds of their own: after an XLA call, the next TF call is slower."""
     m = measure({**{k: t for k, t in tasks.items() if not t.get("xla")}, "matmul": matmul}, warmup, repetitions)
     m.update(measure({k: t for k, t in tasks.items() if t.get("xla")}, warmup, repetitions))
     return m, with_gflops(m.pop("matmul"), matmul)
@@ -121,8 +119,8 @@ def step_tasks(steps, images):
 
 
 def compare_samplers(ours, dist, cfg, shape):
-    """Our `sample(n, method=...)`, cached and naive (the same images), against a TFP distribution's `sample(n)` in a
-    `tf.function`, `cfg["sample_images"]` each: the measurements and their ratios."""
+    """Our `sample(n, method=...)`, cached and naive, against a TFP distribution's `sample(n)` in a `tf.function`,
+    `cfg["sample_images"]` each: the measurements and their ratios."""
     n, budget = cfg["sample_images"], cfg["sample_budget_s"]
     tfp_sample = tf.function(lambda k: dist.sample(k, seed=0), input_signature=[tf.TensorSpec([], tf.int32)])
     samplers = {"ours_cached": lambda k: ours.sample(k, seed=0, method="cached"),

@@ -1,13 +1,14 @@
-"""The benchmark's files: `benchmarks.json` and `benchmarks.md` rendered from it (and a GPU check's `gpu.md`), through
-the templates in `templates/`.
+"""The benchmark's files through the templates in `templates/`: `benchmarks.json`, `benchmarks.md` rendered from it,
+and a GPU check's `gpu.md`.
 
 `benchmarks.json` is `{"suites": {NAME: results}, "design_ab": [...]}`: each suite's results (sections, targets,
-provenance) as its last run wrote them, a run replacing its own suite; and the one-off A/Bs behind design choices,
-measured outside any suite. A file from before suites (one flat `steps` result) reads as its `steps` suite.
+provenance) as its last run wrote them; and the one-off A/Bs behind design choices, measured outside any suite. A file
+from before suites (one flat `steps` result) reads as its `steps` suite.
 
 A template is Markdown with `str.format` fields over the suite's results (`{glow[batch]}`, `{row[ours]:ips}`; a field
-ending in `?` is None where a key is missing; None shows as "-"), the named formats of `FORMATS`, and lines
-`{for X in FIELD}`, `{if [not] FIELD}`, `{else}` and `{end}` that repeat or choose the lines up to their `{end}`.
+ending in `?` is None where a key is missing; None shows as "-"), the named formats of `FORMATS`, a boolean's words
+(`{r[quick]:tiny, {x}|full}`), and lines `{for X in FIELD}`, `{if [not] FIELD}`, `{else}` and `{end}` that repeat or
+choose the lines up to their `{end}`.
 """
 
 import json

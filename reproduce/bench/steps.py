@@ -48,8 +48,7 @@ def config(quick):
             "pixelcnnpp": {"model": {**_without(pixel, "mixed_precision", "training_chains"), "weight_norm": True},
                            "num_levels": 256, "batch": 16, "train_shapes": [[28, 28, 1], [32, 32, 3]],
                            "xla_shapes": [[28, 28, 1]],
-                           # a naive sampler runs the network 784 times a call: timed calls
-                           # stop once they took `sample_budget_s` (one at least)
+                           # a naive sampler runs the network 784 times a call: a time budget
                            "sample_shape": [28, 28, 1], "sample_images": 16, "sample_repetitions": 3,
                            "sample_budget_s": 60},
             "glow": {"model": _without(glow, "mixed_precision", "eval_draws", "net_actnorm", "preprocess",
