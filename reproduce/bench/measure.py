@@ -1,4 +1,5 @@
-"""How every suite measures: callables timed side by side, training steps, the matmul peak, the machine.
+"""How every suite measures: callables timed side by side, training steps, the matmul peak, the machine; and TFP's
+counterparts of our models.
 
 A task runs `warmup` times (the first call traces and compiles), then the tasks take turns for `repetitions` rounds,
 so load from other processes falls on all alike; the median counts. Peak memory: TF's CPU allocator's peak during a
@@ -19,6 +20,9 @@ import tf_keras
 
 from reproduce import records
 from reproduce.bench.flops import TRAIN_FACTOR, forward_flops
+from zoo.models import Glow, PixelCNNPlusPlus
+
+OURS = {"pixelcnnpp": PixelCNNPlusPlus, "glow": Glow}  # the models the steps and quality suites set against TFP's
 
 
 def memory_info(device="CPU:0"):
@@ -131,6 +135,33 @@ def compare_samplers(ours, dist, cfg, shape):
     return {"image_shape": shape, "images": n, **m,
             **ratios(m, cached_vs_naive=("ours_cached", "ours_naive"), cached_vs_tfp=("ours_cached", "tfp"),
                      naive_vs_tfp=("ours_naive", "tfp"))}
+
+
+def tfp_counterpart(name, shape, levels, model):
+    """TFP's model at our `name`'s hyper-parameters: (dist, the log_prob its training step takes, its trainable
+    variables, the dtype it reads images in). PixelCNN++: `tfd.PixelCNN`. Glow: `tfb.Glow` (latent -> image) at our
+    scales, steps and width over a standard normal, scoring images dequantized and scaled to [-1/2, 1/2)."""
+    tfb, tfd = tfp.bijectors, tfp.distributions
+    if name == "pixelcnnpp":
+        dist = tfd.PixelCNN(
+            image_shape=tuple(shape), num_resnet=model["nr_resnet"], num_hierarchies=model["num_scales"],
+            num_filters=model["filters"], num_logistic_mix=model["nr_logistic_mix"],
+            dropout_p=model["dropout"], use_weight_norm=model["weight_norm"], high=levels - 1, low=0)
+        return dist, lambda x: dist.log_prob(x, training=True), dist.network.trainable_variables, tf.float32
+    if model.get("coupling", "affine") != "affine":
+        raise ValueError(f"tfb.Glow's default network is affine; got coupling {model['coupling']!r}.")
+    bijector = tfb.Glow(
+        output_shape=tuple(shape), num_glow_blocks=model["num_scales"], num_steps_per_block=model["depth"],
+        coupling_bijector_fn=lambda s: tfb.GlowDefaultNetwork(s, num_hidden=model["filters"]),
+        exit_bijector_fn=tfb.GlowDefaultExitNetwork)
+    dist = tfd.TransformedDistribution(
+        tfd.Sample(tfd.Normal(0.0, 1.0), bijector.inverse_event_shape(tuple(shape))), bijector)
+    num_dims = math.prod(shape)
+
+    def log_prob(images):
+        x = tf.cast(images, tf.float32)
+        return dist.log_prob((x + tf.random.uniform(tf.shape(x))) / levels - 0.5) - num_dims * math.log(levels)
+    return dist, log_prob, bijector.trainable_variables, tf.int32
 
 
 def train_step(loss_fn, variables, optimizer, jit_compile=False):

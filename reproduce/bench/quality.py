@@ -16,9 +16,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from reproduce.bench.measure import parameters, train_step
+from reproduce.bench.measure import OURS, parameters, tfp_counterpart, train_step
 from reproduce.bench.report import FIGURE, MODELS, minutes, target
-from reproduce.bench.steps import OURS, tfp_counterpart
 from reproduce.cli_errors import fail, not_prepared
 from reproduce.runs import Run
 from zoo import data

@@ -6,17 +6,15 @@ sampling; the PixelCNN++ and Glow `cpu` presets' steps as they train, as fractio
 import math
 
 import tensorflow as tf
-import tensorflow_probability as tfp
 
-from reproduce.bench.measure import (compare_samplers, gflops, matmul_task, measure, measure_steps, ours_step,
-                                     parameters, random_images, ratios, step_flops, step_tasks, tfp_step,
-                                     with_gflops)
+from reproduce.bench.measure import (OURS, compare_samplers, gflops, matmul_task, measure, measure_steps,
+                                     ours_step, parameters, random_images, ratios, step_flops, step_tasks,
+                                     tfp_counterpart, tfp_step, with_gflops)
 from reproduce.bench.report import MODELS, shape_name, target
 from reproduce.runs import Run
-from zoo.models import ARM, Glow, PixelCNNPlusPlus
+from zoo.models import ARM, PixelCNNPlusPlus
 
 PEAK_TARGET, BF16_PEAK_TARGET = 0.4, 0.3  # of the fp32 and the bf16 matmul peak, timed in the same rounds
-OURS = {"pixelcnnpp": PixelCNNPlusPlus, "glow": Glow}
 
 
 def _without(model, *keys):
@@ -59,33 +57,6 @@ def config(quick):
             "presets": {name: {"model": _without(run.requested_config, "eval_draws"),
                                "batch": run.train_config["batch_size"], "image_shape": [28, 28, 1],
                                "num_levels": 256} for name, run in runs.items()}}
-
-
-def tfp_counterpart(name, shape, levels, model):
-    """TFP's model at our `name`'s hyper-parameters: (dist, the log_prob its training step takes, its trainable
-    variables, the dtype it reads images in). PixelCNN++: `tfd.PixelCNN`. Glow: `tfb.Glow` (latent -> image) at our
-    scales, steps and width over a standard normal, scoring images dequantized and scaled to [-1/2, 1/2)."""
-    tfb, tfd = tfp.bijectors, tfp.distributions
-    if name == "pixelcnnpp":
-        dist = tfd.PixelCNN(
-            image_shape=tuple(shape), num_resnet=model["nr_resnet"], num_hierarchies=model["num_scales"],
-            num_filters=model["filters"], num_logistic_mix=model["nr_logistic_mix"],
-            dropout_p=model["dropout"], use_weight_norm=model["weight_norm"], high=levels - 1, low=0)
-        return dist, lambda x: dist.log_prob(x, training=True), dist.network.trainable_variables, tf.float32
-    if model.get("coupling", "affine") != "affine":
-        raise ValueError(f"tfb.Glow's default network is affine; got coupling {model['coupling']!r}.")
-    bijector = tfb.Glow(
-        output_shape=tuple(shape), num_glow_blocks=model["num_scales"], num_steps_per_block=model["depth"],
-        coupling_bijector_fn=lambda s: tfb.GlowDefaultNetwork(s, num_hidden=model["filters"]),
-        exit_bijector_fn=tfb.GlowDefaultExitNetwork)
-    dist = tfd.TransformedDistribution(
-        tfd.Sample(tfd.Normal(0.0, 1.0), bijector.inverse_event_shape(tuple(shape))), bijector)
-    num_dims = math.prod(shape)
-
-    def log_prob(images):
-        x = tf.cast(images, tf.float32)
-        return dist.log_prob((x + tf.random.uniform(tf.shape(x))) / levels - 0.5) - num_dims * math.log(levels)
-    return dist, log_prob, bijector.trainable_variables, tf.int32
 
 
 def versus_tfp(name, cfg, shape, xla, matmul, timing):
