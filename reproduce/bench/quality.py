@@ -1,7 +1,6 @@
 """`python -m reproduce bench --suite quality`: validation bits/dim reached per second of training, our PixelCNN++ and
 Glow `cpu` presets against `tfd.PixelCNN` and `tfb.Glow` at the same sizes, trained in alternating slices in one
-process on the same seeded batches with the preset's optimizer, each evaluated on its own clock. How:
-`templates/quality.md`.
+process on the same seeded batches with the preset's optimizer, each scored on its own clock (`templates/quality.md`).
 """
 
 import contextlib

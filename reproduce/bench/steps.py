@@ -83,7 +83,7 @@ def versus_tfp(name, cfg, shape, xla, matmul, timing):
         **m, "matmul": mm, **ratios(m, ours_vs_tfp=("ours", "tfp"), ours_bf16_vs_tfp=("ours_bf16", "tfp")),
         **(ratios(m, xla_speedup=("ours_xla", "ours")) if xla else {}),
         "flops": {k: {"flops_per_step": flops[k], "gflops": gflops(flops[k], m[k]),
-                         "fraction_of_matmul_peak": gflops(flops[k], m[k]) / mm["gflops"]} for k in m},
+                      "fraction_of_matmul_peak": gflops(flops[k], m[k]) / mm["gflops"]} for k in m},
         "parameters": {"ours": parameters(ours.trainable_variables), "tfp": parameters(tfp_variables)}}
 
 
