@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 from zoo.files import atomic_write  # noqa: E402
 
 
-def _save(fig, path):
+def save_png(fig, path):
     """Writes the PNG atomically (no half-written file) and closes the figure."""
     try:
         return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight"))
@@ -41,7 +41,7 @@ def sample_grid(images, num_levels, path, title=None):
     ax.axis("off")
     if title:
         ax.set_title(title, fontsize=9)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def learning_curve(history, path, title=None):
@@ -56,7 +56,7 @@ def learning_curve(history, path, title=None):
     ax.legend()
     if title:
         ax.set_title(title, fontsize=9)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def temperature_sweep(rows, num_levels, path, title=None):
@@ -75,7 +75,7 @@ def temperature_sweep(rows, num_levels, path, title=None):
         ax.set_ylabel(f"T = {t:g}", fontsize=9)
     if title:
         axes[0, 0].set_title(title, fontsize=9)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def interpolation(images, num_levels, path, title=None):
@@ -92,7 +92,7 @@ def interpolation(images, num_levels, path, title=None):
     ax.set_yticks([])
     if title:
         ax.set_title(title, fontsize=9)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def score_histograms(panels, path, xlabel="bits/dim", title=None):
@@ -111,4 +111,4 @@ def score_histograms(panels, path, xlabel="bits/dim", title=None):
     axes[0, 0].set_ylabel("density")
     if title:
         fig.suptitle(title, fontsize=9)
-    return _save(fig, path)
+    return save_png(fig, path)

@@ -1,10 +1,8 @@
-"""`python -m reproduce bench [--suite steps|maf|quality|gpu] [--quick] [--out DIR]`: our models against TFP's, side
-by side.
+"""`python -m reproduce bench [--suite steps|maf|quality|gpu] [--quick] [--out DIR]`: our models against TFP's.
 
-A suite is one process, one run: `steps` (the default), `maf` and `quality` (each its module: `config(quick)`,
-`sections(config, data_dir)`, `targets(results)`) write their results into `DIR/benchmarks.json`, keeping the other
-suites' there, and render `DIR/benchmarks.md` from it (`report.py`); `gpu` is a check for a GPU machine with a report
-of its own (`gpu.py`). How things are measured: `measure.py`.
+`steps` (the default), `maf` and `quality` (each a module: `config(quick)`, `sections(config, data_dir)`,
+`targets(results)`) write their results into `DIR/benchmarks.json`, keeping the other suites', and render
+`DIR/benchmarks.md` from it (`report.py`); `gpu` writes a report of its own (`gpu.py`). How: `measure.py`.
 """
 
 import importlib
@@ -16,8 +14,7 @@ OWN_REPORTS = ("gpu",)  # suites that write their own files, not sections of ben
 
 
 def run(suite="steps", quick=False, note="", data_dir=None):
-    """Every section of `suite` in order: its JSON-ready results with their provenance (command, date, commit, machine
-    and load, note, config) and targets."""
+    """Every section of `suite` in order, with provenance (command, date, commit, machine, note, config) and targets."""
     from reproduce import records
     from reproduce.bench.measure import machine
     from reproduce.threads import thread_flags
@@ -41,8 +38,7 @@ def run(suite="steps", quick=False, note="", data_dir=None):
 
 
 def main(args):
-    """`python -m reproduce bench` (flags parsed by `reproduce.__main__`): runs the suite, writes its files under
-    `args.out` and returns its results."""
+    """`python -m reproduce bench` (flags parsed by `reproduce.__main__`): runs the suite, writes its files."""
     if args.suite in OWN_REPORTS:  # before TensorFlow initializes a GPU: its workers carve logical ones
         return importlib.import_module(f"reproduce.bench.{args.suite}").main(args)
     import keras

@@ -22,10 +22,9 @@ _CALLS = ("PartitionedCall", "StatefulPartitionedCall")
 
 
 def forward_flops(fn, *input_specs):
-    """FLOPs of one call of `fn` on inputs of the fully defined `tf.TensorSpec`s.
-
-    Where a nested function leaves a shape unknown (TFP's Keras layers run in functions of their own, traced for any
-    batch size), the graph is frozen with its functions inlined, which makes every shape static."""
+    """FLOPs of one call of `fn` on inputs of the fully defined `tf.TensorSpec`s. Where a nested function leaves a
+    shape unknown (TFP's Keras layers run in functions traced for any batch), the graph is frozen with its functions
+    inlined, which makes every shape static."""
     for spec in input_specs:
         if not spec.shape.is_fully_defined():
             raise ValueError(f"input specs must have fully defined shapes to count FLOPs, got {spec}.")
@@ -61,27 +60,21 @@ def _dims(tensor):
 def op_flops(op):
     """FLOPs of one graph op by the module's convention; 0 for ops it does not count."""
     if op.type in ("Conv2D", "DepthwiseConv2dNative"):
-        kh, kw, cin, mult = _dims(op.inputs[1])
+        kh, kw, cin, _ = _dims(op.inputs[1])
         out = _dims(op.outputs[0])  # [N, H_out, W_out, C_out] (NHWC: the only layout on CPU)
-        per_output = kh * kw * (cin if op.type == "Conv2D" else 1)
-        return 2 * math.prod(out) * per_output
+        return 2 * math.prod(out) * kh * kw * (cin if op.type == "Conv2D" else 1)
     if op.type == "Conv2DBackpropInput":  # a transposed convolution's forward pass
         kh, kw, _, cin = _dims(op.inputs[1])  # filter [kh, kw, C_out, C_in] of the transposed conv
         small = _dims(op.inputs[2])  # its input [N, H_in, W_in, C_in]
-        out_channels = _dims(op.outputs[0])[-1]
-        return 2 * math.prod(small[:3]) * kh * kw * cin * out_channels
+        return 2 * math.prod(small[:3]) * kh * kw * cin * _dims(op.outputs[0])[-1]
     if op.type in ("MatMul", "BatchMatMulV2", "BatchMatMulV3"):
         a = _dims(op.inputs[0])
         adj = op.get_attr("transpose_a" if op.type == "MatMul" else "adj_x")
         contracted = a[-2] if adj else a[-1]
         return 2 * math.prod(_dims(op.outputs[0])) * contracted
-    if op.type == "Einsum":
-        return _einsum_flops(op)
-    return 0
-
-
-def _einsum_flops(op):
-    """2 * (output size) * (product of the sizes of the indices summed over)."""
+    if op.type != "Einsum":
+        return 0
+    # An einsum: 2 * (output size) * (product of the sizes of the indices summed over).
     equation = op.get_attr("equation").decode().replace(" ", "")
     inputs, output = equation.split("->")
     sizes = {}

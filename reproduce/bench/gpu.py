@@ -1,11 +1,9 @@
-"""`python -m reproduce bench --suite gpu [--out DIR] [--data-dir DIR]`: a check for a machine with a GPU, in a few
-minutes: two replicas on one GPU against one device (the `arm` `smoke` run), and each paper's `paper` preset's
-training step (images/s, peak memory, projected hours). Writes `DIR/gpu.md` and `DIR/gpu.json`; where TensorFlow sees
-no GPU, prints one line and writes nothing. What each check does: `templates/gpu.md`.
+"""`python -m reproduce bench --suite gpu [--out DIR] [--data-dir DIR]`: a few minutes' check of a GPU machine: two
+replicas on one GPU against one device (the `arm` `smoke` run), and each paper's `paper` preset's training step, into
+`DIR/gpu.md` and `DIR/gpu.json` (`templates/gpu.md`); one line and nothing written where TensorFlow sees no GPU.
 
 Each check runs in a process of its own (`python -m reproduce.bench.gpu KIND JSON [DATA_DIR] [PAPER]`): logical
-devices are set before TensorFlow touches the GPU, and each preset starts with the GPU's memory free; a check that
-fails or runs out of time is reported as such.
+devices are set before TensorFlow touches the GPU, and each preset starts with the GPU's memory free.
 """
 
 import json
@@ -37,8 +35,7 @@ def gpus():
 
 def mirrored_check(devices, one_device, data_dir=None):
     """The `arm` `smoke` run under a `MirroredStrategy` over `devices` (reduced through one device: NCCL needs
-    distinct GPUs) and on `one_device`, same seed and batches: their per-epoch losses agree to a relative
-    `MIRRORED_RTOL`."""
+    distinct GPUs) and on `one_device`, same seed and batches: per-epoch losses within a relative `MIRRORED_RTOL`."""
     import tensorflow as tf
 
     from zoo import data, training
@@ -54,8 +51,7 @@ def mirrored_check(devices, one_device, data_dir=None):
         for name, strategy in strategies.items():
             start = time.time()
             _, history = training.train(
-                run.build_model, data.load(run.dataset, "train", data_dir),
-                data.load(run.dataset, "validation", data_dir),
+                run.build_model, run.examples("train", data_dir), run.examples("validation", data_dir),
                 num_train=data.num_examples(run.dataset, "train", data_dir), run_dir=os.path.join(tmp, name),
                 epochs=epochs, batch_size=batch, seed=0, strategy=strategy, verbose=0, **train_cfg)
             out[name] = {key: [float(r[key]) for r in history] for key in ("loss", "val_loss")}
@@ -67,8 +63,7 @@ def mirrored_check(devices, one_device, data_dir=None):
 
 
 def _timed(model, images, device):
-    """`train_on_batch` timed: WARMUP calls (the first traces and compiles), then up to REPETITIONS or TIMED_SECONDS:
-    seconds, median, loss, memory held before and peak GB."""
+    """`train_on_batch`: WARMUP calls (the first traces), then up to REPETITIONS or TIMED_SECONDS timed on `device`."""
     import numpy as np
     import tensorflow as tf
 
@@ -94,15 +89,13 @@ def _timed(model, images, device):
 
 
 def paper_step(name, device="GPU:0", data_dir=None):
-    """A paper's `paper` preset's step on random images at its global batch (halved until it fits), after
-    data-dependent initialization (as `zoo.training.train`), XLA as the preset says: a dict, or `{"skipped": why}` for
-    a paper without that preset."""
+    """A paper's `paper` preset's step on random images at its global batch (halved until it fits), initialized as
+    `zoo.training.train` does, XLA as the preset says; `{"skipped": why}` for a paper without that preset."""
     import numpy as np
     import tensorflow as tf
 
-    from reproduce.bench.measure import parameters
     from zoo import data
-    from zoo.training import make_optimizer
+    from zoo.training import count_parameters, make_optimizer
 
     try:
         run = Run(name, "paper")
@@ -118,7 +111,7 @@ def paper_step(name, device="GPU:0", data_dir=None):
         model = run.build_model().build_for_images()
         model.compile(optimizer=make_optimizer(**train_cfg.get("optimizer", {})),
                       jit_compile=train_cfg.get("jit_compile", "auto"))
-        record.update(jit_compile=bool(model.jit_compile), parameters=parameters(model.trainable_weights))
+        record.update(jit_compile=bool(model.jit_compile), parameters=count_parameters(model))
         while "images_per_second" not in record:
             if batch < 1:
                 return {**record, "error": "out of memory down to a batch of 1"}

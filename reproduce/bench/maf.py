@@ -1,7 +1,6 @@
 """`python -m reproduce bench --suite maf`: MAF and IAF training steps and MAF sampling against TFP's
-`tfb.MaskedAutoregressiveFlow(shift_and_log_scale_fn=AutoregressiveNetwork)`, at the `maf` `cpu` preset's MADEs over a
-standard normal base without batch norm on both sides (the preset's MoG base has no TFP counterpart). What each side
-computes: the report (`templates/maf.md`).
+`MaskedAutoregressiveFlow`, at the `maf` `cpu` preset's MADEs over a standard normal base without batch norm on both
+sides (the preset's MoG base has no TFP counterpart). What each side computes: `templates/maf.md`.
 """
 
 import math
@@ -40,8 +39,7 @@ def config(quick):
 
 
 def _tfp_layers(model, num_dims, wrap=lambda b: b, name="tfp_maf"):
-    """TFP's K MAF layers (each `wrap`ped), the order reversed between them: (layers in data-to-noise order,
-    networks)."""
+    """TFP's K MAF layers (each `wrap`ped), reversed between them: (layers in data-to-noise order, networks)."""
     nets = [tfb.AutoregressiveNetwork(params=2, hidden_units=list(model["hidden_units"]), event_shape=[num_dims],
                                       activation=model["activation"]) for _ in range(model["num_layers"])]
     layers = []
@@ -50,6 +48,11 @@ def _tfp_layers(model, num_dims, wrap=lambda b: b, name="tfp_maf"):
             layers.append(tfb.Permute(list(range(num_dims - 1, -1, -1))))
         layers.append(wrap(tfb.MaskedAutoregressiveFlow(shift_and_log_scale_fn=net, name=f"{name}{k}")))
     return layers, nets
+
+
+def ours_maf(shape, levels, model):
+    """Our MAF like TFP's: a standard normal base, no batch norm."""
+    return MAF(shape, levels, base="normal", batch_norm=False, seed=0, **model).build_for_images()
 
 
 def tfp_maf(model, num_levels, num_dims):
@@ -61,8 +64,7 @@ def tfp_maf(model, num_levels, num_dims):
 
 
 def iaf_loss(flow, num_dims):
-    """`eps [batch, D] -> mean(log N(eps) - log|det dz/deps| - log N(z))`, z = flow(eps): a one-sample KL to the
-    standard normal."""
+    """`eps [batch, D] -> mean(log N(eps) - log|det dz/deps| - log N(z))`, z = flow(eps): a one-sample KL to N(0, I)."""
     normal = tfd.Sample(tfd.Normal(0.0, 1.0), [num_dims])
 
     def loss(eps):
@@ -81,7 +83,7 @@ def maf_train(cfg, timing):
     """Our MAF's step against TFP's on the same images: measurements, ratio, parameters."""
     shape, levels, batch, model = cfg["image_shape"], cfg["num_levels"], cfg["batch"], cfg["model"]
     num_dims = math.prod(shape)
-    ours = MAF(shape, levels, base="normal", batch_norm=False, seed=0, **model).build_for_images()
+    ours = ours_maf(shape, levels, model)
     dist, nets = tfp_maf(model, levels, num_dims)
     images = random_images(shape, levels, batch)
 
@@ -121,18 +123,14 @@ def iaf_train(cfg, timing):
             "parameters": {"ours": parameters(ours_vars), "tfp": parameters(tfp_vars)}}
 
 
-def maf_sample(cfg):
-    """`compare_samplers`: ours cached, ours naive (TFP's loop through our bijector) and TFP's `sample()`."""
-    shape, levels, model = cfg["image_shape"], cfg["num_levels"], cfg["model"]
-    return compare_samplers(MAF(shape, levels, base="normal", batch_norm=False, seed=0, **model).build_for_images(),
-                            tfp_maf(model, levels, math.prod(shape))[0], cfg, shape)
-
-
 def sections(cfg, data_dir=None):
-    """The suite's sections in order: (name, thunk)."""
-    timing = cfg["warmup"], cfg["repetitions"]
-    return [("maf_train", lambda: maf_train(cfg["maf"], timing)), ("iaf_train", lambda: iaf_train(cfg["maf"], timing)),
-            ("maf_sample", lambda: maf_sample(cfg["maf"]))]
+    """The suite's sections in order: (name, thunk). Sampling: ours cached, ours naive (TFP's loop through our
+    bijector) and TFP's `sample()`."""
+    timing, c = (cfg["warmup"], cfg["repetitions"]), cfg["maf"]
+    shape, levels = c["image_shape"], c["num_levels"]
+    return [("maf_train", lambda: maf_train(c, timing)), ("iaf_train", lambda: iaf_train(c, timing)),
+            ("maf_sample", lambda: compare_samplers(ours_maf(shape, levels, c["model"]),
+                                                    tfp_maf(c["model"], levels, math.prod(shape))[0], c, shape))]
 
 
 def targets(r):

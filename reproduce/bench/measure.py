@@ -1,4 +1,5 @@
-"""How every suite measures: callables timed side by side, training steps, the matmul peak, the machine.
+"""How every suite measures: callables timed side by side, training steps, the matmul peak, the machine; and TFP's
+counterparts of our models.
 
 A task runs `warmup` times (the first call traces and compiles), then the tasks take turns for `repetitions` rounds,
 so load from other processes falls on all alike; the median counts. Peak memory: TF's CPU allocator's peak during a
@@ -19,6 +20,9 @@ import tf_keras
 
 from reproduce import records
 from reproduce.bench.flops import TRAIN_FACTOR, forward_flops
+from zoo.models import Glow, PixelCNNPlusPlus
+
+OURS = {"pixelcnnpp": PixelCNNPlusPlus, "glow": Glow}  # the models the steps and quality suites set against TFP's
 
 
 def memory_info(device="CPU:0"):
@@ -46,8 +50,7 @@ def _max(a, b):
 
 def measure(tasks, warmup, repetitions):
     """Times `tasks` (name -> {"run": callable, "images": int, optionally "warm": callable and "budget_s": seconds
-    after which its timed calls stop}) side by side. Returns name -> {"images", "first_call_seconds", "seconds",
-    "warm_peak_memory_mb", "peak_memory_mb", "median_seconds", "images_per_second"}."""
+    after which its timed calls stop}) side by side: name -> its calls' seconds, memory, median and images/s."""
     results = {}
     for name, task in tasks.items():
         warm = task.get("warm") or task["run"]
@@ -69,14 +72,9 @@ def measure(tasks, warmup, repetitions):
     return results
 
 
-def ratio(a, b):
-    """How many times faster measurement a is than b (images per second)."""
-    return a["images_per_second"] / b["images_per_second"]
-
-
 def ratios(m, **pairs):
-    """`{key: ratio(m[a], m[b])}` for each `key=(a, b)`."""
-    return {key: ratio(m[a], m[b]) for key, (a, b) in pairs.items()}
+    """`{key: how many times faster m[a] is than m[b]}` (images per second) for each `key=(a, b)`."""
+    return {key: m[a]["images_per_second"] / m[b]["images_per_second"] for key, (a, b) in pairs.items()}
 
 
 def gflops(flops, measured):
@@ -96,8 +94,8 @@ def machine():
 
 
 def matmul_task(size, dtype=tf.float32, copies=None):
-    """A task: `copies` independent n x n x n matmuls in one call (default: one per usable core), side by side so that
-    they fill the cores however TF's threads are set; its `flops` 2 n^3 a copy."""
+    """A task of `copies` (default: one per usable core) independent n x n x n matmuls in one call, to fill the cores
+    however TF's threads are set; its `flops` 2 n^3 a copy."""
     copies = copies or len(os.sched_getaffinity(0))
     pairs = [tuple(tf.cast(tf.random.normal([size, size], seed=2 * i + s), dtype) for s in (1, 2))
              for i in range(copies)]
@@ -112,8 +110,7 @@ def with_gflops(measured, task):
 
 def measure_steps(tasks, matmul, warmup, repetitions):
     """`measure` of training steps with the `matmul` task in the same rounds: (their measurements, the matmul's
-    `with_gflops`). Tasks marked `xla` run after the others, in rounds of their own: right after an XLA call, XLA's
-    CPU runtime slows the next TF call."""
+    `with_gflops`). `xla` tasks run after, in rounds of their own: after an XLA call, the next TF call is slower."""
     m = measure({**{k: t for k, t in tasks.items() if not t.get("xla")}, "matmul": matmul}, warmup, repetitions)
     m.update(measure({k: t for k, t in tasks.items() if t.get("xla")}, warmup, repetitions))
     return m, with_gflops(m.pop("matmul"), matmul)
@@ -126,8 +123,8 @@ def step_tasks(steps, images):
 
 
 def compare_samplers(ours, dist, cfg, shape):
-    """Our `sample(n, method=...)`, cached and naive (the same images), against a TFP distribution's `sample(n)` in a
-    `tf.function`, `cfg["sample_images"]` each: the measurements and their ratios."""
+    """Our `sample(n, method=...)`, cached and naive, against a TFP distribution's `sample(n)` in a `tf.function`,
+    `cfg["sample_images"]` each: the measurements and their ratios."""
     n, budget = cfg["sample_images"], cfg["sample_budget_s"]
     tfp_sample = tf.function(lambda k: dist.sample(k, seed=0), input_signature=[tf.TensorSpec([], tf.int32)])
     samplers = {"ours_cached": lambda k: ours.sample(k, seed=0, method="cached"),
@@ -138,6 +135,33 @@ def compare_samplers(ours, dist, cfg, shape):
     return {"image_shape": shape, "images": n, **m,
             **ratios(m, cached_vs_naive=("ours_cached", "ours_naive"), cached_vs_tfp=("ours_cached", "tfp"),
                      naive_vs_tfp=("ours_naive", "tfp"))}
+
+
+def tfp_counterpart(name, shape, levels, model):
+    """TFP's model at our `name`'s hyper-parameters: (dist, the log_prob its training step takes, its trainable
+    variables, the dtype it reads images in). PixelCNN++: `tfd.PixelCNN`. Glow: `tfb.Glow` (latent -> image) at our
+    scales, steps and width over a standard normal, scoring images dequantized and scaled to [-1/2, 1/2)."""
+    tfb, tfd = tfp.bijectors, tfp.distributions
+    if name == "pixelcnnpp":
+        dist = tfd.PixelCNN(
+            image_shape=tuple(shape), num_resnet=model["nr_resnet"], num_hierarchies=model["num_scales"],
+            num_filters=model["filters"], num_logistic_mix=model["nr_logistic_mix"],
+            dropout_p=model["dropout"], use_weight_norm=model["weight_norm"], high=levels - 1, low=0)
+        return dist, lambda x: dist.log_prob(x, training=True), dist.network.trainable_variables, tf.float32
+    if model.get("coupling", "affine") != "affine":
+        raise ValueError(f"tfb.Glow's default network is affine; got coupling {model['coupling']!r}.")
+    bijector = tfb.Glow(
+        output_shape=tuple(shape), num_glow_blocks=model["num_scales"], num_steps_per_block=model["depth"],
+        coupling_bijector_fn=lambda s: tfb.GlowDefaultNetwork(s, num_hidden=model["filters"]),
+        exit_bijector_fn=tfb.GlowDefaultExitNetwork)
+    dist = tfd.TransformedDistribution(
+        tfd.Sample(tfd.Normal(0.0, 1.0), bijector.inverse_event_shape(tuple(shape))), bijector)
+    num_dims = math.prod(shape)
+
+    def log_prob(images):
+        x = tf.cast(images, tf.float32)
+        return dist.log_prob((x + tf.random.uniform(tf.shape(x))) / levels - 0.5) - num_dims * math.log(levels)
+    return dist, log_prob, bijector.trainable_variables, tf.int32
 
 
 def train_step(loss_fn, variables, optimizer, jit_compile=False):

@@ -1,7 +1,6 @@
 """`python -m reproduce bench --suite quality`: validation bits/dim reached per second of training, our PixelCNN++ and
 Glow `cpu` presets against `tfd.PixelCNN` and `tfb.Glow` at the same sizes, trained in alternating slices in one
-process on the same seeded batches with the preset's optimizer, each evaluated on its own clock. How:
-`templates/quality.md`.
+process on the same seeded batches with the preset's optimizer, each scored on its own clock (`templates/quality.md`).
 """
 
 import contextlib
@@ -16,13 +15,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from reproduce.bench.measure import parameters, train_step
+from reproduce.bench.measure import OURS, parameters, tfp_counterpart, train_step
 from reproduce.bench.report import FIGURE, MODELS, minutes, target
-from reproduce.bench.steps import tfp_glow, tfp_pixelcnn
 from reproduce.cli_errors import fail, not_prepared
 from reproduce.runs import Run
 from zoo import data
-from zoo.models import Glow, PixelCNNPlusPlus
 from zoo.training import epoch_batches, make_optimizer
 
 QUALITY_FRACTION = 0.5  # ours reaches TFP's final bits/dim in at most this fraction of TFP's time
@@ -39,8 +36,7 @@ def _pair(name, tiny=None):
 
 
 def config(quick):
-    """20 minutes a side (scoring the 2000 images takes about a minute a side on one core: 10 checkpoints keep the
-    suite near 2 hours); quick: digits, tiny models with the presets' optimizers, a second a side."""
+    """20 minutes a side; quick: digits, tiny models with the presets' optimizers, a second a side."""
     if quick:
         return {"dataset": "digits", "seed": 0, "budget_seconds": 1.0, "checkpoint_seconds": 0.5,
                 "slice_steps": 4, "eval_images": 64, "eval_batch": 32,
@@ -60,8 +56,7 @@ def digest(array):
 
 @contextlib.contextmanager
 def averaged_weights(optimizer):
-    """Inside the block the variables hold their Polyak averages, swapped by Keras' `SwapEMAWeights` as `fit` swaps
-    them for validation; no-op without averaging."""
+    """Inside the block the variables hold their Polyak averages (if any), swapped as `fit` swaps them to validate."""
     swap = keras.callbacks.SwapEMAWeights()
     swap.set_model(types.SimpleNamespace(optimizer=optimizer))
     if optimizer.use_ema:
@@ -75,8 +70,8 @@ def averaged_weights(optimizer):
 class Side:
     """One side of a pair: its training step, evaluation and records."""
 
-    def __init__(self, name, loss, variables, bits_per_dim, feed, optimizer_config, initialize=None):
-        self.name, self.feed, self.initialize = name, feed, initialize
+    def __init__(self, name, loss, variables, bits_per_dim, dtype, optimizer_config, initialize=None):
+        self.name, self.feed, self.initialize = name, functools.partial(tf.constant, dtype=dtype), initialize
         self.optimizer = make_optimizer(**optimizer_config)
         self.step = train_step(loss, variables, self.optimizer)
         self.bits_per_dim, self.parameters = tf.function(bits_per_dim), parameters(variables)
@@ -120,29 +115,22 @@ def sides(name, cfg, shape, levels, seed):
     """[ours, TFP's]: ours initialized on its first batch (as `zoo.training.train`), TFP's inside its first step. Both
     flows score with the same number of fixed dequantization draws."""
     model, scale = cfg["model"], math.prod(shape) * math.log(2.0)  # nats per image -> bits/dim
-
-    def ints(images):
-        return tf.constant(images, tf.int32)
-
+    ours = OURS[name](shape, levels, **({"seed": seed} if name == "glow" else {}), **model).build_for_images()
+    dist, log_prob, variables, dtype = tfp_counterpart(name, shape, levels, model)
     if name == "pixelcnnpp":
-        ours = PixelCNNPlusPlus(shape, levels, **model).build_for_images()
-        dist = tfp_pixelcnn(shape, levels, model)
-        theirs = Side("tfp", lambda x: -tf.reduce_mean(dist.log_prob(x, training=True)) / scale,
-                      dist.network.trainable_variables, lambda x: -dist.log_prob(x) / scale,
-                      lambda images: tf.constant(images, tf.float32), cfg["optimizer"])
+        def tfp_bits_per_dim(images):
+            return -dist.log_prob(images) / scale
     else:
-        ours = Glow(shape, levels, seed=seed, **model).build_for_images()
-        dist, bijector, log_prob = tfp_glow(shape, levels, model)
         noise = tf.random.stateless_uniform([ours.eval_draws, 1, *shape], seed=[seed, 1])
 
         def tfp_bits_per_dim(images):
             v = tf.reshape((tf.cast(images, tf.float32)[None] + noise) / levels - 0.5, [-1, *shape])
             lp = tf.reshape(dist.log_prob(v), [ours.eval_draws, -1]) - math.prod(shape) * math.log(levels)
             return -tf.reduce_mean(lp, axis=0) / scale
-        theirs = Side("tfp", lambda x: -tf.reduce_mean(log_prob(x)) / scale, bijector.trainable_variables,
-                      tfp_bits_per_dim, ints, cfg["optimizer"])
+    theirs = Side("tfp", lambda x: -tf.reduce_mean(log_prob(x)) / scale, variables, tfp_bits_per_dim, dtype,
+                  cfg["optimizer"])
     return [Side("ours", lambda x: ours.compute_loss(y_pred=ours(x, training=True)), ours.trainable_variables,
-                 ours.bits_per_dim, ints, cfg["optimizer"], initialize=lambda b: ours.initialize(ints(b))), theirs]
+                 ours.bits_per_dim, tf.int32, cfg["optimizer"], initialize=ours.initialize), theirs]
 
 
 def checkpoints(budget, every):
@@ -159,7 +147,7 @@ def race(pair_sides, train_images, batch, eval_images, cfg):
     for side in pair_sides:  # initialization and the first (tracing) step: off the clock
         first = next(data[side.name])
         if side.initialize is not None:
-            side.initialize(first)
+            side.initialize(side.feed(first))
         side.first_step_seconds = side.train_one(first)
         print(f"  {side.name}: first step {side.first_step_seconds:.1f} s", flush=True)
 
@@ -249,8 +237,7 @@ def targets(r):
 
 def write_figure(results, out):
     """Bits/dim against training minutes (seconds for a short budget), ours and TFP's, a panel a pair: OUT/FIGURE."""
-    from zoo.figures import plt  # pyplot on the Agg backend, as every figure of the zoo
-    from zoo.files import atomic_write
+    from zoo.figures import plt, save_png  # pyplot on the Agg backend, as every figure of the zoo
 
     names = [n for n in MODELS if f"{n}_quality" in results]
     scale, unit = (60.0, "minutes") if results["config"]["budget_seconds"] >= 120 else (1.0, "seconds")
@@ -270,8 +257,4 @@ def write_figure(results, out):
                ylabel=f"validation bits/dim ({r['eval_images']} images)")
         ax.set_title(f"{ours}: ours vs {tfp}, batch {r['batch']}", fontsize=9)
         ax.legend(fontsize=8)
-    try:
-        return atomic_write(Path(out) / FIGURE,
-                            lambda tmp: fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight"))
-    finally:
-        plt.close(fig)
+    return save_png(fig, Path(out) / FIGURE)

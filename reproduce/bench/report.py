@@ -1,13 +1,14 @@
-"""The benchmark's files: `benchmarks.json` and `benchmarks.md` rendered from it (and a GPU check's `gpu.md`), through
-the templates in `templates/`.
+"""The benchmark's files through the templates in `templates/`: `benchmarks.json`, `benchmarks.md` rendered from it,
+and a GPU check's `gpu.md`.
 
 `benchmarks.json` is `{"suites": {NAME: results}, "design_ab": [...]}`: each suite's results (sections, targets,
-provenance) as its last run wrote them, a run replacing its own suite; and the one-off A/Bs behind design choices,
-measured outside any suite. A file from before suites (one flat `steps` result) reads as its `steps` suite.
+provenance) as its last run wrote them; and the one-off A/Bs behind design choices, measured outside any suite. A file
+from before suites (one flat `steps` result) reads as its `steps` suite.
 
 A template is Markdown with `str.format` fields over the suite's results (`{glow[batch]}`, `{row[ours]:ips}`; a field
-ending in `?` is None where a key is missing; None shows as "-"), the named formats of `FORMATS`, and lines
-`{for X in FIELD}`, `{if [not] FIELD}`, `{else}` and `{end}` that repeat or choose the lines up to their `{end}`.
+ending in `?` is None where a key is missing; None shows as "-"), the named formats of `FORMATS`, a boolean's words
+(`{r[quick]:tiny, {x}|full}`), and lines `{for X in FIELD}`, `{if [not] FIELD}`, `{else}` and `{end}` that repeat or
+choose the lines up to their `{end}`.
 """
 
 import json
@@ -59,18 +60,11 @@ def target_cells(t):
 # ---- the renderer ------------------------------------------------------------------
 
 FORMATS = {
-    "ips": lambda m: f"{m['images_per_second']:.3g}",
+    "ips": lambda m: f"{m['images_per_second']:.3g}", "first": lambda m: f"{m['first_call_seconds']:.0f}",
     "mb": lambda m: "n/a" if m["peak_memory_mb"] is None else f"{m['peak_memory_mb']:.1f}",
-    "first": lambda m: f"{m['first_call_seconds']:.0f}",
-    "len": len,
-    "pct": lambda x: f"{100 * x:.1f}%",
-    "x": lambda x: f"{x:.2f}x",
-    "giga": lambda x: f"{x / 1e9:.2f}",
-    "mins": lambda seconds: f"{seconds / 60:.1f}",
-    "duration": minutes,
-    "secs": lambda x: f"{x:.0f}",
-    "shape": shape_name,
-    "kv": lambda d: ", ".join(f"{k}={v}" for k, v in d.items()),
+    "len": len, "pct": lambda x: f"{100 * x:.1f}%", "x": lambda x: f"{x:.2f}x", "giga": lambda x: f"{x / 1e9:.2f}",
+    "mins": lambda seconds: f"{seconds / 60:.1f}", "duration": minutes, "secs": lambda x: f"{x:.0f}",
+    "shape": shape_name, "kv": lambda d: ", ".join(f"{k}={v}" for k, v in d.items()), "made": made_sizes,
     "threads": lambda n: "TF's default" if n == 0 else str(n),
 }
 NONE = {"secs": "never"}  # how a named format shows None (others: "-")
@@ -154,13 +148,6 @@ def _steps(r):
                         for name, p in r["preset_steps"].items()]}
 
 
-def _maf(r):
-    shape, num_dims = shape_name(r["maf_train"]["image_shape"]), r["iaf_train"]["num_dims"]
-    return {"model": r["config"]["maf"]["model"], "nets": made_sizes(r["config"]["maf"]["model"]),
-            "sizes": f"Quick run (tiny sizes, for the tests): {shape}, D = {num_dims}" if r["quick"] else
-            f"The `maf` `cpu` preset's sizes on 8-bit MNIST ({shape}, D = {num_dims})"}
-
-
 def _quality(r):
     cfg, pairs, diverged = r["config"], [], []
     for name, (ours, tfp) in MODELS.items():
@@ -177,12 +164,10 @@ def _quality(r):
     precisions = {name: cfg[name]["model"].get("mixed_precision") or "float32" for name in MODELS}
     networks = (f"{precisions['glow']} networks" if len(set(precisions.values())) == 1 else
                 f"a {precisions['pixelcnnpp']} PixelCNN++ network and a {precisions['glow']} Glow network")
-    sizes = (f"Quick run (tiny models, for the tests) on {cfg['dataset']}" if r["quick"] else
-             f"Our PixelCNN++ and Glow `cpu` presets as they train on 8-bit MNIST ({cfg['dataset']})")
-    return {"pairs": pairs, "diverged": diverged, "networks": networks, "sizes": sizes, "figure": FIGURE}
+    return {"pairs": pairs, "diverged": diverged, "networks": networks, "figure": FIGURE}
 
 
-CONTEXTS = {"steps": _steps, "maf": _maf, "quality": _quality}
+CONTEXTS = {"steps": _steps, "maf": lambda r: {}, "quality": _quality}
 
 
 def markdown(doc):

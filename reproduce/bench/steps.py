@@ -1,20 +1,18 @@
 """`python -m reproduce bench --suite steps`: the fp32 matmul peak; PixelCNN++ and Glow training steps and samplers
 against `tfd.PixelCNN` and `tfb.Glow` at matched hyper-parameters; the causal-conv ARM's cached against naive
 sampling; the PixelCNN++ and Glow `cpu` presets' steps as they train, as fractions of the fp32 and bf16 matmul peaks.
-Every training step is `measure.train_step` (Adam: Keras 3's for ours, tf_keras' for TFP's).
 """
 
 import math
 
 import tensorflow as tf
-import tensorflow_probability as tfp
 
-from reproduce.bench.measure import (compare_samplers, gflops, matmul_task, measure, measure_steps, ours_step,
-                                     parameters, random_images, ratio, ratios, step_flops, step_tasks, tfp_step,
-                                     with_gflops)
+from reproduce.bench.measure import (OURS, compare_samplers, gflops, matmul_task, measure, measure_steps,
+                                     ours_step, parameters, random_images, ratios, step_flops, step_tasks,
+                                     tfp_counterpart, tfp_step, with_gflops)
 from reproduce.bench.report import MODELS, shape_name, target
 from reproduce.runs import Run
-from zoo.models import ARM, Glow, PixelCNNPlusPlus
+from zoo.models import ARM, PixelCNNPlusPlus
 
 PEAK_TARGET, BF16_PEAK_TARGET = 0.4, 0.3  # of the fp32 and the bf16 matmul peak, timed in the same rounds
 
@@ -48,8 +46,7 @@ def config(quick):
             "pixelcnnpp": {"model": {**_without(pixel, "mixed_precision", "training_chains"), "weight_norm": True},
                            "num_levels": 256, "batch": 16, "train_shapes": [[28, 28, 1], [32, 32, 3]],
                            "xla_shapes": [[28, 28, 1]],
-                           # a naive sampler runs the network 784 times a call: timed calls
-                           # stop once they took `sample_budget_s` (one at least)
+                           # a naive sampler runs the network 784 times a call: a time budget
                            "sample_shape": [28, 28, 1], "sample_images": 16, "sample_repetitions": 3,
                            "sample_budget_s": 60},
             "glow": {"model": _without(glow, "mixed_precision", "eval_draws", "net_actnorm", "preprocess",
@@ -62,87 +59,49 @@ def config(quick):
                                "num_levels": 256} for name, run in runs.items()}}
 
 
-def tfp_pixelcnn(shape, num_levels, model):
-    """`tfd.PixelCNN` with our PixelCNN++'s hyper-parameters."""
-    return tfp.distributions.PixelCNN(
-        image_shape=tuple(shape), num_resnet=model["nr_resnet"], num_hierarchies=model["num_scales"],
-        num_filters=model["filters"], num_logistic_mix=model["nr_logistic_mix"],
-        dropout_p=model["dropout"], use_weight_norm=model["weight_norm"], high=num_levels - 1, low=0)
-
-
-def tfp_glow(shape, num_levels, model):
-    """`tfb.Glow` (latent -> image) at our Glow's scales, steps and width over a standard normal: (dist, bijector,
-    log_prob of images dequantized and scaled to [-1/2, 1/2))."""
-    tfb, tfd = tfp.bijectors, tfp.distributions
-    if model.get("coupling", "affine") != "affine":
-        raise ValueError(f"tfb.Glow's default network is affine; got coupling {model['coupling']!r}.")
-    bijector = tfb.Glow(
-        output_shape=tuple(shape), num_glow_blocks=model["num_scales"], num_steps_per_block=model["depth"],
-        coupling_bijector_fn=lambda s: tfb.GlowDefaultNetwork(s, num_hidden=model["filters"]),
-        exit_bijector_fn=tfb.GlowDefaultExitNetwork)
-    dist = tfd.TransformedDistribution(
-        tfd.Sample(tfd.Normal(0.0, 1.0), bijector.inverse_event_shape(tuple(shape))), bijector)
-    num_dims = math.prod(shape)
-
-    def log_prob(images):
-        x = tf.cast(images, tf.float32)
-        return dist.log_prob((x + tf.random.uniform(tf.shape(x))) / num_levels - 0.5) - num_dims * math.log(num_levels)
-    return dist, bijector, log_prob
-
-
-def _versus_tfp(ours, half, tfp_side, images, xla, matmul, timing):
-    """Our step (float32, a bfloat16 network, and XLA where `xla`) against TFP's (`tfp_side`: its log_prob, variables
-    and images), the matmul in the same rounds: measurements, ratios, FLOPs (and GFLOP/s, fraction of the matmul's),
-    parameters."""
-    log_prob, tfp_variables, tfp_images = tfp_side
+def versus_tfp(name, cfg, shape, xla, matmul, timing):
+    """Our `name`'s step (float32, a bfloat16 network, and XLA where `xla`) against TFP's counterpart's on the same
+    random images, the matmul in the same rounds: (ours, TFP's dist, the measurements with their ratios, FLOPs,
+    GFLOP/s, fractions of the matmul's and parameters)."""
+    levels, model = cfg["num_levels"], cfg["model"]
+    images = random_images(shape, levels, cfg["batch"])
+    seed = {"seed": 0} if name == "glow" else {}
+    ours, half = (OURS[name](shape, levels, **seed, **{**model, **extra}).build_for_images()
+                  for extra in ({}, {"mixed_precision": "bfloat16"}))
+    if name == "glow":  # actnorm's data-dependent initialization (TFP's runs in its first step)
+        ours.initialize(images)
+        half.initialize(images)
+    dist, log_prob, tfp_variables, dtype = tfp_counterpart(name, shape, levels, model)
+    tfp_images = tf.cast(images, dtype)
     f = step_flops(lambda x: ours.log_prob(x, training=True), images)  # a bf16 network: the same convolutions
     flops = {"ours": f, "ours_bf16": f, "ours_xla": f, "tfp": step_flops(log_prob, tfp_images)}
     steps = {"ours": (ours_step(ours), images), "ours_bf16": (ours_step(half), images),
-             "tfp": (tfp_step(log_prob, tfp_variables, math.prod(images.shape[1:])), tfp_images),
+             "tfp": (tfp_step(log_prob, tfp_variables, math.prod(shape)), tfp_images),
              **({"ours_xla": (ours_step(ours, True), images)} if xla else {})}
     m, mm = measure_steps(step_tasks(steps, len(images)), matmul, *timing)
-    return {**m, "matmul": mm, **ratios(m, ours_vs_tfp=("ours", "tfp"), ours_bf16_vs_tfp=("ours_bf16", "tfp")),
-            **({"xla_speedup": ratio(m["ours_xla"], m["ours"])} if xla else {}),
-            "flops": {name: {"flops_per_step": flops[name], "gflops": gflops(flops[name], m[name]),
-                             "fraction_of_matmul_peak": gflops(flops[name], m[name]) / mm["gflops"]} for name in m},
-            "parameters": {"ours": parameters(ours.trainable_variables), "tfp": parameters(tfp_variables)}}
+    return ours, dist, {
+        **m, "matmul": mm, **ratios(m, ours_vs_tfp=("ours", "tfp"), ours_bf16_vs_tfp=("ours_bf16", "tfp")),
+        **(ratios(m, xla_speedup=("ours_xla", "ours")) if xla else {}),
+        "flops": {k: {"flops_per_step": flops[k], "gflops": gflops(flops[k], m[k]),
+                      "fraction_of_matmul_peak": gflops(flops[k], m[k]) / mm["gflops"]} for k in m},
+        "parameters": {"ours": parameters(ours.trainable_variables), "tfp": parameters(tfp_variables)}}
 
 
 def pixelcnnpp_train(cfg, timing, matmul):
-    """A row a training shape: `_versus_tfp` against `tfd.PixelCNN`."""
-    rows, levels, batch = [], cfg["num_levels"], cfg["batch"]
-    for shape in cfg["train_shapes"]:
-        ours, half = (PixelCNNPlusPlus(shape, levels, **{**cfg["model"], **extra}).build_for_images()
-                      for extra in ({}, {"mixed_precision": "bfloat16"}))
-        dist, images = tfp_pixelcnn(shape, levels, cfg["model"]), random_images(shape, levels, batch)
-        tfp_side = (lambda x: dist.log_prob(x, training=True), dist.network.trainable_variables,
-                    tf.cast(images, tf.float32))
-        rows.append({"image_shape": shape, "batch": batch,
-                     **_versus_tfp(ours, half, tfp_side, images, shape in cfg["xla_shapes"], matmul, timing)})
-    return rows
-
-
-def pixelcnnpp_sample(cfg):
-    """`compare_samplers` of our PixelCNN++ and `tfd.PixelCNN`."""
-    shape, levels = cfg["sample_shape"], cfg["num_levels"]
-    return compare_samplers(PixelCNNPlusPlus(shape, levels, **cfg["model"]).build_for_images(),
-                            tfp_pixelcnn(shape, levels, cfg["model"]), cfg, shape)
+    """A row a training shape: `versus_tfp` against `tfd.PixelCNN`."""
+    return [{"image_shape": shape, "batch": cfg["batch"],
+             **versus_tfp("pixelcnnpp", cfg, shape, shape in cfg["xla_shapes"], matmul, timing)[2]}
+            for shape in cfg["train_shapes"]]
 
 
 def glow_train_and_sample(cfg, timing, matmul):
-    """`_versus_tfp` against `tfb.Glow` ("train"), and both sides' `sample(n)` ("sample")."""
-    shape, levels, batch, n = cfg["image_shape"], cfg["num_levels"], cfg["batch"], cfg["sample_images"]
-    images = random_images(shape, levels, batch)
-    ours, half = (Glow(shape, levels, seed=0, **{**cfg["model"], **extra}).build_for_images()
-                  for extra in ({}, {"mixed_precision": "bfloat16"}))
-    for model in (ours, half):
-        model.initialize(images)  # actnorm's data-dependent initialization (TFP's runs in its first step)
-    dist, bijector, log_prob = tfp_glow(shape, levels, cfg["model"])
-    train = _versus_tfp(ours, half, (log_prob, bijector.trainable_variables, images), images, True, matmul, timing)
+    """`versus_tfp` against `tfb.Glow` ("train"), and both sides' `sample(n)` ("sample")."""
+    shape, n = cfg["image_shape"], cfg["sample_images"]
+    ours, dist, train = versus_tfp("glow", cfg, shape, True, matmul, timing)
     sample = measure({"ours": {"run": lambda: ours.sample(n, seed=0), "images": n},  # tfb.Reshape takes no tensor n
                       "tfp": {"run": tf.function(lambda: dist.sample(n, seed=0)), "images": n}}, *timing)
-    return {"image_shape": shape, "batch": batch, "train": train,
-            "sample": {**sample, "images": n, "ours_vs_tfp": ratio(sample["ours"], sample["tfp"])}}
+    return {"image_shape": shape, "batch": cfg["batch"], "train": train,
+            "sample": {**sample, "images": n, **ratios(sample, ours_vs_tfp=("ours", "tfp"))}}
 
 
 def preset_steps(cfg, timing, matmul, matmul16):
@@ -151,7 +110,7 @@ def preset_steps(cfg, timing, matmul, matmul16):
     out = {}
     for name, c in cfg.items():
         shape, levels, batch = c["image_shape"], c["num_levels"], c["batch"]
-        model = {"pixelcnnpp": PixelCNNPlusPlus, "glow": Glow}[name](shape, levels, **c["model"]).build_for_images()
+        model = OURS[name](shape, levels, **c["model"]).build_for_images()
         images = random_images(shape, levels, batch)
         model.initialize(images)
         flops, step = step_flops(lambda x: model.log_prob(x, training=True), images), ours_step(model)
@@ -172,7 +131,7 @@ def arm_sample(cfg, timing):
     model = ARM(shape, cfg["num_levels"], **cfg["model"]).build_for_images()
     m = measure({method: {"run": (lambda method=method: model.sample(n, seed=0, method=method)), "images": n}
                  for method in ("cached", "naive")}, *timing)
-    return {"image_shape": shape, "images": n, **m, "cached_vs_naive": ratio(m["cached"], m["naive"])}
+    return {"image_shape": shape, "images": n, **m, **ratios(m, cached_vs_naive=("cached", "naive"))}
 
 
 def matmul_peak(matmul, repetitions):
@@ -184,11 +143,13 @@ def matmul_peak(matmul, repetitions):
 
 def sections(cfg, data_dir=None):
     """The suite's sections in order: (name, thunk)."""
-    timing = cfg["warmup"], cfg["repetitions"]
+    timing, pixel, sample = (cfg["warmup"], cfg["repetitions"]), cfg["pixelcnnpp"], cfg["pixelcnnpp"]["sample_shape"]
     matmul, matmul16 = (matmul_task(cfg["matmul"]["size"], dtype) for dtype in (tf.float32, tf.bfloat16))
     return [("matmul_peak", lambda: matmul_peak(matmul, cfg["matmul"]["repetitions"])),
-            ("pixelcnnpp_train", lambda: pixelcnnpp_train(cfg["pixelcnnpp"], timing, matmul)),
-            ("pixelcnnpp_sample", lambda: pixelcnnpp_sample(cfg["pixelcnnpp"])),
+            ("pixelcnnpp_train", lambda: pixelcnnpp_train(pixel, timing, matmul)),
+            ("pixelcnnpp_sample", lambda: compare_samplers(  # our PixelCNN++ against tfd.PixelCNN
+                PixelCNNPlusPlus(sample, pixel["num_levels"], **pixel["model"]).build_for_images(),
+                tfp_counterpart("pixelcnnpp", sample, pixel["num_levels"], pixel["model"])[0], pixel, sample)),
             ("glow", lambda: glow_train_and_sample(cfg["glow"], timing, matmul)),
             ("arm_sample", lambda: arm_sample(cfg["arm"], timing)),
             ("preset_steps", lambda: preset_steps(cfg["presets"], timing, matmul, matmul16))]
