@@ -65,6 +65,7 @@ def add_command(commands):
 
 def main(args):
     """Runs `python -m reproduce compress`: writes each measurement's record and the table."""
+    from reproduce import records
     from reproduce.cli_errors import fail
     from reproduce.threads import apply_thread_args
     from zoo import codec, hub
@@ -78,27 +79,28 @@ def main(args):
     if args.data_dir and not os.path.isdir(args.data_dir):
         fail(f"--data-dir {args.data_dir!r} does not exist.")
     names = args.names or compressing
+    commit = records.git_commit()  # before this run writes its first record into the tree
     splits = {}
     for name in names:
         dataset = hub.entry(name)["dataset"]
         if dataset not in splits:
             splits[dataset] = test_split(dataset, args.data_dir, args.limit)
             _write(args.out, dataset, CLASSICAL, classical_codecs(
-                splits[dataset][0], hub.entry(name)["config"]["num_levels"]), args.limit)
-        _write(args.out, dataset, name, model_row(name, *splits[dataset], args.batch_size), args.limit)
+                splits[dataset][0], hub.entry(name)["config"]["num_levels"]), args.limit, commit)
+        _write(args.out, dataset, name, model_row(name, *splits[dataset], args.batch_size), args.limit, commit)
     text = markdown(read_records(args.out))
     path = write_text(os.path.join(args.out, "compression.md"), text)
     print(text, flush=True)
     print(f"wrote {os.path.join(args.out, RECORDS)} and {path}", flush=True)
 
 
-def _write(out, dataset, name, measured, limit):
-    """One record: the measurement with where and when it was made."""
+def _write(out, dataset, name, measured, limit, commit):
+    """One record: the measurement with where and when (at which commit) it was made."""
     from reproduce import records
     from zoo.files import write_json
 
     record = {"kind": "compress", "dataset": dataset, "name": name, "limit": limit, **measured,
-              "hardware": records.hardware(), "git_commit": records.git_commit(), "date": records.now()}
+              "hardware": records.hardware(), "git_commit": commit, "date": records.now()}
     return write_json(os.path.join(out, RECORDS, dataset, f"{name}.json"), record)
 
 

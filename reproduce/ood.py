@@ -93,10 +93,10 @@ def main(args):
     if args.data_dir and not os.path.isdir(args.data_dir):
         from reproduce.cli_errors import fail
         fail(f"--data-dir {args.data_dir!r} does not exist.")
-    start = time.time()
+    commit, start = records.git_commit(), time.time()  # the commit before this run writes into the tree
     pairs = [score_pair(pair, args) for pair in PAIRS]
     record = {"kind": "ood", "limit": args.limit, "pairs": pairs, "wall_seconds": round(time.time() - start, 1),
-              "hardware": records.hardware(), "git_commit": records.git_commit(), "date": records.now()}
+              "hardware": records.hardware(), "git_commit": commit, "date": records.now()}
     path = write_json(os.path.join(args.out, RECORD), record)
     text = markdown(record)
     write_text(os.path.join(args.out, "ood.md"), text)
