@@ -171,10 +171,7 @@ def main(argv=None):
         raise
     except KeyboardInterrupt as e:  # Ctrl-C: one line, not Keras' traceback
         print(interrupted(argv, e), file=sys.stderr, flush=True)
-        sys.stdout.flush()
-        # Not SystemExit: the interpreter's teardown can crash (SIGSEGV) while TensorFlow's
-        # worker threads are stopped mid-step, and the backup is already on disk.
-        os._exit(130)
+        raise SystemExit(130) from None
 
 
 # ---- start-up noise and Ctrl-C ------------------------------------------------------
