@@ -64,7 +64,15 @@ def initial_bits(data):
     """The one-off bits a stream's bytes hold apart from its images' code length
     (bits-back's initial words that its first pops read; none for the other coders)."""
     header, _, payload = container.unpack(data)
-    return {coder.NAME: coder for coder in _coders()}[header["codec"]].initial_bits(payload)
+    return _coder_named(header["codec"]).initial_bits(payload)
+
+
+def _coder_named(name):
+    """The coding module a stream's header names; a one-line ValueError if this zoo lacks it."""
+    coders = {coder.NAME: coder for coder in _coders()}
+    if name not in coders:
+        raise ValueError(f"This stream was coded with codec {name!r}; this zoo has {sorted(coders)}.")
+    return coders[name]
 
 
 def can_compress(model_or_name):
@@ -150,10 +158,7 @@ def decompress(data, *, model=None):
         model = _pretrained(header["model"])
     model.build_for_images()
     container.check_model(header, model)
-    coders = {coder.NAME: coder for coder in _coders()}
-    if header["codec"] not in coders:
-        raise ValueError(f"This stream was coded with codec {header['codec']!r}; this zoo has {sorted(coders)}.")
-    coder = coders[header["codec"]]
+    coder = _coder_named(header["codec"])
     images = coder.decode(model, payload, header["count"], labels, header["batch_size"])
     container.check_decoded(header, images, labels)
     return images if labels is None else (images, labels)
