@@ -87,10 +87,13 @@ def test_resume_without_a_backup_says_so_and_trains_from_scratch(tmp_path, capsy
 def test_ctrl_c_prints_one_line_with_the_resume_command_and_exits_130(tmp_path):
     argv = ["arm", "--preset", "smoke", "--epochs", "50", "--out", str(tmp_path / "out")]
     # Ctrl-C's SIGINT as a terminal delivers it: a suite started in the background (`cmd &`)
-    # runs with SIGINT ignored, which children inherit and Python then leaves ignored.
-    run = subprocess.Popen([sys.executable, "-m", "reproduce", *argv], cwd=tmp_path, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True,
-                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    # runs with SIGINT ignored, which children inherit and Python then leaves ignored, so the
+    # child installs Python's handler itself (a preexec_fn runs Python in a fork of this
+    # multi-threaded process, which can crash the child before it starts).
+    child = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+             "sys.argv[0] = 'reproduce'; runpy.run_module('reproduce', run_name='__main__', alter_sys=True)")
+    run = subprocess.Popen([sys.executable, "-c", child, *argv], cwd=tmp_path, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
     for line in run.stdout:
         if line.startswith("epoch  2/50"):  # printed once epoch 2's backup is saved
             run.send_signal(signal.SIGINT)
