@@ -491,4 +491,13 @@ def record(args, r, model, history, test, facts):
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except SystemExit as e:
+        if e.code != 130:
+            raise
+        # After Ctrl-C, TensorFlow's threads may be stopped mid-op; the interpreter's teardown
+        # can then crash (SIGSEGV) after the one-line message. The backups are already safe.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)

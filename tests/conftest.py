@@ -1,22 +1,30 @@
 """Test setup: quiet TensorFlow, and two logical CPU devices for the mirrored path.
 
 The logical devices must be configured before TensorFlow initializes its runtime,
-so this runs at collection time, before any test touches a tensor.
+so this runs when pytest is configured, before any test touches a tensor, in each
+process that runs tests (not in pytest-xdist's controller, which only hands out files
+and would print TensorFlow's start-up lines at the end of the run).
 """
 
 import functools
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-_cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(
-    _cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
+import pytest
 
 TWO_CPUS = ["/cpu:0", "/cpu:1"]
+
+
+def pytest_configure(config):
+    if getattr(config.option, "numprocesses", None) and "PYTEST_XDIST_WORKER" not in os.environ:
+        return  # xdist's controller
+    from zoo._quiet import quiet_tensorflow
+
+    quiet_tensorflow()  # with no capture around it yet in an xdist worker
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
 
 
 @pytest.fixture
