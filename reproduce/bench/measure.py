@@ -1,9 +1,5 @@
-"""How every suite measures: callables timed side by side, training steps, the matmul peak, the machine; and TFP's
-counterparts of our models.
-
-A task runs `warmup` times (the first call traces and compiles), then the tasks take turns for `repetitions` rounds,
-so load from other processes falls on all alike; the median counts. Peak memory: TF's CPU allocator's peak during a
-call above what it held before (None where the build keeps no statistics).
+"""How every suite measures: tasks timed side by side, training steps, the matmul peak, the machine; TFP's
+counterparts of our models. Tasks take turns for the timed rounds, so load from other processes falls on all alike.
 """
 
 import math
@@ -49,8 +45,8 @@ def _max(a, b):
 
 
 def measure(tasks, warmup, repetitions):
-    """Times `tasks` (name -> {"run": callable, "images": int, optionally "warm": callable and "budget_s": seconds
-    after which its timed calls stop}) side by side: name -> its calls' seconds, memory, median and images/s."""
+    """Times `tasks` (name -> {"run", "images", optionally "warm", "budget_s" for its timed calls, "flops"}) side by
+    side, `warmup` calls each (the first traces), then `repetitions` rounds: name -> seconds, memory, median, img/s."""
     results = {}
     for name, task in tasks.items():
         warm = task.get("warm") or task["run"]
@@ -66,9 +62,11 @@ def measure(tasks, warmup, repetitions):
                 seconds, peak = _call(task["run"])
                 results[name]["seconds"].append(seconds)
                 results[name]["peak_memory_mb"] = _max(results[name]["peak_memory_mb"], peak)
-    for result in results.values():
+    for name, result in results.items():
         result["median_seconds"] = statistics.median(result["seconds"])
         result["images_per_second"] = result["images"] / result["median_seconds"]
+        if "flops" in tasks[name]:  # a matmul: its median GFLOP/s
+            result["gflops"] = gflops(tasks[name]["flops"], result)
     return results
 
 
@@ -94,8 +92,7 @@ def machine():
 
 
 def matmul_task(size, dtype=tf.float32, copies=None):
-    """A task of `copies` (default: one per usable core) independent n x n x n matmuls in one call, to fill the cores
-    however TF's threads are set; its `flops` 2 n^3 a copy."""
+    """`copies` (default: a usable core's) independent n x n matmuls a call, to fill the cores whatever TF's threads."""
     copies = copies or len(os.sched_getaffinity(0))
     pairs = [tuple(tf.cast(tf.random.normal([size, size], seed=2 * i + s), dtype) for s in (1, 2))
              for i in range(copies)]
@@ -103,17 +100,12 @@ def matmul_task(size, dtype=tf.float32, copies=None):
     return {"run": mm, "images": 1, "size": size, "flops": 2 * size**3 * copies, "copies": copies, "pairs": pairs}
 
 
-def with_gflops(measured, task):
-    """A matmul's measurement with its median `gflops` added."""
-    return {**measured, "gflops": gflops(task["flops"], measured)}
-
-
 def measure_steps(tasks, matmul, warmup, repetitions):
-    """`measure` of training steps with the `matmul` task in the same rounds: (their measurements, the matmul's
-    `with_gflops`). `xla` tasks run after, in rounds of their own: after an XLA call, the next TF call is slower."""
+    """(steps' measurements, the matmul's) timed in the same rounds; `xla` steps after, in rounds of their own (right
+    after an XLA call, the next TF call is slower)."""
     m = measure({**{k: t for k, t in tasks.items() if not t.get("xla")}, "matmul": matmul}, warmup, repetitions)
     m.update(measure({k: t for k, t in tasks.items() if t.get("xla")}, warmup, repetitions))
-    return m, with_gflops(m.pop("matmul"), matmul)
+    return m, m.pop("matmul")
 
 
 def step_tasks(steps, images):
@@ -123,8 +115,7 @@ def step_tasks(steps, images):
 
 
 def compare_samplers(ours, dist, cfg, shape):
-    """Our `sample(n, method=...)`, cached and naive, against a TFP distribution's `sample(n)` in a `tf.function`,
-    `cfg["sample_images"]` each: the measurements and their ratios."""
+    """Our `sample(n, method=...)`, cached and naive, against TFP's `dist.sample(n)` in a `tf.function`, with ratios."""
     n, budget = cfg["sample_images"], cfg["sample_budget_s"]
     tfp_sample = tf.function(lambda k: dist.sample(k, seed=0), input_signature=[tf.TensorSpec([], tf.int32)])
     samplers = {"ours_cached": lambda k: ours.sample(k, seed=0, method="cached"),
@@ -138,9 +129,8 @@ def compare_samplers(ours, dist, cfg, shape):
 
 
 def tfp_counterpart(name, shape, levels, model):
-    """TFP's model at our `name`'s hyper-parameters: (dist, the log_prob its training step takes, its trainable
-    variables, the dtype it reads images in). PixelCNN++: `tfd.PixelCNN`. Glow: `tfb.Glow` (latent -> image) at our
-    scales, steps and width over a standard normal, scoring images dequantized and scaled to [-1/2, 1/2)."""
+    """TFP's `tfd.PixelCNN` or `tfb.Glow` at our `name`'s hyper-parameters: (dist, log_prob, variables, input dtype).
+    Glow: over a standard normal, scoring images dequantized and scaled to [-1/2, 1/2)."""
     tfb, tfd = tfp.bijectors, tfp.distributions
     if name == "pixelcnnpp":
         dist = tfd.PixelCNN(
@@ -182,10 +172,10 @@ def ours_step(model, jit_compile=False):
                       keras.optimizers.Adam(1e-3), jit_compile)
 
 
-def tfp_step(log_prob, variables, num_dims, jit_compile=False):
+def tfp_step(log_prob, variables, num_dims):
     """A TFP distribution's step on -mean log_prob / (D ln 2), tf_keras' Adam."""
     return train_step(lambda x: -tf.reduce_mean(log_prob(x)) / (num_dims * math.log(2.0)),
-                      variables, tf_keras.optimizers.Adam(1e-3), jit_compile)
+                      variables, tf_keras.optimizers.Adam(1e-3))
 
 
 def step_flops(log_prob, images):
@@ -198,6 +188,6 @@ def parameters(variables):
     return int(sum(np.prod(v.shape) for v in variables))
 
 
-def random_images(shape, num_levels, batch, seed=0):
+def random_images(shape, num_levels, batch):
     """Uniform random pixels in [0, num_levels), int32 `[batch, *shape]`."""
-    return tf.constant(np.random.default_rng(seed).integers(0, num_levels, (batch, *shape)), tf.int32)
+    return tf.constant(np.random.default_rng(0).integers(0, num_levels, (batch, *shape)), tf.int32)

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from reproduce.bench.measure import (OURS, compare_samplers, gflops, matmul_task, measure, measure_steps,
                                      ours_step, parameters, random_images, ratios, step_flops, step_tasks,
-                                     tfp_counterpart, tfp_step, with_gflops)
+                                     tfp_counterpart, tfp_step)
 from reproduce.bench.report import MODELS, shape_name, target
 from reproduce.runs import Run
 from zoo.models import ARM, PixelCNNPlusPlus
@@ -22,9 +22,7 @@ def _without(model, *keys):
 
 
 def config(quick):
-    """Full: the `cpu` presets' models (against TFP: Glow in float32 with plain biased hidden convolutions and no
-    preprocessing, as `GlowDefaultNetwork`; both unchained, as TFP's one graph a batch), 15 timed rounds (fewer let
-    the load's noise move the ratios). Quick: tiny shapes, one repetition (the tests)."""
+    """The `cpu` presets' models, 15 timed rounds (fewer let the load's noise move the ratios); quick: tiny, one."""
     if quick:
         pixel = {"nr_resnet": 1, "filters": 8, "nr_logistic_mix": 2, "num_scales": 2, "dropout": 0.0,
                  "weight_norm": False}
@@ -49,6 +47,8 @@ def config(quick):
                            # a naive sampler runs the network 784 times a call: a time budget
                            "sample_shape": [28, 28, 1], "sample_images": 16, "sample_repetitions": 3,
                            "sample_budget_s": 60},
+            # against TFP: float32, unchained (TFP's one graph a batch), Glow as `GlowDefaultNetwork` (plain biased
+            # hidden convolutions, no preprocessing)
             "glow": {"model": _without(glow, "mixed_precision", "eval_draws", "net_actnorm", "preprocess",
                                        "training_chains"),
                      "num_levels": 256, "batch": 16, "image_shape": [28, 28, 1], "sample_images": 16},
@@ -60,9 +60,8 @@ def config(quick):
 
 
 def versus_tfp(name, cfg, shape, xla, matmul, timing):
-    """Our `name`'s step (float32, a bfloat16 network, and XLA where `xla`) against TFP's counterpart's on the same
-    random images, the matmul in the same rounds: (ours, TFP's dist, the measurements with their ratios, FLOPs,
-    GFLOP/s, fractions of the matmul's and parameters)."""
+    """Our `name`'s step (float32, bfloat16 network, XLA where `xla`) against TFP's on the same random images, the
+    matmul in the same rounds: (ours, TFP's dist, measurements with ratios, FLOPs and fractions of the matmul's)."""
     levels, model = cfg["num_levels"], cfg["model"]
     images = random_images(shape, levels, cfg["batch"])
     seed = {"seed": 0} if name == "glow" else {}
@@ -105,8 +104,7 @@ def glow_train_and_sample(cfg, timing, matmul):
 
 
 def preset_steps(cfg, timing, matmul, matmul16):
-    """Our PixelCNN++ and Glow steps as their `cpu` presets train, each with the fp32 and bf16 matmuls timed in its
-    rounds: name -> measurements, FLOPs, GFLOP/s and the fractions of both matmuls'."""
+    """Our PixelCNN++ and Glow steps as their `cpu` presets train, as fractions of the fp32 and bf16 matmuls'."""
     out = {}
     for name, c in cfg.items():
         shape, levels, batch = c["image_shape"], c["num_levels"], c["batch"]
@@ -116,7 +114,7 @@ def preset_steps(cfg, timing, matmul, matmul16):
         flops, step = step_flops(lambda x: model.log_prob(x, training=True), images), ours_step(model)
         m = measure({"ours": {"run": lambda: step(images), "images": batch}, "matmul": matmul,
                      "matmul_bf16": matmul16}, *timing)
-        mm, mm16 = with_gflops(m.pop("matmul"), matmul), with_gflops(m.pop("matmul_bf16"), matmul16)
+        mm, mm16 = m.pop("matmul"), m.pop("matmul_bf16")
         rate = gflops(flops, m["ours"])
         out[name] = {"image_shape": shape, "batch": batch, "precision": c["model"].get("mixed_precision") or
                      "float32", **m, "matmul": mm, "matmul_bf16": mm16, "flops_per_step": flops, "gflops": rate,
@@ -136,7 +134,7 @@ def arm_sample(cfg, timing):
 
 def matmul_peak(matmul, repetitions):
     """The matmul timed alone: its size, FLOPs, seconds and median and best GFLOP/s."""
-    m = with_gflops(measure({"matmul": matmul}, 2, repetitions)["matmul"], matmul)
+    m = measure({"matmul": matmul}, 2, repetitions)["matmul"]
     return {**{k: matmul[k] for k in ("size", "copies", "flops")}, "seconds": m["seconds"], "gflops": m["gflops"],
             "gflops_best": matmul["flops"] / min(m["seconds"]) / 1e9}
 
