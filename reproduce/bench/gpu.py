@@ -200,23 +200,19 @@ def main(args):
 
 def markdown(r):
     """`gpu.md` of a GPU check's results."""
-    m, steps, notes = r["mirrored"], [], []
-    for name, s in r["paper_steps"].items():
+    m, steps, notes = r["mirrored"], r["paper_steps"], []
+    for name, s in steps.items():
         if "images_per_second" not in s:
-            notes.append(f"{name}: {s.get('skipped') or s['error']}." +
-                         (f" {s['detail'].splitlines()[-1]}" if s.get("detail") else ""))
-            continue
-        shrunk = f"{s['batch']} (paper's {s['paper_batch']} did not fit)"
-        steps.append({**s, "batch_text": s["batch"] if s["batch"] == s["paper_batch"] else shrunk,
-                      "patience_text": f" (patience {s['patience']})" if s["patience"] else ""})
-        if "steps_per_epoch" not in s:
+            detail = f" {s['detail'].splitlines()[-1]}" if s.get("detail") else ""
+            notes.append(f"{name}: {s.get('skipped') or s['error']}.{detail}")
+        elif "steps_per_epoch" not in s:
             notes.append(f"{name}: no projection, the dataset is not prepared here (pass --data-dir).")
     one, two = m.get("one_device", {}), m.get("mirrored", {})
     epochs = [{"epoch": e + 1, "one_loss": one["loss"][e], "two_loss": two["loss"][e],
                "one_val": one["val_loss"][e], "two_val": two["val_loss"][e]} for e in range(len(one.get("loss", [])))]
-    return "\n".join(report.render("gpu", r=r, m=m, epochs=epochs, steps=steps, notes=notes, warmup=WARMUP,
-                            repetitions=REPETITIONS, timed_seconds=TIMED_SECONDS,
-                            gpu_name=m.get("gpu", {}).get("device_name", "a GPU")))
+    return "\n".join(report.render("gpu", r=r, m=m, epochs=epochs, notes=notes, warmup=WARMUP, repetitions=REPETITIONS,
+                                   steps=[s for s in steps.values() if "images_per_second" in s],
+                                   timed_seconds=TIMED_SECONDS, gpu_name=m.get("gpu", {}).get("device_name", "a GPU")))
 
 
 if __name__ == "__main__":
