@@ -22,9 +22,8 @@ _CALLS = ("PartitionedCall", "StatefulPartitionedCall")
 
 
 def forward_flops(fn, *input_specs):
-    """FLOPs of one call of `fn` on inputs of the fully defined `tf.TensorSpec`s. Where a nested function leaves a
-    shape unknown (TFP's Keras layers run in functions traced for any batch), the graph is frozen with its functions
-    inlined, which makes every shape static."""
+    """FLOPs of one call of `fn` on fully defined `tf.TensorSpec`s; where a nested function leaves a shape unknown
+    (TFP's Keras layers run in functions traced for any batch), counted in the frozen graph, functions inlined."""
     for spec in input_specs:
         if not spec.shape.is_fully_defined():
             raise ValueError(f"input specs must have fully defined shapes to count FLOPs, got {spec}.")

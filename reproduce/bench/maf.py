@@ -102,8 +102,7 @@ def maf_train(cfg, timing):
 
 
 def iaf_train(cfg, timing):
-    """K IAF layers in the sampling direction, one MADE pass a layer: ours (`zb.inverse_autoregressive_flow` of
-    `MADE`s, orders alternating) against TFP's: measurements, ratio, parameters."""
+    """K IAF layers, one MADE pass a layer (ours: `zb.inverse_autoregressive_flow`, orders alternating) vs TFP's."""
     batch, model, num_dims = cfg["batch"], cfg["model"], math.prod(cfg["image_shape"])
     mades = [MADE(2, model["hidden_units"], input_order=MAF.order(k), activation=model["activation"], seed=k,
                   name=f"iaf_made{k}") for k in range(model["num_layers"])]
@@ -124,8 +123,7 @@ def iaf_train(cfg, timing):
 
 
 def sections(cfg, data_dir=None):
-    """The suite's sections in order: (name, thunk). Sampling: ours cached, ours naive (TFP's loop through our
-    bijector) and TFP's `sample()`."""
+    """The suite's sections in order: (name, thunk)."""
     timing, c = (cfg["warmup"], cfg["repetitions"]), cfg["maf"]
     shape, levels = c["image_shape"], c["num_levels"]
     return [("maf_train", lambda: maf_train(c, timing)), ("iaf_train", lambda: iaf_train(c, timing)),

@@ -26,8 +26,7 @@ QUALITY_FRACTION = 0.5  # ours reaches TFP's final bits/dim in at most this frac
 
 
 def _pair(name, tiny=None):
-    """Our `cpu` preset for 8-bit MNIST as `python -m reproduce` trains it on this machine (its 16-bit network where
-    computed natively), or a `tiny` model with its precision."""
+    """Our `cpu` preset for 8-bit MNIST as `python -m reproduce` trains it here, or a `tiny` model at its precision."""
     run = Run(name, "cpu", "mnist")
     model = dict(run.model_config if tiny is None else {**tiny, "mixed_precision": run.model_config["mixed_precision"]})
     if name == "pixelcnnpp":
@@ -171,8 +170,7 @@ def race(pair_sides, train_images, batch, eval_images, cfg):
 
 
 def seconds_to_reach(curve, target_bpd):
-    """The first training second at which a curve reaches `target_bpd`, linearly interpolated between its checkpoints
-    (its first checkpoint's seconds when that one is already there); None if it never does."""
+    """The first training second a curve reaches `target_bpd`, interpolated between checkpoints; None if never."""
     before = None
     for point in curve:
         t, b = point["seconds"], point["bits_per_dim"]
@@ -183,8 +181,7 @@ def seconds_to_reach(curve, target_bpd):
 
 
 def pair(name, cfg, train_images, eval_images, spec):
-    """Pair `name` raced: both sides' records, the gap, our seconds to TFP's final bits/dim and their fraction of
-    TFP's seconds."""
+    """Pair `name` raced: both sides' records, the gap and our time to TFP's final bits/dim."""
     c = cfg[name]
     tf.random.set_seed(cfg["seed"])
     pair_sides = sides(name, c, spec.image_shape, spec.num_levels, cfg["seed"])
@@ -226,12 +223,11 @@ def targets(r):
     """Per pair: ours' seconds to TFP's final bits/dim as a fraction of TFP's, at most one half."""
     cfg, out = r["config"], []
     for name, (ours, tfp) in MODELS.items():
-        q = r.get(f"{name}_quality")
-        if q is not None:
-            row = target(f"ours reaches TFP's final bits/dim in at most half TFP's time ({ours} `cpu` preset vs "
-                         f"{tfp}, {cfg['dataset']}, batch {q['batch']}, {minutes(cfg['budget_seconds'])} a side)",
-                         q["fraction_of_tfp_time"], QUALITY_FRACTION, at_most=True)
-            out.append({**row, "upper_bound": True} if q["ours_reached_by_first_checkpoint"] else row)
+        q = r[f"{name}_quality"]
+        row = target(f"ours reaches TFP's final bits/dim in at most half TFP's time ({ours} `cpu` preset vs {tfp}, "
+                     f"{cfg['dataset']}, batch {q['batch']}, {minutes(cfg['budget_seconds'])} a side)",
+                     q["fraction_of_tfp_time"], QUALITY_FRACTION, at_most=True)
+        out.append({**row, "upper_bound": True} if q["ours_reached_by_first_checkpoint"] else row)
     return out
 
 
@@ -239,10 +235,9 @@ def write_figure(results, out):
     """Bits/dim against training minutes (seconds for a short budget), ours and TFP's, a panel a pair: OUT/FIGURE."""
     from zoo.figures import plt, save_png  # pyplot on the Agg backend, as every figure of the zoo
 
-    names = [n for n in MODELS if f"{n}_quality" in results]
     scale, unit = (60.0, "minutes") if results["config"]["budget_seconds"] >= 120 else (1.0, "seconds")
-    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.6), squeeze=False)
-    for ax, name in zip(axes[0], names):
+    fig, axes = plt.subplots(1, len(MODELS), figsize=(5 * len(MODELS), 3.6), squeeze=False)
+    for ax, name in zip(axes[0], MODELS):
         r, (ours, tfp) = results[f"{name}_quality"], MODELS[name]
         for key, label in (("ours", f"ours ({ours})"), ("tfp", tfp)):
             curve = r[key]["curve"]

@@ -1,14 +1,9 @@
-"""The benchmark's files through the templates in `templates/`: `benchmarks.json`, `benchmarks.md` rendered from it,
-and a GPU check's `gpu.md`.
+"""`benchmarks.json` (`{"suites": {NAME: results}, "design_ab": [one-off A/Bs behind design choices]}`), and
+`benchmarks.md` and a GPU check's `gpu.md` rendered through `templates/`.
 
-`benchmarks.json` is `{"suites": {NAME: results}, "design_ab": [...]}`: each suite's results (sections, targets,
-provenance) as its last run wrote them; and the one-off A/Bs behind design choices, measured outside any suite. A file
-from before suites (one flat `steps` result) reads as its `steps` suite.
-
-A template is Markdown with `str.format` fields over the suite's results (`{glow[batch]}`, `{row[ours]:ips}`; a field
-ending in `?` is None where a key is missing; None shows as "-"), the named formats of `FORMATS`, a boolean's words
-(`{r[quick]:tiny, {x}|full}`), and lines `{for X in FIELD}`, `{if [not] FIELD}`, `{else}` and `{end}` that repeat or
-choose the lines up to their `{end}`.
+A template is Markdown with `str.format` fields (`{row[ours]:ips}`; ending in `?`: None where a key is missing; None
+shows as "-"), the formats of `FORMATS`, a boolean's words (`{r[quick]:tiny, {x}|full}`), and lines `{for X in
+FIELD}`, `{if [not] FIELD}`, `{else}`, `{end}` that repeat or choose the lines up to their `{end}`.
 """
 
 import json
@@ -41,8 +36,7 @@ def made_sizes(model):
 
 
 def target(name, value, needed, at_most=False):
-    """A target: `value` must reach `needed` (with `at_most`, stay at or below it); None (never measured, e.g. never
-    reached) does not meet it."""
+    """A target: `value` must reach `needed` (`at_most`: stay at or below it); None (e.g. never reached) fails."""
     met = value is not None and (value <= needed if at_most else value >= needed)
     return {"name": name, "value": value, "needed": needed, "met": bool(met), **({"at_most": True} if at_most else {})}
 
@@ -151,9 +145,7 @@ def _steps(r):
 def _quality(r):
     cfg, pairs, diverged = r["config"], [], []
     for name, (ours, tfp) in MODELS.items():
-        q = r.get(f"{name}_quality")
-        if q is None:
-            continue
+        q = r[f"{name}_quality"]
         at = {side: {p["checkpoint_seconds"]: p for p in q[side]["curve"]} for side in ("ours", "tfp")}
         pairs.append({**q, "ours_name": ours, "tfp_name": tfp,
                       "bound": "<= " if q.get("ours_reached_by_first_checkpoint") else "",
@@ -171,8 +163,7 @@ CONTEXTS = {"steps": _steps, "maf": lambda r: {}, "quality": _quality}
 
 
 def markdown(doc):
-    """`benchmarks.md` of a `benchmarks.json` document: the targets of every suite, then each suite with its
-    provenance and sections (the design A/Bs after `steps`)."""
+    """`benchmarks.md`: every suite's targets, then each suite's provenance and sections (the A/Bs after `steps`)."""
     suites = doc["suites"]
     rows = [{**t, "suite": name, **dict(zip(("measured", "needed_text"), target_cells(t)))}
             for name in suites for t in suites[name]["targets"]]
@@ -187,7 +178,7 @@ def markdown(doc):
 
 
 def load(path):
-    """The `benchmarks.json` at `path` as `{"suites": {...}, ...}`; empty where there is none."""
+    """The `benchmarks.json` at `path`; empty where there is none."""
     path = Path(path)
     if not path.exists():
         return {"suites": {}}
@@ -196,8 +187,7 @@ def load(path):
 
 
 def write(results, out):
-    """Puts one suite's `results` into `out/benchmarks.json`, keeping the other suites' and the design A/Bs, and
-    renders `out/benchmarks.md` from it; both written atomically. Returns their paths."""
+    """`results` into `out/benchmarks.json`, keeping the other suites' and the A/Bs, and `out/benchmarks.md` from it."""
     out = Path(out)
     doc = load(out / "benchmarks.json")
     suites = {**doc["suites"], results["suite"]: results}
