@@ -27,7 +27,7 @@ SAMPLE_SEED, SAMPLES = 7, 4
 
 def _scorer(model):
     """(endpoint name, model method) of the recorded quantity: a VAE's ELBO, else log p(x)."""
-    return ("elbo", model.elbo) if hasattr(model, "elbo") else ("log_prob", model.log_prob)
+    return ("elbo", model.elbo) if "elbo" in model.capabilities else ("log_prob", model.log_prob)
 
 
 def float32_copy(model):
